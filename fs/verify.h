@@ -1,0 +1,40 @@
+/* verify.h — the fanotify verifier: which lower files did the daemon physically
+ * open, read and execute?
+ *
+ * The daemon reads LOWERDIR only through a private, detached bind mount of it
+ * (lower_private_mount), so a fanotify mark on that mount sees the daemon's own
+ * accesses on behalf of the workload and nothing else on the host.  The verifier
+ * thread maps each event back to the path inside the container and records
+ * OP_VERIFY_OPEN / OP_VERIFY_READ / OP_VERIFY_EXEC in the trace.  A queue overflow
+ * marks the run incomplete (trace_mark_overflow).
+ */
+#ifndef SLIMFS_VERIFY_H
+#define SLIMFS_VERIFY_H
+
+#include <stdbool.h>
+
+#include "../common/error.h"
+#include "../store/trace.h"
+
+/* Open LOWERDIR through a private bind mount that is attached nowhere (no entry
+ * appears in any mount table) and return an O_PATH|O_DIRECTORY fd of its root in
+ * *ROOT_FD.  Needs CAP_SYS_ADMIN; without it, fails with err->code == EPERM and the
+ * caller falls back to a plain open of LOWERDIR with the verifier off. */
+int lower_private_mount(const char *lowerdir, int *root_fd, struct sfs_err *err);
+
+struct verifier;
+
+struct verifier_opts {
+	bool unlimited_queue;   /* FAN_UNLIMITED_QUEUE (the default); false: the kernel's
+				 * fs.fanotify.max_queued_events limit, so overflow can happen */
+};
+
+/* Mark the mount ROOT_FD lives on and start the verifier thread recording into W.
+ * ROOT_FD stays owned by the caller. */
+int verifier_start(struct verifier **out, int root_fd, struct trace_writer *w,
+		   const struct verifier_opts *opts, struct sfs_err *err);
+
+/* Drain what is queued, stop the thread, free V (NULL is fine). */
+void verifier_stop(struct verifier *v);
+
+#endif

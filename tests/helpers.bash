@@ -1,0 +1,46 @@
+# helpers.bash — shared by the bats suites.  Tests run as root on real FUSE mounts.
+SLIMFS_BUILD=${SLIMFS_BUILD:-$(cd "$BATS_TEST_DIRNAME/.." && pwd)/build}
+SLIMFS_SRC=${SLIMFS_SRC:-$(cd "$BATS_TEST_DIRNAME/.." && pwd)}
+SLIMFS=$SLIMFS_BUILD/fs/slimfs
+SLIMFS_EXPORT=$SLIMFS_BUILD/export/slimfs-export
+SLIMFS_RUN=$SLIMFS_BUILD/run/slimfs-run
+
+# The cached Debian 12 root filesystem (made on first use, about a minute).
+rootfs() {
+	"$SLIMFS_SRC/tests/rootfs.sh"
+}
+
+# mount_slimfs LOWER MNT TRACE [slimfs options...] — mounts, returns when mounted.
+mount_slimfs() {
+	local lower=$1 mnt=$2 trace=$3
+	shift 3
+	mkdir -p "$mnt"
+	"$SLIMFS" --trace "$trace" "$@" "$lower" "$mnt"
+}
+
+# umount_slimfs MNT TRACE — unmounts and waits until the daemon has finished the
+# trace (it holds a lock on the trace file while it writes).
+umount_slimfs() {
+	local mnt=$1 trace=$2
+	fusermount3 -u "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true
+	timeout 30 flock "$trace" true
+}
+
+# trace_paths TRACE OP — the paths recorded with operation OP, sorted, one per line.
+trace_paths() {
+	sqlite3 "$1" "SELECT DISTINCT path FROM event_paths WHERE op = '$2' ORDER BY path"
+}
+
+# has_event TRACE PATH OP — true if PATH was recorded with OP.
+has_event() {
+	local n
+	n=$(sqlite3 "$1" "SELECT count(*) FROM event_paths WHERE path = '$2' AND op = '$3'")
+	[[ $n -gt 0 ]]
+}
+
+# manifest DIR — one line per path: type, mode, owner, size, mtime, xattrs, digest.
+manifest() {
+	(cd "$1" && find . -printf '%p %y %m %U:%G %s %T@ %l\n' | sort) &&
+	(cd "$1" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum) &&
+	(cd "$1" && getfattr -R -d -m - -h . 2>/dev/null || true)
+}
