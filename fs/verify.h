@@ -22,6 +22,11 @@
  * caller falls back to a plain open of LOWERDIR with the verifier off. */
 int lower_private_mount(const char *lowerdir, int *root_fd, struct sfs_err *err);
 
+/* The same through the old mount API (bind onto a temporary directory, make private
+ * and read-only, detach); lower_private_mount falls back to it on kernels without
+ * open_tree/mount_setattr.  Exposed so that tests cover both roads. */
+int lower_private_mount_bind(const char *lowerdir, int *root_fd, struct sfs_err *err);
+
 struct verifier;
 
 struct verifier_opts {
