@@ -33,7 +33,8 @@ int sfs_wrap(struct sfs_err *err, const char *fmt, ...)
 	vsnprintf(prefix, sizeof prefix, fmt, ap);
 	va_end(ap);
 	memcpy(old, err->msg, sizeof old);
-	snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+	if (snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old) >= (int)sizeof err->msg)
+		memcpy(err->msg + sizeof err->msg - 4, "...", 4);   /* truncated, and says so */
 	return -1;
 }
 

@@ -85,9 +85,16 @@ struct trace_run_info {
 
 struct trace_writer;
 
+/* Check, without changing anything, that FILE can be opened as a trace by
+ * trace_writer_open: it can be created (or is a slimfs trace of a known schema) and
+ * no other process is writing it.  Call it before mounting to fail early. */
+int trace_writer_check(const char *file, struct sfs_err *err);
+
 /* Open (create if missing) FILE and start a new run in it.  Fails with a one-line
  * error if FILE cannot be created, is not a SQLite database, is a database that is
- * not a slimfs trace, or is being written by another process. */
+ * not a slimfs trace, or is being written by another process.  Starts a thread and
+ * holds a SQLite connection: not fork-safe, so a daemon opens it AFTER
+ * fuse_daemonize().  An flock on FILE is held until trace_writer_close. */
 int trace_writer_open(struct trace_writer **out, const char *file,
 		      const struct trace_run_info *info, struct sfs_err *err);
 

@@ -1,0 +1,264 @@
+/* reader.c — loading a trace for the exporter and the tests.
+ *
+ * The whole trace is read at open: runs into an array, nodes into a path table
+ * (nodes[id] = offset of its absolute path in `paths`, built parent-first since a
+ * parent's id is always smaller), events into an array sorted by path, run, op.
+ * A trace left by a killed daemon (no end time, a WAL beside it) reads the same way.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "schema.h"
+#include "trace.h"
+
+struct rev {
+	uint32_t node;
+	uint8_t op;
+	int64_t run, first_us, count;
+};
+
+struct trace_reader {
+	struct trace_run *runs;
+	size_t nruns;
+	char *paths;          /* NUL-terminated absolute paths, back to back */
+	uint64_t *path_off;   /* by node id; UINT64_MAX when the node is unknown */
+	uint32_t nnodes;
+	struct rev *evs;
+	size_t nevs;
+};
+
+static char *dup_col(sqlite3_stmt *st, int col)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+
+	return strdup(s ? (const char *)s : "");
+}
+
+static int load_runs(struct trace_reader *r, sqlite3 *db, struct sfs_err *err)
+{
+	sqlite3_stmt *st;
+	size_t cap = 0;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, "SELECT id, started_ns, ended_ns, lowerdir, command, host, version,"
+			       " verifier, overflow FROM runs ORDER BY id", -1, &st, NULL) != SQLITE_OK)
+		return sfs_fail(err, 0, "%s", sqlite3_errmsg(db));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct trace_run *run;
+
+		if (r->nruns == cap) {
+			cap = cap ? cap * 2 : 8;
+			run = realloc(r->runs, cap * sizeof *r->runs);
+			if (run == NULL)
+				break;
+			r->runs = run;
+		}
+		run = &r->runs[r->nruns++];
+		run->id = sqlite3_column_int64(st, 0);
+		run->started_ns = sqlite3_column_int64(st, 1);
+		run->ended_ns = sqlite3_column_int64(st, 2);
+		run->lowerdir = dup_col(st, 3);
+		run->command = dup_col(st, 4);
+		run->host = dup_col(st, 5);
+		run->version = dup_col(st, 6);
+		run->verifier = sqlite3_column_int(st, 7) != 0;
+		run->overflow = sqlite3_column_int(st, 8) != 0;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return sfs_fail(err, rc == SQLITE_ROW ? ENOMEM : 0, "%s", sqlite3_errmsg(db));
+	return 0;
+}
+
+static int load_nodes(struct trace_reader *r, sqlite3 *db, struct sfs_err *err)
+{
+	sqlite3_stmt *st;
+	uint64_t len = 2, cap = 4096;
+	int64_t max_id = 1;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, "SELECT max(id) FROM nodes", -1, &st, NULL) != SQLITE_OK)
+		return sfs_fail(err, 0, "%s", sqlite3_errmsg(db));
+	if (sqlite3_step(st) == SQLITE_ROW)
+		max_id = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (max_id < 1 || max_id > UINT32_MAX - 1)
+		return sfs_fail(err, 0, "damaged node table");
+	r->nnodes = (uint32_t)max_id + 1;
+	r->path_off = malloc(r->nnodes * sizeof *r->path_off);
+	r->paths = malloc(cap);
+	if (r->path_off == NULL || r->paths == NULL)
+		return sfs_fail(err, ENOMEM, "loading paths");
+	memset(r->path_off, 0xff, r->nnodes * sizeof *r->path_off);
+	memcpy(r->paths, "/", 2);
+	r->path_off[TRACE_ROOT] = 0;
+
+	if (sqlite3_prepare_v2(db, "SELECT id, parent, name FROM nodes WHERE id > 1 ORDER BY id",
+			       -1, &st, NULL) != SQLITE_OK)
+		return sfs_fail(err, 0, "%s", sqlite3_errmsg(db));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0), parent = sqlite3_column_int64(st, 1);
+		const char *name = sqlite3_column_blob(st, 2);
+		size_t nlen = (size_t)sqlite3_column_bytes(st, 2), plen;
+		const char *ppath;
+
+		/* A parent must come first; a name must be one component.  A trace that
+		 * breaks this was not written by slimfs: skip the node, the events naming it
+		 * are dropped with it. */
+		if (id <= 1 || id >= r->nnodes || parent < 1 || parent >= id ||
+		    r->path_off[parent] == UINT64_MAX || nlen == 0 || memchr(name, '/', nlen) ||
+		    memchr(name, '\0', nlen))
+			continue;
+		ppath = r->paths + r->path_off[parent];
+		plen = strlen(ppath);
+		while (len + plen + nlen + 2 > cap) {
+			char *p = realloc(r->paths, cap * 2);
+			if (p == NULL) {
+				sqlite3_finalize(st);
+				return sfs_fail(err, ENOMEM, "loading paths");
+			}
+			r->paths = p;
+			cap *= 2;
+			ppath = r->paths + r->path_off[parent];
+		}
+		r->path_off[id] = len;
+		if (parent != TRACE_ROOT) {
+			memcpy(r->paths + len, ppath, plen);
+			len += plen;
+		}
+		r->paths[len++] = '/';
+		memcpy(r->paths + len, name, nlen);
+		len += nlen;
+		r->paths[len++] = '\0';
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return sfs_fail(err, 0, "%s", sqlite3_errmsg(db));
+	return 0;
+}
+
+static int load_events(struct trace_reader *r, sqlite3 *db, struct sfs_err *err)
+{
+	sqlite3_stmt *st;
+	size_t cap = 0;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, "SELECT run, node, op, first_us, count FROM events", -1, &st,
+			       NULL) != SQLITE_OK)
+		return sfs_fail(err, 0, "%s", sqlite3_errmsg(db));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t node = sqlite3_column_int64(st, 1);
+		int op = sqlite3_column_int(st, 2);
+
+		if (node < 1 || node >= r->nnodes || r->path_off[node] == UINT64_MAX ||
+		    op <= 0 || op >= OP__COUNT)
+			continue;   /* unknown node or an operation of a newer slimfs */
+		if (r->nevs == cap) {
+			struct rev *p;
+			cap = cap ? cap * 2 : 4096;
+			p = realloc(r->evs, cap * sizeof *r->evs);
+			if (p == NULL) {
+				sqlite3_finalize(st);
+				return sfs_fail(err, ENOMEM, "loading events");
+			}
+			r->evs = p;
+		}
+		r->evs[r->nevs++] = (struct rev){
+			.run = sqlite3_column_int64(st, 0), .node = (uint32_t)node, .op = (uint8_t)op,
+			.first_us = sqlite3_column_int64(st, 3), .count = sqlite3_column_int64(st, 4),
+		};
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return sfs_fail(err, 0, "%s", sqlite3_errmsg(db));
+	return 0;
+}
+
+/* qsort has no context argument; sort with the path table through qsort_r. */
+static int cmp_ev(const void *a, const void *b, void *ctx)
+{
+	const struct trace_reader *r = ctx;
+	const struct rev *x = a, *y = b;
+	int c = x->node == y->node ? 0 :
+		strcmp(r->paths + r->path_off[x->node], r->paths + r->path_off[y->node]);
+
+	if (c)
+		return c;
+	if (x->run != y->run)
+		return x->run < y->run ? -1 : 1;
+	return (int)x->op - (int)y->op;
+}
+
+int trace_reader_open(struct trace_reader **out, const char *file, struct sfs_err *err)
+{
+	struct trace_reader *r = calloc(1, sizeof *r);
+	sqlite3 *db = NULL;
+	int ret;
+
+	if (r == NULL)
+		return sfs_fail(err, ENOMEM, "trace %s", file);
+	if (schema_open(&db, file, SCHEMA_READ, err) < 0) {
+		trace_reader_close(r);
+		return -1;
+	}
+	ret = schema_exec(db, "BEGIN", err);   /* one consistent snapshot */
+	if (ret == 0)
+		ret = load_runs(r, db, err);
+	if (ret == 0)
+		ret = load_nodes(r, db, err);
+	if (ret == 0)
+		ret = load_events(r, db, err);
+	sqlite3_close(db);
+	if (ret < 0) {
+		trace_reader_close(r);
+		return sfs_wrap(err, "trace %s", file);
+	}
+	qsort_r(r->evs, r->nevs, sizeof *r->evs, cmp_ev, r);
+	*out = r;
+	return 0;
+}
+
+void trace_reader_close(struct trace_reader *r)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < r->nruns; i++) {
+		free(r->runs[i].lowerdir);
+		free(r->runs[i].command);
+		free(r->runs[i].host);
+		free(r->runs[i].version);
+	}
+	free(r->runs);
+	free(r->paths);
+	free(r->path_off);
+	free(r->evs);
+	free(r);
+}
+
+size_t trace_reader_nruns(const struct trace_reader *r)
+{
+	return r->nruns;
+}
+
+const struct trace_run *trace_reader_run(const struct trace_reader *r, size_t i)
+{
+	return i < r->nruns ? &r->runs[i] : NULL;
+}
+
+int trace_reader_foreach(struct trace_reader *r, trace_event_cb cb, void *ctx,
+			 struct sfs_err *err)
+{
+	(void)err;
+	for (size_t i = 0; i < r->nevs; i++) {
+		const struct rev *e = &r->evs[i];
+		struct trace_event ev = {
+			.path = r->paths + r->path_off[e->node], .run = e->run, .op = e->op,
+			.first_us = e->first_us, .count = e->count,
+		};
+		int ret = cb(ctx, &ev);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}

@@ -1,0 +1,263 @@
+/* store_unit.c — the trace store: recording, de-duplication, runs, refusal of foreign
+ * files, concurrency, crash-safety of flushed events. */
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "store/trace.h"
+#include "tap.h"
+
+static char dir[] = "/tmp/slimfs-store-XXXXXX";
+
+static char *path_in(const char *name)
+{
+	static char buf[4][256];
+	static int k;
+	char *p = buf[k++ % 4];
+	snprintf(p, 256, "%s/%s", dir, name);
+	return p;
+}
+
+struct collect {
+	char text[65536];
+	size_t len;
+	int64_t total;
+};
+
+static int collect_cb(void *ctx, const struct trace_event *ev)
+{
+	struct collect *c = ctx;
+	c->len += (size_t)snprintf(c->text + c->len, sizeof c->text - c->len, "%lld %s %s %lld\n",
+				   (long long)ev->run, ev->path, trace_op_name(ev->op), (long long)ev->count);
+	c->total += ev->count;
+	return 0;
+}
+
+static int read_all(const char *file, struct collect *c, size_t *nruns)
+{
+	struct trace_reader *r;
+	struct sfs_err err;
+
+	memset(c, 0, sizeof *c);
+	if (trace_reader_open(&r, file, &err) < 0) {
+		printf("# %s\n", err.msg);
+		return -1;
+	}
+	trace_reader_foreach(r, collect_cb, c, &err);
+	if (nruns)
+		*nruns = trace_reader_nruns(r);
+	trace_reader_close(r);
+	return 0;
+}
+
+static void test_record_and_read(void)
+{
+	struct trace_run_info info = { .lowerdir = "/img", .command = "ls -l /", .verifier = true };
+	struct trace_writer *w;
+	struct sfs_err err;
+	struct collect c;
+	uint32_t usr, lib;
+	size_t nruns = 0;
+	const char *file = path_in("a.db");
+
+	TAP_OK(trace_writer_open(&w, file, &info, &err) == 0, "writer opens a new trace");
+	usr = trace_record_name(w, TRACE_ROOT, "usr", 3, OP_LOOKUP);
+	lib = trace_record_name(w, usr, "lib", 3, OP_LOOKUP);
+	trace_record(w, trace_record_name(w, TRACE_ROOT, "lib", 3, OP_LOOKUP), OP_READLINK);
+	TAP_OK(trace_node_path(w, "/usr/lib") == lib, "a path names the same node as its components");
+	TAP_OK(trace_node_path(w, "//usr/./lib/") == lib, "empty and dot components are skipped");
+	for (int i = 0; i < 5; i++)
+		trace_record(w, trace_node(w, lib, "libc.so.6", 9), OP_READ);
+	trace_record_name(w, TRACE_ROOT, "nope", 4, OP_NEGATIVE);
+	TAP_OK(trace_writer_close(w, &err) == 0, "writer closes");
+	TAP_OK(read_all(file, &c, &nruns) == 0, "reader opens the trace");
+	TAP_OK(nruns == 1, "one run");
+	TAP_OK(strcmp(c.text,
+		      "1 /lib lookup 1\n"
+		      "1 /lib readlink 1\n"
+		      "1 /nope negative 1\n"
+		      "1 /usr lookup 1\n"
+		      "1 /usr/lib lookup 1\n"
+		      "1 /usr/lib/libc.so.6 read 5\n") == 0,
+	       "events are de-duplicated per (run, path, op), counted, sorted by path");
+}
+
+static void test_second_run_appends(void)
+{
+	struct trace_run_info info = { .lowerdir = "/img", .command = "cat /etc/x" };
+	struct trace_writer *w;
+	struct trace_reader *r;
+	struct sfs_err err;
+	struct collect c;
+	size_t nruns = 0;
+	const char *file = path_in("a.db");
+
+	TAP_OK(trace_writer_open(&w, file, &info, &err) == 0, "writer reopens an existing trace");
+	trace_record(w, trace_node_path(w, "/usr/lib/libc.so.6"), OP_OPEN);
+	trace_record(w, trace_node_path(w, "/etc/x"), OP_READ);
+	trace_writer_close(w, &err);
+	read_all(file, &c, &nruns);
+	TAP_OK(nruns == 2, "a second run is appended");
+	TAP_OK(strstr(c.text, "2 /usr/lib/libc.so.6 open 1\n") != NULL &&
+	       strstr(c.text, "1 /usr/lib/libc.so.6 read 5\n") != NULL,
+	       "runs keep their own events on shared paths");
+	TAP_OK(trace_reader_open(&r, file, &err) == 0, "reader opens");
+	TAP_OK(trace_reader_run(r, 1)->ended_ns >= trace_reader_run(r, 1)->started_ns &&
+	       strcmp(trace_reader_run(r, 1)->command, "cat /etc/x") == 0 &&
+	       strcmp(trace_reader_run(r, 0)->lowerdir, "/img") == 0 &&
+	       trace_reader_run(r, 0)->verifier && !trace_reader_run(r, 1)->verifier,
+	       "run rows hold command, lower dir, verifier flag and end time");
+	trace_reader_close(r);
+}
+
+static void test_sql_view(void)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int n = -1;
+
+	sqlite3_open_v2(path_in("a.db"), &db, SQLITE_OPEN_READONLY, NULL);
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM event_paths WHERE path = '/usr/lib/libc.so.6'"
+			       " AND op = 'read'", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	TAP_OK(n == 1, "the event_paths view answers plain SQL by path and op name");
+}
+
+static void test_refuses_foreign_files(void)
+{
+	struct trace_run_info info = { .lowerdir = "/img" };
+	struct trace_writer *w;
+	struct trace_reader *r;
+	struct sfs_err err;
+	FILE *f;
+	sqlite3 *db;
+
+	f = fopen(path_in("text.db"), "w");
+	fputs("hello, I am not a database, just some text that is long enough........\n", f);
+	fclose(f);
+	TAP_OK(trace_writer_open(&w, path_in("text.db"), &info, &err) < 0 &&
+	       strstr(err.msg, "text.db") && !strchr(err.msg, '\n'),
+	       "a text file is refused with one line naming it (%s)", err.msg);
+	TAP_OK(trace_writer_check(path_in("text.db"), &err) < 0, "check refuses a text file");
+	TAP_OK(trace_reader_open(&r, path_in("text.db"), &err) < 0, "reader refuses a text file");
+
+	sqlite3_open(path_in("other.db"), &db);
+	sqlite3_exec(db, "CREATE TABLE t(x)", NULL, NULL, NULL);
+	sqlite3_close(db);
+	TAP_OK(trace_writer_open(&w, path_in("other.db"), &info, &err) < 0 &&
+	       strstr(err.msg, "not a slimfs trace"),
+	       "another application's database is refused (%s)", err.msg);
+	TAP_OK(trace_reader_open(&r, path_in("missing.db"), &err) < 0 && strstr(err.msg, "missing.db"),
+	       "reader names a missing trace (%s)", err.msg);
+	TAP_OK(trace_writer_check("/nonexistent-dir/t.db", &err) < 0,
+	       "check refuses a trace in a missing directory (%s)", err.msg);
+	TAP_OK(trace_writer_check(path_in("fresh.db"), &err) == 0 && access(path_in("fresh.db"), F_OK) < 0,
+	       "check accepts a new trace without creating it");
+}
+
+static void test_one_writer(void)
+{
+	struct trace_run_info info = { .lowerdir = "/img" };
+	struct trace_writer *w, *w2;
+	struct sfs_err err;
+
+	trace_writer_open(&w, path_in("b.db"), &info, &err);
+	TAP_OK(trace_writer_open(&w2, path_in("b.db"), &info, &err) < 0 &&
+	       strstr(err.msg, "another slimfs"), "a second writer is refused (%s)", err.msg);
+	TAP_OK(trace_writer_check(path_in("b.db"), &err) < 0, "check sees the trace is busy");
+	trace_writer_close(w, &err);
+}
+
+struct hammer {
+	struct trace_writer *w;
+	int id;
+};
+
+static void *hammer(void *arg)
+{
+	struct hammer *h = arg;
+	char name[32];
+
+	for (int i = 0; i < 20000; i++) {
+		snprintf(name, sizeof name, "f%d", i % 500);
+		trace_record_name(h->w, TRACE_ROOT, name, strlen(name), OP_READ);
+	}
+	return NULL;
+}
+
+static void test_threads(void)
+{
+	struct trace_run_info info = { .lowerdir = "/img" };
+	struct hammer h[4];
+	pthread_t t[4];
+	struct sfs_err err;
+	struct collect c;
+	struct trace_writer *w;
+
+	trace_writer_open(&w, path_in("c.db"), &info, &err);
+	for (int i = 0; i < 4; i++) {
+		h[i] = (struct hammer){ w, i };
+		pthread_create(&t[i], NULL, hammer, &h[i]);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	trace_writer_close(w, &err);
+	read_all(path_in("c.db"), &c, NULL);
+	TAP_OK(c.total == 80000, "4 threads x 20000 events are all counted (%lld)", (long long)c.total);
+}
+
+static void test_flush_survives_kill(void)
+{
+	struct trace_run_info info = { .lowerdir = "/img" };
+	struct collect c;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct trace_writer *w;
+		struct sfs_err err;
+		if (trace_writer_open(&w, path_in("d.db"), &info, &err) < 0)
+			_exit(1);
+		trace_record(w, trace_node_path(w, "/early"), OP_OPEN);
+		trace_mark_overflow(w);
+		usleep(3 * TRACE_FLUSH_MS * 1000);
+		trace_record(w, trace_node_path(w, "/late"), OP_OPEN);
+		kill(getpid(), SIGKILL);
+	}
+	waitpid(pid, NULL, 0);
+	TAP_OK(read_all(path_in("d.db"), &c, NULL) == 0, "a killed writer's trace opens");
+	TAP_OK(strstr(c.text, "/early open") != NULL,
+	       "events older than the flush interval survive kill -9");
+	{
+		struct trace_reader *r;
+		struct sfs_err err;
+		trace_reader_open(&r, path_in("d.db"), &err);
+		TAP_OK(trace_reader_run(r, 0)->overflow && trace_reader_run(r, 0)->ended_ns == 0,
+		       "the run shows overflow and no end time");
+		trace_reader_close(r);
+	}
+}
+
+int main(void)
+{
+	char cmd[128];
+
+	if (mkdtemp(dir) == NULL)
+		return 1;
+	test_record_and_read();
+	test_second_run_appends();
+	test_sql_view();
+	test_refuses_foreign_files();
+	test_one_writer();
+	test_threads();
+	test_flush_survives_kill();
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		printf("# could not remove %s\n", dir);
+	return tap_done();
+}
