@@ -1,0 +1,131 @@
+#!/usr/bin/env bats
+# fs_verify.bats — the fanotify verifier inside the real daemon: what the workload made
+# the daemon physically open and read in LOWERDIR is confirmed (verify_open,
+# verify_read) under the path inside the container; what was only looked at is not;
+# --no-verify turns it off; a limited queue that overflows marks the run incomplete.
+#
+# FAN_OPEN_EXEC cannot come from a FUSE daemon (open(2) drops the kernel's exec flag),
+# so an exec through the mount is confirmed as an open and a read of the binary; the
+# daemon itself records the exec intent (op "exec").  verify_exec is covered by
+# tests/verify_unit.c, where a binary runs straight from the private mount.
+load helpers
+
+QUEUED=/proc/sys/fs/fanotify/max_queued_events
+
+setup() {
+	TMP=$(mktemp -d /tmp/slimfs-fsverify.XXXXXX)
+	LOWER=$TMP/lower
+	MNT=$TMP/mnt
+	TRACE=$TMP/trace.db
+	SAVED_QUEUED=$(cat "$QUEUED")
+	mkdir -p "$LOWER"/etc "$LOWER"/bin "$LOWER"/many "$MNT"
+	echo "read through the mount" >"$LOWER/etc/data"
+	echo "only stat'ed" >"$LOWER/etc/statonly"
+	echo "never touched" >"$LOWER/etc/untouched"
+	ln -s data "$LOWER/etc/alias"
+	cp /bin/true "$LOWER/bin/true"
+}
+
+teardown() {
+	umount_slimfs "$MNT" "$TRACE"
+	echo "$SAVED_QUEUED" >"$QUEUED"
+	rm -rf "$TMP"
+}
+
+run_value() {
+	sqlite3 "$TRACE" "SELECT $1 FROM runs ORDER BY id DESC LIMIT 1"
+}
+
+verify_events_of() {
+	sqlite3 "$TRACE" "SELECT count(*) FROM event_paths WHERE path = '$1' AND op LIKE 'verify_%'"
+}
+
+@test "verifier confirms a file read through the mount" {
+	mount_slimfs "$LOWER" "$MNT" "$TRACE"
+	run cat "$MNT/etc/data"
+	[ "$status" -eq 0 ]
+	[ "$output" = "read through the mount" ]
+	umount_slimfs "$MNT" "$TRACE"
+	has_event "$TRACE" /etc/data verify_open
+	has_event "$TRACE" /etc/data verify_read
+	[ "$(run_value verifier)" -eq 1 ]
+	[ "$(run_value overflow)" -eq 0 ]
+}
+
+@test "verifier confirms a read through a symlink at the target's path" {
+	mount_slimfs "$LOWER" "$MNT" "$TRACE"
+	cat "$MNT/etc/alias" >/dev/null
+	umount_slimfs "$MNT" "$TRACE"
+	has_event "$TRACE" /etc/data verify_read
+	[ "$(verify_events_of /etc/alias)" -eq 0 ]
+}
+
+@test "verifier confirms an executed binary was opened and read" {
+	mount_slimfs "$LOWER" "$MNT" "$TRACE"
+	"$MNT/bin/true"
+	umount_slimfs "$MNT" "$TRACE"
+	has_event "$TRACE" /bin/true exec
+	has_event "$TRACE" /bin/true verify_open
+	has_event "$TRACE" /bin/true verify_read
+}
+
+@test "a file only stat'ed has no verify event" {
+	mount_slimfs "$LOWER" "$MNT" "$TRACE"
+	stat "$MNT/etc/statonly" >/dev/null
+	cat "$MNT/etc/data" >/dev/null
+	umount_slimfs "$MNT" "$TRACE"
+	has_event "$TRACE" /etc/statonly lookup
+	[ "$(verify_events_of /etc/statonly)" -eq 0 ]
+	[ "$(verify_events_of /etc/untouched)" -eq 0 ]
+	has_event "$TRACE" /etc/data verify_read
+}
+
+@test "--no-verify records no verify event and says so in the run" {
+	mount_slimfs "$LOWER" "$MNT" "$TRACE" --no-verify
+	cat "$MNT/etc/data" >/dev/null
+	"$MNT/bin/true"
+	umount_slimfs "$MNT" "$TRACE"
+	has_event "$TRACE" /etc/data read
+	[ "$(run_value verifier)" -eq 0 ]
+	n=$(sqlite3 "$TRACE" "SELECT count(*) FROM event_paths WHERE op LIKE 'verify_%'")
+	[ "$n" -eq 0 ]
+}
+
+@test "verifier names the dynamic loader of a chrooted program by its real lower path" {
+	root=$(rootfs)
+	mount_slimfs "$root" "$MNT" "$TRACE"
+	run chroot "$MNT" /usr/bin/python3 -c 'import yaml; print(yaml.safe_load("a: 1")["a"])'
+	[ "$status" -eq 0 ]
+	[ "$output" = "1" ]
+	umount_slimfs "$MNT" "$TRACE"
+	has_event "$TRACE" /usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 verify_read
+	has_event "$TRACE" /usr/bin/python3.11 verify_read
+	# The walk went through /lib64 (a symlink): the recorder saw it, the verifier
+	# names only the file that was reached.
+	[ "$(verify_events_of /lib64/ld-linux-x86-64.so.2)" -eq 0 ]
+	[ "$(run_value overflow)" -eq 0 ]
+}
+
+@test "a burst over a tiny limited fanotify queue marks the run overflowed" {
+	for i in $(seq 1 3000); do echo "$i" >"$LOWER/many/f$i"; done
+	# The limit is taken when the daemon makes its fanotify group, at mount.
+	echo 1 >"$QUEUED"
+	mount_slimfs "$LOWER" "$MNT" "$TRACE" --verify-queue limited
+	echo "$SAVED_QUEUED" >"$QUEUED"
+	find "$MNT/many" -type f -print0 | xargs -0 -P 4 -n 100 cat >/dev/null
+	umount_slimfs "$MNT" "$TRACE"
+	[ "$(run_value verifier)" -eq 1 ]
+	[ "$(run_value overflow)" -eq 1 ]
+}
+
+@test "an unlimited fanotify queue does not overflow under the same burst" {
+	for i in $(seq 1 3000); do echo "$i" >"$LOWER/many/f$i"; done
+	echo 1 >"$QUEUED"
+	mount_slimfs "$LOWER" "$MNT" "$TRACE"
+	echo "$SAVED_QUEUED" >"$QUEUED"
+	find "$MNT/many" -type f -print0 | xargs -0 -P 4 -n 100 cat >/dev/null
+	umount_slimfs "$MNT" "$TRACE"
+	[ "$(run_value overflow)" -eq 0 ]
+	n=$(sqlite3 "$TRACE" "SELECT count(DISTINCT path) FROM event_paths WHERE op = 'verify_read' AND path LIKE '/many/f%'")
+	[ "$n" -eq 3000 ]
+}
