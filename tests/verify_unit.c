@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <linux/capability.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -362,6 +364,52 @@ static void test_overflow(const char *tmp)
 	free(c.text);
 }
 
+/* Drop CAP_SYS_ADMIN from the effective set of this (child) process, keep the rest. */
+static int drop_sys_admin(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2];
+
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return -1;
+	data[CAP_TO_INDEX(CAP_SYS_ADMIN)].effective &= ~CAP_TO_MASK(CAP_SYS_ADMIN);
+	return syscall(SYS_capset, &hdr, data);
+}
+
+/* Without CAP_SYS_ADMIN: EPERM, so the daemon can fall back and warn once. */
+static void test_no_cap(const char *tmp)
+{
+	char lower[512];
+	int status = -1;
+	pid_t pid;
+
+	snprintf(lower, sizeof(lower), "%s/lower", tmp);
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		struct trace_writer *w = NULL;
+		struct verifier *v = NULL;
+		struct sfs_err err = { 0 };
+		int root = -1;
+
+		if (drop_sys_admin() < 0)
+			_exit(10);
+		if (lower_private_mount(lower, &root, &err) == 0 || err.code != EPERM)
+			_exit(11);
+		if (lower_private_mount_bind(lower, &root, &err) == 0 || err.code != EPERM)
+			_exit(12);
+		root = open(lower, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (verifier_start(&v, root, w, &(struct verifier_opts){ .unlimited_queue = true },
+				   &err) == 0 || err.code != EPERM)
+			_exit(13);
+		_exit(0);
+	}
+	waitpid(pid, &status, 0);
+	TAP_OK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	       "without CAP_SYS_ADMIN, private mount and verifier fail with EPERM (child status %d)",
+	       WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
 int main(void)
 {
 	char tmp[] = "/tmp/slimfs-verify-XXXXXX";
@@ -377,6 +425,7 @@ int main(void)
 	test_road("open_tree", lower_private_mount, tmp);
 	test_road("bind", lower_private_mount_bind, tmp);
 	test_overflow(tmp);
+	test_no_cap(tmp);
 
 	nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	return tap_done();
