@@ -197,8 +197,8 @@ static uint32_t event_node(struct verifier *v, int fd, const struct stat *st)
 /* Once a file with a single name has been opened and read, the kernel need not tell
  * us about it again: an ignore mark on its inode stops its FAN_OPEN / FAN_ACCESS
  * events (FAN_ACCESS fires on every read) at the source.  Files with several names
- * keep reporting, each name must be seen.  Best effort: ENOSPC (mark limit) or an
- * old kernel just means more events. */
+ * keep reporting, each name must be seen.  Best effort: past the mark limit
+ * (fs.fanotify.max_user_marks, ENOSPC) or on an old kernel we just get more events. */
 static void maybe_ignore(struct verifier *v, int fd, struct cache_ent *e)
 {
 	const uint32_t both = (1u << OP_VERIFY_OPEN) | (1u << OP_VERIFY_READ);
@@ -206,8 +206,8 @@ static void maybe_ignore(struct verifier *v, int fd, struct cache_ent *e)
 	if (!v->ignore_marks || (e->ops & both) != both)
 		return;
 	if (fanotify_mark(v->fan, FAN_MARK_ADD | FAN_MARK_IGNORED_MASK,
-			  FAN_OPEN | FAN_ACCESS, fd, NULL) < 0 && errno != ENOSPC)
-		v->ignore_marks = false;
+			  FAN_OPEN | FAN_ACCESS, fd, NULL) < 0)
+		v->ignore_marks = false;        /* do not pay a failing call per event */
 }
 
 static void record(struct verifier *v, struct cache_ent *e, uint32_t node, enum trace_op op)
