@@ -1,0 +1,165 @@
+/* check.c — --check LEAN: does the lean image behave like the image?
+ *
+ * CMD runs twice with identical options: in ROOTFS, then in LEAN (a directory, or a
+ * tarball unpacked into a temporary directory).  Both runs go through a slimfs mount
+ * with a throwaway trace and upper directory, so neither image is ever written.  CMD's
+ * stdin is /dev/null (it cannot be replayed), its stdout is captured in a memfd, its
+ * stderr passes through.  Exit status and stdout must agree byte for byte; on a
+ * mismatch a unified diff goes to stdout.  One summary line ends the output.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../common/cleanup.h"
+
+struct side {
+	const char *tag;        /* "image" or "lean": names its scratch files */
+	const char *name;       /* as the user gave it */
+	const char *rootfs;     /* image directory */
+	int out;                /* memfd with CMD's stdout */
+	int status;
+};
+
+static int run_side(const struct run_opts *o, struct side *s, const char *scratch,
+		    struct sfs_err *err)
+{
+	_cleanup_free_ char *trace = NULL, *upper = NULL;
+	_cleanup_close_ int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	struct run_target t = { .rootfs = s->rootfs };
+	int ret;
+
+	s->out = memfd_create("stdout", MFD_CLOEXEC);
+	if (s->out < 0 || null < 0)
+		return sfs_fail(err, errno, "memfd");
+	if (asprintf(&trace, "%s/%s.db", scratch, s->tag) < 0 ||
+	    asprintf(&upper, "%s/%s-upper", scratch, s->tag) < 0)
+		return sfs_fail(err, ENOMEM, "trace");
+	if (mkdir(upper, 0755) < 0)
+		return sfs_fail(err, errno, "%s", upper);
+	t.trace = trace;
+	t.upper = upper;
+	t.stdin_fd = null;
+	t.stdout_fd = s->out;
+	ret = run_session(o, &t, &s->status, err);
+	if (ret < 0)
+		sfs_wrap(err, "in %s", s->name);
+	return ret;
+}
+
+static int same_bytes(int a, int b)
+{
+	char x[1 << 15], y[1 << 15];
+	ssize_t n, m;
+
+	if (lseek(a, 0, SEEK_SET) < 0 || lseek(b, 0, SEEK_SET) < 0)
+		return -1;
+	for (;;) {
+		n = read(a, x, sizeof x);
+		m = read(b, y, sizeof y);   /* regular files: full reads until EOF */
+		if (n < 0 || m < 0)
+			return -1;
+		if (n != m || memcmp(x, y, (size_t)n) != 0)
+			return 0;
+		if (n == 0)
+			return 1;
+	}
+}
+
+/* diff -u of the two outputs on our stdout (diffutils is essential on Debian). */
+static void show_diff(const struct side *a, const struct side *b)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return;
+	if (pid == 0) {
+		char la[4200], lb[4200];
+
+		run_unblock_signals();
+		snprintf(la, sizeof la, "%s (stdout)", a->name);
+		snprintf(lb, sizeof lb, "%s (stdout)", b->name);
+		if (dup2(a->out, 3) < 0 || dup2(b->out, 4) < 0 || lseek(3, 0, SEEK_SET) < 0 ||
+		    lseek(4, 0, SEEK_SET) < 0)
+			_exit(2);
+		execlp("diff", "diff", "-u", "--label", la, "--label", lb, "/dev/fd/3", "/dev/fd/4",
+		       (char *)NULL);
+		fprintf(stderr, "slimfs-run: diff: %s (outputs differ)\n", strerror(errno));
+		_exit(2);
+	}
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+int run_check(const struct run_opts *o, const char *rootfs, const char *lean, int *status,
+	      struct sfs_err *err)
+{
+	_cleanup_free_ char *image = NULL, *lean_dir = NULL, *lean_tmp = NULL;
+	char scratch[] = "/var/tmp/slimfs-check-XXXXXX";
+	struct side a = { .tag = "image", .name = rootfs, .out = -1 };
+	struct side b = { .tag = "lean", .name = lean, .out = -1 };
+	struct stat st;
+	off_t size;
+	int same, ret = -1;
+
+	*status = RUN_EXIT_ERROR;
+	if (image_resolve(rootfs, getenv("SLIMFS_CACHE") ?: RUN_CACHE_DIR, &image, err) < 0)
+		return -1;
+	if (!mkdtemp(scratch))
+		return sfs_fail(err, errno, "cannot make a scratch directory in /var/tmp");
+	if (stat(lean, &st) < 0) {
+		sfs_fail(err, errno, "%s", lean);
+		goto out;
+	}
+	if (S_ISREG(st.st_mode)) {
+		if (image_unpack_tmp(lean, scratch, &lean_tmp, err) < 0)
+			goto out;
+		lean_dir = strdup(lean_tmp);
+	} else {
+		lean_dir = realpath(lean, NULL);
+	}
+	if (!lean_dir) {
+		sfs_fail(err, errno, "%s", lean);
+		goto out;
+	}
+	a.rootfs = image;
+	b.rootfs = lean_dir;
+	if (run_side(o, &a, scratch, err) < 0 || run_side(o, &b, scratch, err) < 0)
+		goto out;
+	same = same_bytes(a.out, b.out);
+	if (same < 0) {
+		sfs_fail(err, errno, "cannot compare the outputs");
+		goto out;
+	}
+	size = lseek(a.out, 0, SEEK_END);
+	fflush(stdout);
+	if (!same)
+		show_diff(&a, &b);
+	if (same && a.status == b.status)
+		printf("slimfs-run: check passed: exit status %d and %lld bytes of stdout identical in %s and %s\n",
+		       a.status, (long long)size, rootfs, lean);
+	else if (a.status != b.status)
+		printf("slimfs-run: check FAILED: exit status %d in %s, %d in %s%s\n", a.status,
+		       rootfs, b.status, lean, same ? "" : "; stdout differs");
+	else
+		printf("slimfs-run: check FAILED: stdout differs (exit status %d in both)\n",
+		       a.status);
+	fflush(stdout);
+	*status = same && a.status == b.status ? 0 : 1;
+	ret = 0;
+out:
+	if (a.out >= 0)
+		close(a.out);
+	if (b.out >= 0)
+		close(b.out);
+	rm_tree(scratch, NULL);
+	return ret;
+}

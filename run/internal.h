@@ -1,0 +1,84 @@
+/* internal.h — the pieces of run/ that run.h's entry points are made of.  Not
+ * installed; tests use run.h.
+ *
+ * A struct container is everything a runtime needs to start CMD: the mount to use as
+ * root and the fully resolved process (environment, user, directory, stdio).  Both
+ * runtimes give CMD the same view: fresh /proc, a minimal /dev, read-only /sys, own
+ * PID/UTS/IPC/mount namespaces, optionally its own network namespace.
+ */
+#ifndef SLIMFS_RUN_INTERNAL_H
+#define SLIMFS_RUN_INTERNAL_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "run.h"
+
+struct container {
+	const struct run_opts *o;
+	const char *root;       /* the slimfs mount point */
+	char **argv;
+	char **envp;            /* complete environment of CMD */
+	const char *cwd;
+	uid_t uid;
+	gid_t gid;
+	int stdin_fd, stdout_fd;        /* -1: inherited */
+};
+
+/* ---- process.c: signals, waiting, exit statuses ---- */
+
+/* Wait for CHILD, forwarding INT/TERM/HUP/QUIT to it (those sent by kill(); the
+ * terminal already signals the whole foreground process group).  The signals must be
+ * blocked (run_block_signals).  Returns the exit status in shell convention. */
+int wait_forwarding(pid_t child);
+
+/* Shell convention: exit code, or 128+N for death by signal N. */
+int exit_status(int wstatus);
+
+/* fork+exec ARGV (PATH search) with stdio to /dev/null unless QUIET is false; wait. */
+int run_quiet(char *const argv[], bool quiet);
+
+/* Search the host's PATH for NAME; *OUT gets the malloc'd path.  -1 if absent. */
+int find_in_path(const char *name, char **out);
+
+/* ---- image.c (lookups in the image directory, never through the mount) ---- */
+
+/* 0 if CMD resolves to a non-directory in ROOTFS (searched in PATH_ENV when it has no
+ * '/', relative to CWD otherwise); -1 with "CMD: not found in image" if not. */
+int image_find_cmd(const char *rootfs, const char *cmd, const char *path_env,
+		   const char *cwd, struct sfs_err *err);
+
+/* The image's /etc/passwd entry of UID: its group and home (malloc'd).  Missing
+ * entries leave *GID and *HOME untouched. */
+void image_user(const char *rootfs, uid_t uid, gid_t *gid, char **home);
+
+/* ---- daemon.c: the slimfs daemon as a child ---- */
+
+struct daemon {
+	pid_t pid;
+	char *mnt;              /* the private mount point, removed by daemon_stop */
+};
+
+/* Make a mount point and mount slimfs there over T->rootfs; returns when mounted. */
+int daemon_start(struct daemon *d, const struct run_target *t, const char *cmdline,
+		 bool no_verify, struct sfs_err *err);
+
+/* Unmount, wait for the daemon to finish the trace, remove the mount point.  Safe to
+ * call on a never-started or half-started daemon. */
+int daemon_stop(struct daemon *d, struct sfs_err *err);
+
+/* ---- builtin.c / mounts.c: the built-in runtime ---- */
+
+int builtin_run(const struct container *c, int *status, struct sfs_err *err);
+
+/* In the container's new mount namespace: mount /proc, /dev, /sys on ROOT and
+ * pivot_root into it. */
+int container_mount_root(const char *root, struct sfs_err *err);
+
+/* ---- runc.c: the runc runtime ---- */
+
+int runc_check(struct sfs_err *err);
+int runc_run(const struct container *c, int *status, struct sfs_err *err);
+
+#endif

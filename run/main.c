@@ -1,0 +1,237 @@
+/* main.c — slimfs-run: parse the command line, then one call into run/ (run.h). */
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../common/cleanup.h"
+#include "run.h"
+
+#define PROG "slimfs-run"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: " PROG " [OPTIONS] ROOTFS -- CMD [ARG...]\n"
+"Run CMD in a container whose root file system is a slimfs mount of ROOTFS, and record\n"
+"every path it uses in a trace.  ROOTFS is an image directory or an image tarball\n"
+"(.tar, .tar.gz, .tar.zst, .tar.xz; unpacked once into " RUN_CACHE_DIR "/images,\n"
+"or $SLIMFS_CACHE/images).  The exit status is CMD's (128+N if killed by signal N),\n"
+"127 if CMD is not in the image, 125 if slimfs-run itself fails.\n"
+"\n"
+"  --trace FILE         trace to append this run to (default ./" RUN_DEFAULT_TRACE ")\n"
+"  --runtime NAME       builtin (default: namespaces + pivot_root) or runc\n"
+"  --env K=V            set an environment variable (repeatable)\n"
+"  --workdir DIR        working directory inside the container (default /)\n"
+"  --user UID[:GID]     run CMD as this user (default 0:0)\n"
+"  --net host|none      host network (default) or only a loopback interface\n"
+"  --hostname NAME      host name inside the container (default " RUN_DEFAULT_HOSTNAME ")\n"
+"  --upper DIR          keep the files CMD writes in DIR (slimfs --upper)\n"
+"  --no-verify          do not run the fanotify verifier (slimfs --no-verify)\n"
+"  --check LEAN         run CMD in ROOTFS and in LEAN (tarball or directory), nothing\n"
+"                       recorded; exit 0 only if exit status and stdout are identical\n"
+"  -h, --help           show this help\n"
+"  --version            show the version\n");
+}
+
+static int parse_user(const char *s, struct run_opts *o)
+{
+	char *end;
+	unsigned long uid, gid;
+
+	errno = 0;
+	uid = strtoul(s, &end, 10);
+	if (errno || end == s || (*end && *end != ':') || uid > 0xfffffffeUL)
+		return -1;
+	o->has_user = true;
+	o->uid = (uid_t)uid;
+	o->gid = (gid_t)uid;
+	if (*end == ':') {
+		s = end + 1;
+		gid = strtoul(s, &end, 10);
+		if (errno || end == s || *end || gid > 0xfffffffeUL)
+			return -1;
+		o->gid = (gid_t)gid;
+		o->has_gid = true;
+	}
+	return 0;
+}
+
+/* The daemon creates the trace; refuse early (nothing mounted yet) if it cannot. */
+static int check_trace(const char *trace, struct sfs_err *err)
+{
+	_cleanup_free_ char *copy = strdup(trace);
+	struct stat st;
+
+	if (!copy)
+		return sfs_fail(err, ENOMEM, "%s", trace);
+	if (stat(trace, &st) == 0) {
+		if (!S_ISREG(st.st_mode))
+			return sfs_fail(err, 0, "%s: trace is not a regular file", trace);
+		if (access(trace, W_OK) < 0)
+			return sfs_fail(err, errno, "%s: cannot write trace", trace);
+		return 0;
+	}
+	if (errno != ENOENT)
+		return sfs_fail(err, errno, "%s: cannot write trace", trace);
+	if (access(dirname(copy), W_OK | X_OK) < 0)
+		return sfs_fail(err, errno, "%s: cannot write trace", trace);
+	return 0;
+}
+
+/* The daemon runs elsewhere (its own cwd is ours, but say it plainly): cwd/PATH. */
+static char *absolute(const char *path)
+{
+	_cleanup_free_ char *cwd = NULL;
+	char *p;
+
+	if (path[0] == '/')
+		return strdup(path);
+	cwd = getcwd(NULL, 0);
+	if (!cwd || asprintf(&p, "%s/%s", cwd, path) < 0)
+		return NULL;
+	return p;
+}
+
+int main(int argc, char **argv)
+{
+	enum { OPT_TRACE = 256, OPT_RUNTIME, OPT_ENV, OPT_WORKDIR, OPT_USER, OPT_NET,
+	       OPT_HOSTNAME, OPT_UPPER, OPT_NOVERIFY, OPT_CHECK, OPT_VERSION };
+	static const struct option longopts[] = {
+		{ "trace", required_argument, NULL, OPT_TRACE },
+		{ "runtime", required_argument, NULL, OPT_RUNTIME },
+		{ "env", required_argument, NULL, OPT_ENV },
+		{ "workdir", required_argument, NULL, OPT_WORKDIR },
+		{ "user", required_argument, NULL, OPT_USER },
+		{ "net", required_argument, NULL, OPT_NET },
+		{ "hostname", required_argument, NULL, OPT_HOSTNAME },
+		{ "upper", required_argument, NULL, OPT_UPPER },
+		{ "no-verify", no_argument, NULL, OPT_NOVERIFY },
+		{ "check", required_argument, NULL, OPT_CHECK },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ 0 },
+	};
+	struct run_opts o = { .runtime = RUNTIME_BUILTIN };
+	struct sfs_err err = { 0 };
+	_cleanup_free_ char **env = calloc((size_t)argc + 1, sizeof *env);
+	_cleanup_free_ char *image = NULL, *trace_abs = NULL, *upper_abs = NULL;
+	const char *trace = RUN_DEFAULT_TRACE, *check = NULL, *upper = NULL;
+	size_t nenv = 0;
+	int c, status;
+
+	if (!env)
+		return RUN_EXIT_ERROR;
+	/* '+': options end at ROOTFS, everything after "--" belongs to CMD */
+	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_TRACE: trace = optarg; break;
+		case OPT_RUNTIME:
+			if (strcmp(optarg, "builtin") == 0)
+				o.runtime = RUNTIME_BUILTIN;
+			else if (strcmp(optarg, "runc") == 0)
+				o.runtime = RUNTIME_RUNC;
+			else {
+				fprintf(stderr, PROG ": --runtime %s: must be builtin or runc\n", optarg);
+				return RUN_EXIT_ERROR;
+			}
+			break;
+		case OPT_ENV:
+			if (!strchr(optarg, '=') || optarg[0] == '=') {
+				fprintf(stderr, PROG ": --env %s: must be K=V\n", optarg);
+				return RUN_EXIT_ERROR;
+			}
+			env[nenv++] = optarg;
+			break;
+		case OPT_WORKDIR:
+			if (optarg[0] != '/') {
+				fprintf(stderr, PROG ": --workdir %s: must be an absolute path\n", optarg);
+				return RUN_EXIT_ERROR;
+			}
+			o.workdir = optarg;
+			break;
+		case OPT_USER:
+			if (parse_user(optarg, &o) < 0) {
+				fprintf(stderr, PROG ": --user %s: must be UID or UID:GID (numbers)\n", optarg);
+				return RUN_EXIT_ERROR;
+			}
+			break;
+		case OPT_NET:
+			if (strcmp(optarg, "host") && strcmp(optarg, "none")) {
+				fprintf(stderr, PROG ": --net %s: must be host or none\n", optarg);
+				return RUN_EXIT_ERROR;
+			}
+			o.net_none = strcmp(optarg, "none") == 0;
+			break;
+		case OPT_HOSTNAME:
+			if (!*optarg || strlen(optarg) > 64) {
+				fprintf(stderr, PROG ": --hostname %s: must be 1 to 64 characters\n", optarg);
+				return RUN_EXIT_ERROR;
+			}
+			o.hostname = optarg;
+			break;
+		case OPT_UPPER: upper = optarg; break;
+		case OPT_NOVERIFY: o.no_verify = true; break;
+		case OPT_CHECK: check = optarg; break;
+		case 'h': usage(stdout); return 0;
+		case OPT_VERSION: printf(PROG " " SLIMFS_VERSION "\n"); return 0;
+		default: usage(stderr); return RUN_EXIT_ERROR;
+		}
+	}
+	o.env = env;
+	if (optind + 1 < argc && strcmp(argv[optind + 1], "--") == 0) {
+		argv[optind + 1] = argv[optind];
+		optind++;
+	}
+	if (argc - optind < 2) {
+		fprintf(stderr, PROG ": expected ROOTFS -- CMD [ARG...] (see --help)\n");
+		return RUN_EXIT_ERROR;
+	}
+	o.argv = argv + optind + 1;
+	if (check && (upper || trace != (const char *)RUN_DEFAULT_TRACE)) {
+		fprintf(stderr, PROG ": --check records nothing: --trace and --upper do not apply\n");
+		return RUN_EXIT_ERROR;
+	}
+
+	run_block_signals();
+	if (run_isolate(&err) < 0)
+		goto fail;
+	if (check) {
+		if (run_check(&o, argv[optind], check, &status, &err) < 0)
+			goto fail;
+		return status;
+	}
+	trace_abs = absolute(trace);
+	if (!trace_abs) {
+		sfs_fail(&err, errno, "%s", trace);
+		goto fail;
+	}
+	if (check_trace(trace_abs, &err) < 0)
+		goto fail;
+	if (upper && !(upper_abs = realpath(upper, NULL))) {
+		sfs_fail(&err, errno, "--upper %s", upper);
+		goto fail;
+	}
+	if (image_resolve(argv[optind], getenv("SLIMFS_CACHE") ?: RUN_CACHE_DIR, &image, &err) < 0)
+		goto fail;
+	{
+		struct run_target t = {
+			.rootfs = image, .trace = trace_abs, .upper = upper_abs,
+			.stdin_fd = -1, .stdout_fd = -1,
+		};
+
+		if (run_session(&o, &t, &status, &err) < 0) {
+			sfs_err_print(PROG, &err);
+			return status;
+		}
+	}
+	return status;
+fail:
+	sfs_err_print(PROG, &err);
+	return RUN_EXIT_ERROR;
+}

@@ -1,0 +1,153 @@
+/* mounts.c — the file system view of the built-in runtime, set up in the container's
+ * own mount namespace: fresh /proc, a minimal /dev, read-only /sys on the slimfs mount,
+ * then pivot_root into it.
+ *
+ * Mount points are names from the image, so they are opened with
+ * openat2(RESOLVE_IN_ROOT) on the mount's root and mounted on through
+ * /proc/self/fd/N: an image whose /dev is a symlink to / cannot make us mount over the
+ * host.  The /dev tmpfs gets the mode and times of the image's /dev, so `ls -l /`
+ * prints the same in an image and in its lean copy.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "../common/cleanup.h"
+
+/* Open directory NAME (one component) under ROOTFD, making it if it is missing. */
+static int open_dir_in(int rootfd, const char *name, int flags, struct sfs_err *err)
+{
+	struct open_how how = {
+		.flags = (unsigned)(flags | O_DIRECTORY | O_CLOEXEC),
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	};
+	int fd = (int)syscall(SYS_openat2, rootfd, name, &how, sizeof how);
+
+	if (fd < 0 && errno == ENOENT && mkdirat(rootfd, name, 0755) == 0)
+		fd = (int)syscall(SYS_openat2, rootfd, name, &how, sizeof how);
+	if (fd < 0)
+		return sfs_fail(err, errno, "/%s in the image", name);
+	return fd;
+}
+
+static int mount_on_fd(const char *src, int fd, const char *type, unsigned long flags,
+		       const char *data, const char *what, struct sfs_err *err)
+{
+	char target[64];
+
+	snprintf(target, sizeof target, "/proc/self/fd/%d", fd);
+	if (mount(src, target, type, flags, data) < 0)
+		return sfs_fail(err, errno, "cannot mount %s", what);
+	return 0;
+}
+
+static int mount_in(int rootfd, const char *name, const char *src, const char *type,
+		    unsigned long flags, const char *data, struct sfs_err *err)
+{
+	_cleanup_close_ int fd = open_dir_in(rootfd, name, O_PATH, err);
+
+	if (fd < 0)
+		return -1;
+	return mount_on_fd(src, fd, type, flags, data, name, err);
+}
+
+static int setup_dev(int rootfd, struct sfs_err *err)
+{
+	static const char *const devices[] = { "null", "zero", "full", "random", "urandom", "tty" };
+	static const char *const links[][2] = {
+		{ "pts/ptmx", "ptmx" }, { "/proc/self/fd", "fd" }, { "/proc/self/fd/0", "stdin" },
+		{ "/proc/self/fd/1", "stdout" }, { "/proc/self/fd/2", "stderr" },
+	};
+	_cleanup_close_ int mp = open_dir_in(rootfd, "dev", O_PATH, err);
+	_cleanup_close_ int dev = -1;
+	struct stat image_dev;
+	struct timespec times[2];
+
+	if (mp < 0)
+		return -1;
+	if (fstat(mp, &image_dev) < 0)
+		return sfs_fail(err, errno, "/dev in the image");
+	if (mount_on_fd("tmpfs", mp, "tmpfs", MS_NOSUID | MS_STRICTATIME,
+			"mode=755,size=65536k", "dev", err) < 0)
+		return -1;
+	dev = open_dir_in(rootfd, "dev", O_RDONLY, err);   /* now the tmpfs */
+	if (dev < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof devices / sizeof devices[0]; i++) {
+		_cleanup_close_ int f = openat(dev, devices[i], O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0666);
+		char src[32];
+
+		snprintf(src, sizeof src, "/dev/%s", devices[i]);
+		if (f < 0)
+			return sfs_fail(err, errno, "/dev/%s", devices[i]);
+		if (mount_on_fd(src, f, NULL, MS_BIND, NULL, src, err) < 0)
+			return -1;
+	}
+	if (mkdirat(dev, "pts", 0755) < 0 || mkdirat(dev, "shm", 01777) < 0 ||
+	    mkdirat(dev, "mqueue", 0755) < 0)
+		return sfs_fail(err, errno, "cannot make directories in /dev");
+	if (mount_in(dev, "pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
+		     "newinstance,ptmxmode=0666,mode=0620,gid=5", err) < 0 ||
+	    mount_in(dev, "shm", "shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		     "mode=1777,size=65536k", err) < 0 ||
+	    mount_in(dev, "mqueue", "mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		     NULL, err) < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
+		if (symlinkat(links[i][0], dev, links[i][1]) < 0)
+			return sfs_fail(err, errno, "/dev/%s", links[i][1]);
+	/* last: every step above changed the directory's times */
+	times[0] = image_dev.st_atim;
+	times[1] = image_dev.st_mtim;
+	if (fchmod(dev, image_dev.st_mode & 07777) < 0 || futimens(dev, times) < 0)
+		return sfs_fail(err, errno, "/dev");
+	return 0;
+}
+
+static int setup_sys(int rootfd, struct sfs_err *err)
+{
+	const unsigned long ro = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+	_cleanup_close_ int fd = open_dir_in(rootfd, "sys", O_PATH, err);
+
+	if (fd < 0)
+		return -1;
+	if (mount_on_fd("sysfs", fd, "sysfs", ro, NULL, "sys", NULL) == 0)
+		return 0;
+	/* sysfs refuses a new instance in some setups: bind the host's, read-only */
+	if (mount_on_fd("/sys", fd, NULL, MS_BIND | MS_REC, NULL, "sys", err) < 0)
+		return -1;
+	return mount_on_fd(NULL, fd, NULL, MS_REMOUNT | MS_BIND | ro, NULL, "sys", err);
+}
+
+int container_mount_root(const char *root, struct sfs_err *err)
+{
+	_cleanup_close_ int rootfd = -1;
+
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return sfs_fail(err, errno, "cannot make mounts private");
+	rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return sfs_fail(err, errno, "%s", root);
+	if (mount_in(rootfd, "proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err) < 0 ||
+	    setup_dev(rootfd, err) < 0 || setup_sys(rootfd, err) < 0)
+		return -1;
+	/* pivot_root(".", "."): the old root ends up stacked on the new one, and
+	 * detaching it leaves only the image. */
+	if (fchdir(rootfd) < 0)
+		return sfs_fail(err, errno, "%s", root);
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		return sfs_fail(err, errno, "pivot_root into %s", root);
+	if (umount2(".", MNT_DETACH) < 0)
+		return sfs_fail(err, errno, "cannot detach the old root");
+	if (chdir("/") < 0)
+		return sfs_fail(err, errno, "/");
+	return 0;
+}

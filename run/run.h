@@ -1,0 +1,91 @@
+/* run.h — slimfs-run as a library: one recorded run of a command in a container whose
+ * root filesystem is a slimfs mount of an image, and the --check comparison.
+ *
+ * The flow of one run (run_session): resolve the image (a directory, or a tarball
+ * unpacked once into a digest-keyed cache), make sure CMD exists in it, mount slimfs
+ * over it on a private temporary mount point, run CMD with the built-in runtime or
+ * with runc, unmount, wait for the daemon (the trace is complete then), remove the
+ * mount point.  The runner works in its own private mount namespace (run_isolate),
+ * so whatever happens to it, no mount it made is ever visible on the host.
+ *
+ * Exit statuses: CMD's own (128+N when it was killed by signal N); RUN_EXIT_NOTFOUND
+ * when CMD is not in the image; RUN_EXIT_ERROR for every failure of the runner.
+ */
+#ifndef SLIMFS_RUN_H
+#define SLIMFS_RUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "../common/error.h"
+
+#define RUN_EXIT_ERROR 125
+#define RUN_EXIT_NOEXEC 126
+#define RUN_EXIT_NOTFOUND 127
+
+#define RUN_DEFAULT_TRACE "slimfs-trace.db"
+#define RUN_DEFAULT_HOSTNAME "slimfs"
+#define RUN_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define RUN_STATE_DIR "/run/slimfs"           /* mount points, OCI bundles */
+#define RUN_CACHE_DIR "/var/cache/slimfs"     /* images/<sha256>: unpacked tarballs */
+
+enum run_runtime { RUNTIME_BUILTIN, RUNTIME_RUNC };
+
+/* What the user asked for; the same for every run of one invocation (--check runs
+ * CMD twice with exactly these). */
+struct run_opts {
+	enum run_runtime runtime;
+	char **argv;              /* CMD and its arguments, NULL-terminated */
+	char **env;               /* --env K=V, NULL-terminated (may be empty) */
+	const char *workdir;      /* absolute, inside the container; NULL = "/" */
+	bool has_user;
+	uid_t uid;
+	gid_t gid;
+	bool has_gid;             /* --user UID:GID; else the user's group in the image */
+	bool net_none;            /* own network namespace with only lo */
+	const char *hostname;
+	bool no_verify;           /* slimfs --no-verify */
+};
+
+/* Where one run records and what its CMD sees as stdin/stdout (-1: inherited). */
+struct run_target {
+	const char *rootfs;       /* absolute path of the image directory */
+	const char *trace;        /* trace file (absolute) */
+	const char *upper;        /* slimfs --upper, or NULL for the daemon's default */
+	int stdin_fd, stdout_fd;
+};
+
+/* Enter a private mount namespace (mounts made after this never reach the host). */
+int run_isolate(struct sfs_err *err);
+
+/* Block the signals the runner forwards (INT TERM HUP QUIT) and SIGCHLD; children
+ * restore the mask they inherited with run_unblock_signals. */
+void run_block_signals(void);
+void run_unblock_signals(void);
+
+/* Resolve ROOTFS (directory or tarball) into an absolute image directory in *DIR
+ * (malloc'd).  Tarballs are unpacked into CACHE/images/<sha256> once. */
+int image_resolve(const char *rootfs, const char *cache, char **dir, struct sfs_err *err);
+
+/* Unpack tarball FILE into a new directory under PARENT; *DIR gets its path. */
+int image_unpack_tmp(const char *file, const char *parent, char **dir, struct sfs_err *err);
+
+/* Fail unless DIR looks like a root filesystem (holds usr/ or bin/). */
+int image_check_rootfs(const char *dir, struct sfs_err *err);
+
+/* Remove the tree at PATH (never following symlinks, never crossing mounts). */
+int rm_tree(const char *path, struct sfs_err *err);
+
+/* Record one run of O->argv in T.  *STATUS gets the exit status to return (CMD's,
+ * or RUN_EXIT_NOTFOUND / RUN_EXIT_ERROR on failure, with ERR filled). */
+int run_session(const struct run_opts *o, const struct run_target *t, int *status,
+		struct sfs_err *err);
+
+/* --check: run O in ROOTFS and in LEAN, each through slimfs with a throwaway trace,
+ * compare exit status and stdout; print a diff and a summary line on stdout.
+ * *STATUS: 0 when both agree, 1 when not, RUN_EXIT_ERROR on failure. */
+int run_check(const struct run_opts *o, const char *rootfs, const char *lean, int *status,
+	      struct sfs_err *err);
+
+#endif
