@@ -1,0 +1,330 @@
+/* closure.c — from recorded evidence to the set of kept paths (see ctx.h).
+ *
+ * Order matters and is:
+ *   1. evidence: recorded paths with at least --keep evidence that exist in the image;
+ *   2. created-in: the nearest existing directory above what the workload created;
+ *   3. mount points: /proc /sys /dev /run /tmp, the image's or made up;
+ *   4. --include: a walk of the image (the same walk counts the image for --stats
+ *      and finds every name of multiply linked inodes);
+ *   5. --exclude: a path is dropped when it or a directory above it matches;
+ *   6. hardlinks: every other name of a kept inode, unless excluded;
+ *   7. ancestors: every directory above a kept path, with its own metadata.
+ * Ancestors come last so that they serve exactly what is kept; exclusion drops
+ * whole subtrees, so no kept path sits below an excluded directory.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctx.h"
+#include "glob.h"
+
+static const struct {
+	const char *path;
+	mode_t mode;
+} mount_points[] = {
+	{ "/dev", 0755 }, { "/proc", 0555 }, { "/run", 0755 }, { "/sys", 0555 }, { "/tmp", 01777 },
+};
+
+static void set_stat(struct pent *e, const struct stat *st)
+{
+	e->flags |= F_STAT;
+	e->flags &= (uint8_t)~F_MISSING;
+	e->mode = st->st_mode;
+	e->nlink = (uint32_t)st->st_nlink;
+	e->dev = st->st_dev;
+	e->ino = st->st_ino;
+	e->size = S_ISREG(st->st_mode) ? (uint64_t)st->st_size : 0;
+}
+
+/* lstat entry I inside the root; 0 found, 1 missing, -1 error. */
+static int resolve(struct export_ctx *c, size_t i, struct sfs_err *err)
+{
+	struct pent *e = &c->ps.v[i];
+	struct stat st;
+	int ret;
+
+	if (e->flags & F_STAT)
+		return 0;
+	ret = image_lstat(&c->im, pent_path(&c->ps, e), e->len, &st, err);
+	if (ret == 0)
+		set_stat(&c->ps.v[i], &st);
+	else if (ret > 0)
+		c->ps.v[i].flags |= F_MISSING;
+	return ret;
+}
+
+static int keep_created_in(struct export_ctx *c, size_t i, struct sfs_err *err)
+{
+	uint32_t off = c->ps.v[i].off;
+	size_t len = c->ps.v[i].len;
+
+	for (;;) {
+		const char *p = c->ps.arena + off;
+		struct stat st;
+		int ret = image_lstat(&c->im, p, len, &st, err);
+
+		if (ret < 0)
+			return -1;
+		if (ret == 0 && S_ISDIR(st.st_mode)) {
+			struct pent *e = pathset_add(&c->ps, off, len);
+
+			e->why |= W_CREATED;
+			set_stat(e, &st);
+			return 0;
+		}
+		len = path_parent_len(p, len);
+		if (len == 0)
+			return 0;
+	}
+}
+
+static int add_mount_points(struct export_ctx *c, struct sfs_err *err)
+{
+	for (size_t m = 0; m < sizeof mount_points / sizeof mount_points[0]; m++) {
+		const char *p = mount_points[m].path;
+		size_t len = strlen(p);
+		struct pent *e = pathset_add(&c->ps, pathset_intern(&c->ps, p, len), len);
+		struct stat st;
+		int ret;
+
+		e->why |= W_MOUNT;
+		ret = image_lstat(&c->im, p, len, &st, err);
+		e = &c->ps.v[c->ps.n - 1];
+		if (ret < 0)
+			return -1;
+		if (ret == 0) {
+			set_stat(e, &st);
+			continue;
+		}
+		e->flags |= F_SYNTH;
+		e->mode = S_IFDIR | mount_points[m].mode;
+		e->nlink = 2;
+	}
+	return 0;
+}
+
+static int on_walk(void *ctx, const char *path, size_t len, const struct stat *st,
+		   struct sfs_err *err)
+{
+	struct export_ctx *c = ctx;
+	const struct export_opts *o = c->o;
+	uint32_t off = UINT32_MAX;
+
+	c->entries_total++;
+	if (S_ISREG(st->st_mode)) {
+		c->files_total++;
+		if (st->st_nlink == 1)
+			c->bytes_total += (uint64_t)st->st_size;
+	}
+	for (size_t i = 0; i < o->nincludes; i++) {
+		if (glob_match(o->includes[i], path, len)) {
+			struct pent *e;
+
+			off = pathset_intern(&c->ps, path, len);
+			e = pathset_add(&c->ps, off, len);
+			e->why |= W_INCLUDE;
+			set_stat(e, st);
+			break;
+		}
+	}
+	if (!S_ISDIR(st->st_mode) && st->st_nlink > 1) {
+		struct hl_name *v;
+
+		if ((c->nhl & (c->nhl - 1)) == 0) {   /* grow at powers of two */
+			v = realloc(c->hl, (c->nhl ? c->nhl * 2 : 64) * sizeof *v);
+			if (v == NULL)
+				return sfs_fail(err, ENOMEM, "walking the image");
+			c->hl = v;
+		}
+		if (off == UINT32_MAX)
+			off = pathset_intern(&c->ps, path, len);
+		c->hl[c->nhl++] = (struct hl_name){
+			.dev = st->st_dev, .ino = st->st_ino, .size = (uint64_t)st->st_size,
+			.off = off, .len = (uint16_t)len,
+		};
+	}
+	return 0;
+}
+
+static int cmp_hl(const void *x, const void *y, void *arena)
+{
+	const struct hl_name *a = x, *b = y;
+
+	if (a->dev != b->dev)
+		return a->dev < b->dev ? -1 : 1;
+	if (a->ino != b->ino)
+		return a->ino < b->ino ? -1 : 1;
+	return strcmp((const char *)arena + a->off, (const char *)arena + b->off);
+}
+
+static int walk_image(struct export_ctx *c, struct sfs_err *err)
+{
+	if (image_walk(&c->im, on_walk, c, err) < 0)
+		return -1;
+	qsort_r(c->hl, c->nhl, sizeof *c->hl, cmp_hl, c->ps.arena);
+	for (size_t i = 0; i < c->nhl; i++)   /* each multiply linked inode's bytes once */
+		if (i == 0 || c->hl[i].dev != c->hl[i - 1].dev || c->hl[i].ino != c->hl[i - 1].ino)
+			c->bytes_total += c->hl[i].size;
+	c->walked = true;
+	return 0;
+}
+
+bool closure_excluded(const struct export_ctx *c, const char *path, size_t len,
+		      const char **pattern)
+{
+	const struct export_opts *o = c->o;
+
+	if (o->nexcludes == 0)
+		return false;
+	/* The path itself or any directory above it (not "/": excluding the root
+	 * would leave nothing). */
+	for (size_t l = len; l > 1; l = path_parent_len(path, l)) {
+		for (size_t i = 0; i < o->nexcludes; i++) {
+			if (glob_match(o->excludes[i], path, l)) {
+				if (pattern)
+					*pattern = o->excludes[i];
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+static void mark_excluded(struct export_ctx *c, size_t from)
+{
+	for (size_t i = from; i < c->ps.n; i++) {
+		struct pent *e = &c->ps.v[i];
+
+		if (closure_excluded(c, pent_path(&c->ps, e), e->len, NULL))
+			e->flags |= F_EXCLUDED;
+	}
+}
+
+static int cmp_key(const void *k, const void *y)
+{
+	const struct hl_name *a = k, *b = y;
+
+	if (a->dev != b->dev)
+		return a->dev < b->dev ? -1 : 1;
+	if (a->ino != b->ino)
+		return a->ino < b->ino ? -1 : 1;
+	return 0;
+}
+
+static void add_hardlinks(struct export_ctx *c)
+{
+	size_t n = c->ps.n, first = c->ps.n;
+
+	for (size_t i = 0; i < n; i++) {
+		struct pent e = c->ps.v[i];
+		struct hl_name key = { .dev = e.dev, .ino = e.ino }, *h;
+
+		if (!pent_kept(&e) || !(e.flags & F_STAT) || S_ISDIR(e.mode) || e.nlink < 2)
+			continue;
+		h = bsearch(&key, c->hl, c->nhl, sizeof *c->hl, cmp_key);
+		if (h == NULL)
+			continue;
+		while (h > c->hl && cmp_key(&key, h - 1) == 0)
+			h--;
+		for (; h < c->hl + c->nhl && cmp_key(&key, h) == 0; h++) {
+			struct pent *ne = pathset_add(&c->ps, h->off, h->len);
+
+			ne->why |= W_HARDLINK;
+			ne->flags |= F_STAT;
+			ne->mode = e.mode;
+			ne->nlink = e.nlink;
+			ne->dev = e.dev;
+			ne->ino = e.ino;
+			ne->size = e.size;
+		}
+	}
+	mark_excluded(c, first);
+}
+
+static void add_ancestors(struct export_ctx *c)
+{
+	size_t n = c->ps.n;
+	const char *last = NULL;
+	size_t lastlen = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint32_t off = c->ps.v[i].off;
+		size_t len = c->ps.v[i].len;
+		const char *p = c->ps.arena + off;
+
+		if (!pent_kept(&c->ps.v[i]))
+			continue;
+		for (size_t l = path_parent_len(p, len); l > 0; l = path_parent_len(p, l)) {
+			if (last && path_is_at_or_above(p, l, last, lastlen))
+				break;   /* it and everything above were added for LAST */
+			pathset_add(&c->ps, off, l)->why |= W_ANCESTOR;
+		}
+		last = p;
+		lastlen = len;
+	}
+}
+
+int closure_compute(struct export_ctx *c, struct sfs_err *err)
+{
+	const struct export_opts *o = c->o;
+	size_t n = c->ps.n;
+	bool need_walk = o->nincludes > 0 || o->stats;
+
+	for (size_t i = 0; i < n; i++) {
+		struct pent *e = &c->ps.v[i];
+		int ret;
+
+		if ((e->flags & F_RECORDED) && e->ev >= o->keep) {
+			ret = resolve(c, i, err);
+			if (ret < 0)
+				return -1;
+			if (ret == 0)
+				c->ps.v[i].why |= W_EVIDENCE;
+		}
+		if ((c->ps.v[i].flags & F_CREATED_IN) && keep_created_in(c, i, err) < 0)
+			return -1;
+	}
+	if (add_mount_points(c, err) < 0)
+		return -1;
+	for (size_t i = 0; i < c->ps.n && !need_walk; i++) {
+		const struct pent *e = &c->ps.v[i];
+
+		need_walk = e->why && (e->flags & F_STAT) && !S_ISDIR(e->mode) && e->nlink > 1;
+	}
+	if (need_walk && walk_image(c, err) < 0)
+		return -1;
+	pathset_sort(&c->ps);
+	mark_excluded(c, 0);
+	if (c->walked) {
+		add_hardlinks(c);
+		pathset_sort(&c->ps);
+	}
+	add_ancestors(c);
+	pathset_sort(&c->ps);
+	for (size_t i = 0; i < c->ps.n; i++) {
+		const struct pent *e = &c->ps.v[i];
+		int ret;
+
+		if (!e->why || (e->flags & (F_STAT | F_SYNTH)))
+			continue;
+		ret = resolve(c, i, err);
+		if (ret < 0)
+			return -1;
+		if (ret > 0)
+			return sfs_fail(err, ENOENT, "%.*s in image %s changed during the export",
+					(int)e->len, pent_path(&c->ps, e), c->imagedir);
+	}
+	/* A socket is a live endpoint of a process, not content: nothing to export. */
+	for (size_t i = 0; i < c->ps.n; i++) {
+		struct pent *e = &c->ps.v[i];
+
+		if (pent_kept(e) && (e->flags & F_STAT) && S_ISSOCK(e->mode)) {
+			if (!o->quiet)
+				sfs_warn(o->prog, "%.*s: skipping socket", (int)e->len,
+					 pent_path(&c->ps, e));
+			e->why = 0;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,183 @@
+/* image.c — resolution inside the image root (see image.h). */
+#include "image.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+
+static int openat2_in_root(int rootfd, const char *path, int flags)
+{
+	struct open_how how = {
+		.flags = (uint64_t)flags,
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS |
+			   RESOLVE_NO_XDEV,
+	};
+
+	return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof how);
+}
+
+int image_open(struct image *im, const char *dir, struct sfs_err *err)
+{
+	memset(im, 0, sizeof *im);
+	im->parentfd = -1;
+	im->rootfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (im->rootfd < 0)
+		return sfs_fail(err, errno, "image %s", dir);
+	im->dir = strdup(dir);
+	if (im->dir == NULL) {
+		close(im->rootfd);
+		return sfs_fail(err, ENOMEM, "image %s", dir);
+	}
+	return 0;
+}
+
+void image_close(struct image *im)
+{
+	if (im->parentfd >= 0)
+		close(im->parentfd);
+	if (im->rootfd >= 0)
+		close(im->rootfd);
+	free(im->dir);
+	im->parentfd = im->rootfd = -1;
+	im->dir = NULL;
+}
+
+int image_parent(struct image *im, const char *path, size_t len, struct sfs_err *err)
+{
+	size_t plen, nlen;
+	int fd;
+
+	if (len <= 1) {
+		im->name[0] = '\0';
+		return im->rootfd;
+	}
+	plen = len - 1;
+	while (path[plen] != '/')
+		plen--;
+	nlen = len - plen - 1;
+	if (nlen > NAME_MAX || plen >= sizeof im->parent) {
+		errno = ENAMETOOLONG;
+		return sfs_fail(err, errno, "%.*s", (int)len, path);
+	}
+	memcpy(im->name, path + plen + 1, nlen);
+	im->name[nlen] = '\0';
+	if (plen == 0)
+		return im->rootfd;
+	if (im->parentfd >= 0 && im->parentlen == plen && memcmp(im->parent, path, plen) == 0)
+		return im->parentfd;
+	if (im->parentfd >= 0)
+		close(im->parentfd);
+	im->parentfd = -1;
+	memcpy(im->parent, path, plen);
+	im->parent[plen] = '\0';
+	fd = openat2_in_root(im->rootfd, im->parent, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+
+		sfs_fail(err, e, "%s", im->parent);
+		errno = e;
+		return -1;
+	}
+	im->parentfd = fd;
+	im->parentlen = plen;
+	return fd;
+}
+
+static bool is_absent(int e)
+{
+	return e == ENOENT || e == ENOTDIR || e == ELOOP || e == EXDEV;
+}
+
+int image_lstat(struct image *im, const char *path, size_t len, struct stat *st,
+		struct sfs_err *err)
+{
+	int dfd = image_parent(im, path, len, err);
+
+	if (dfd < 0)
+		return is_absent(errno) ? 1 : -1;
+	if (fstatat(dfd, im->name, st, AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) < 0) {
+		if (is_absent(errno))
+			return 1;
+		return sfs_fail(err, errno, "%.*s", (int)len, path);
+	}
+	return 0;
+}
+
+struct walk {
+	image_walk_cb cb;
+	void *ctx;
+	dev_t dev;
+	char path[PATH_MAX];
+};
+
+static int walk_dir(struct walk *w, int dfd, size_t len, struct sfs_err *err)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *de;
+
+	d = fdopendir(dfd);
+	if (d == NULL) {
+		int e = errno;
+
+		close(dfd);
+		return sfs_fail(err, e, "%.*s", (int)(len ? len : 1), len ? w->path : "/");
+	}
+	while ((errno = 0, de = readdir(d)) != NULL) {
+		size_t nlen = strlen(de->d_name), plen = len + 1 + nlen;
+		struct stat st;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (plen >= sizeof w->path)
+			return sfs_fail(err, ENAMETOOLONG, "%.*s/%s", (int)len, w->path, de->d_name);
+		w->path[len] = '/';
+		memcpy(w->path + len + 1, de->d_name, nlen + 1);
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno == ENOENT)
+				continue;
+			return sfs_fail(err, errno, "%s", w->path);
+		}
+		if (w->cb(w->ctx, w->path, plen, &st, err) < 0)
+			return -1;
+		if (S_ISDIR(st.st_mode) && st.st_dev == w->dev) {
+			int fd = openat(dirfd(d), de->d_name,
+					O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+			if (fd < 0)
+				return sfs_fail(err, errno, "%s", w->path);
+			if (walk_dir(w, fd, plen, err) < 0)
+				return -1;
+		}
+	}
+	if (errno != 0)
+		return sfs_fail(err, errno, "%.*s", (int)(len ? len : 1), len ? w->path : "/");
+	return 0;
+}
+
+int image_walk(struct image *im, image_walk_cb cb, void *ctx, struct sfs_err *err)
+{
+	_cleanup_free_ struct walk *w = calloc(1, sizeof *w);
+	struct stat st;
+	int fd;
+
+	if (w == NULL)
+		return sfs_fail(err, ENOMEM, "walking %s", im->dir);
+	w->cb = cb;
+	w->ctx = ctx;
+	if (fstat(im->rootfd, &st) < 0)
+		return sfs_fail(err, errno, "%s", im->dir);
+	w->dev = st.st_dev;
+	fd = openat(im->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return sfs_fail(err, errno, "%s", im->dir);
+	if (walk_dir(w, fd, 0, err) < 0)
+		return sfs_wrap(err, "walking image %s", im->dir);
+	return 0;
+}

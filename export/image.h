@@ -1,0 +1,53 @@
+/* image.h — reading the image directory without ever leaving it.
+ *
+ * The image root is held as an O_PATH fd.  A path from a trace is resolved
+ * inside it with openat2(RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS |
+ * RESOLVE_NO_MAGICLINKS) for its parent directory and *at(..., AT_SYMLINK_NOFOLLOW /
+ * O_NOFOLLOW) for its last component: "/" and ".." stay inside the root, and no
+ * symlink is followed at all — a trace path comes from the kernel's own walk,
+ * which already went through every symlink itself, so a path that reaches a file
+ * only through a symlink is not a name of that file in the image.
+ *
+ * The parent fd of the last lookup is cached: paths come in sorted order, so
+ * siblings share it.
+ */
+#ifndef SLIMFS_EXPORT_IMAGE_H
+#define SLIMFS_EXPORT_IMAGE_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "common/error.h"
+
+struct image {
+	char *dir;           /* as given, for messages */
+	int rootfd;          /* O_PATH | O_DIRECTORY */
+	int parentfd;        /* cached parent of the last path, -1 if none */
+	size_t parentlen;
+	char parent[PATH_MAX];
+	char name[NAME_MAX + 1];
+};
+
+int image_open(struct image *im, const char *dir, struct sfs_err *err);
+void image_close(struct image *im);
+
+/* Directory fd (borrowed: valid until the next call) of PATH's parent, and PATH's
+ * last component in im->name.  For "/" returns the root fd and name "".  Returns
+ * -1 with errno ENOENT/ENOTDIR/ELOOP/EXDEV when the parent is not a directory
+ * reachable without symlinks, filling ERR (errno is kept). */
+int image_parent(struct image *im, const char *path, size_t len, struct sfs_err *err);
+
+/* lstat PATH inside the root: 0 found, 1 not in the image, -1 other error. */
+int image_lstat(struct image *im, const char *path, size_t len, struct stat *st,
+		struct sfs_err *err);
+
+/* Call CB for every entry below the root (not the root itself), depth first,
+ * never following symlinks or entering another file system.  PATH is absolute
+ * ("/usr/bin/ls").  CB returns 0 to go on, -1 (with ERR filled) to stop. */
+typedef int (*image_walk_cb)(void *ctx, const char *path, size_t len, const struct stat *st,
+			     struct sfs_err *err);
+int image_walk(struct image *im, image_walk_cb cb, void *ctx, struct sfs_err *err);
+
+#endif

@@ -1,0 +1,227 @@
+/* main.c — slimfs-export: parse the command line, call export_main(). */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "export.h"
+
+static const char *prog = "slimfs-export";
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: %s [OPTION]... TRACE...\n"
+		"Write the lean image that the evidence of the TRACEs asks for.\n"
+		"\n"
+		"  -o, --output OUT        write OUT: .tar, .tar.gz, .tar.zst, .tar.xz by suffix,\n"
+		"                          or a directory with --format dir\n"
+		"      --format tar|dir    output format (default: tar, compression by suffix)\n"
+		"      --keep LEVEL        keep paths with at least this evidence:\n"
+		"                          lookup (default), open or read\n"
+		"      --from DIR          the image directory (default: the traces' lowerdir)\n"
+		"      --include PATTERN   also keep image paths matching PATTERN (glob, ** = any\n"
+		"                          number of directories; no leading / = at any depth)\n"
+		"      --exclude PATTERN   drop paths matching PATTERN and all below them\n"
+		"      --include-from FILE read include patterns from FILE, one per line\n"
+		"      --list              print the kept paths, sorted, one per line\n"
+		"      --stats             print what the image holds and what is kept\n"
+		"      --json              print the statistics as one JSON object\n"
+		"      --why PATH          explain why PATH is kept or left out\n"
+		"  -q, --quiet             no warnings, no progress line\n"
+		"  -h, --help              print this help\n"
+		"  -V, --version           print the version\n", prog);
+}
+
+struct strv {
+	const char **v;
+	char **owned;   /* lines read from files, freed at exit */
+	size_t n, nowned;
+};
+
+static int strv_add(struct strv *s, const char *str, bool own)
+{
+	const char **v = realloc(s->v, (s->n + 1) * sizeof *v);
+
+	if (v == NULL)
+		return -1;
+	s->v = v;
+	if (own) {
+		char **o = realloc(s->owned, (s->nowned + 1) * sizeof *o);
+
+		if (o == NULL)
+			return -1;
+		s->owned = o;
+		o[s->nowned++] = (char *)str;
+	}
+	s->v[s->n++] = str;
+	return 0;
+}
+
+static void strv_free(struct strv *s)
+{
+	for (size_t i = 0; i < s->nowned; i++)
+		free(s->owned[i]);
+	free(s->owned);
+	free(s->v);
+}
+
+/* Patterns from FILE, one per line; empty lines and lines starting with '#' skipped. */
+static int read_patterns(struct strv *s, const char *file, struct sfs_err *err)
+{
+	_cleanup_fclose_ FILE *f = fopen(file, "re");
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+
+	if (f == NULL)
+		return sfs_fail(err, errno, "--include-from %s", file);
+	while ((n = getline(&line, &cap, f)) >= 0) {
+		char *copy;
+
+		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			line[--n] = '\0';
+		if (n == 0 || line[0] == '#')
+			continue;
+		copy = strdup(line);
+		if (copy == NULL || strv_add(s, copy, true) < 0) {
+			free(copy);
+			return sfs_fail(err, ENOMEM, "--include-from %s", file);
+		}
+	}
+	if (ferror(f))
+		return sfs_fail(err, errno, "--include-from %s", file);
+	return 0;
+}
+
+enum { OPT_FORMAT = 256, OPT_KEEP, OPT_FROM, OPT_INCLUDE, OPT_EXCLUDE, OPT_INCLUDE_FROM,
+       OPT_LIST, OPT_STATS, OPT_JSON, OPT_WHY };
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "format", required_argument, NULL, OPT_FORMAT },
+		{ "keep", required_argument, NULL, OPT_KEEP },
+		{ "from", required_argument, NULL, OPT_FROM },
+		{ "include", required_argument, NULL, OPT_INCLUDE },
+		{ "exclude", required_argument, NULL, OPT_EXCLUDE },
+		{ "include-from", required_argument, NULL, OPT_INCLUDE_FROM },
+		{ "list", no_argument, NULL, OPT_LIST },
+		{ "stats", no_argument, NULL, OPT_STATS },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "why", required_argument, NULL, OPT_WHY },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 },
+	};
+	struct export_opts o = { .keep = EV_LOOKUP, .stdout_ = stdout, .prog = prog };
+	struct strv inc = { 0 }, exc = { 0 };
+	struct sfs_err err = { 0 };
+	int c, ev, ret = 1;
+
+	while ((c = getopt_long(argc, argv, "o:qhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			o.out = optarg;
+			break;
+		case OPT_FORMAT:
+			if (strcmp(optarg, "tar") == 0)
+				o.format = EXPORT_FMT_TAR;
+			else if (strcmp(optarg, "dir") == 0)
+				o.format = EXPORT_FMT_DIR;
+			else {
+				fprintf(stderr, "%s: --format %s: expected tar or dir\n", prog, optarg);
+				goto usage;
+			}
+			break;
+		case OPT_KEEP:
+			ev = trace_evidence_from_name(optarg);
+			if (ev < EV_LOOKUP) {
+				fprintf(stderr, "%s: --keep %s: expected lookup, open or read\n", prog,
+					optarg);
+				goto usage;
+			}
+			o.keep = (enum trace_evidence)ev;
+			break;
+		case OPT_FROM:
+			o.from = optarg;
+			break;
+		case OPT_INCLUDE:
+		case OPT_EXCLUDE:
+			if (strv_add(c == OPT_INCLUDE ? &inc : &exc, optarg, false) < 0) {
+				fprintf(stderr, "%s: out of memory\n", prog);
+				goto out;
+			}
+			break;
+		case OPT_INCLUDE_FROM:
+			if (read_patterns(&inc, optarg, &err) < 0) {
+				sfs_err_print(prog, &err);
+				goto out;
+			}
+			break;
+		case OPT_LIST:
+			o.list = true;
+			break;
+		case OPT_STATS:
+			o.stats = true;
+			break;
+		case OPT_JSON:
+			o.json = o.stats = true;
+			break;
+		case OPT_WHY:
+			o.why = optarg;
+			break;
+		case 'q':
+			o.quiet = true;
+			break;
+		case 'h':
+			usage(stdout);
+			ret = 0;
+			goto out;
+		case 'V':
+			printf("%s %s\n", prog, SLIMFS_VERSION);
+			ret = 0;
+			goto out;
+		default:
+			goto usage;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "%s: no TRACE given\n", prog);
+		goto usage;
+	}
+	if (!o.out && !o.list && !o.stats && !o.why) {
+		fprintf(stderr, "%s: nothing to do: give -o OUT, --list, --stats or --why PATH\n",
+			prog);
+		goto usage;
+	}
+	if (o.format == EXPORT_FMT_DIR && !o.out) {
+		fprintf(stderr, "%s: --format dir needs -o DIR\n", prog);
+		goto usage;
+	}
+	o.traces = (const char *const *)argv + optind;
+	o.ntraces = (size_t)(argc - optind);
+	o.includes = inc.v;
+	o.nincludes = inc.n;
+	o.excludes = exc.v;
+	o.nexcludes = exc.n;
+	o.progress = !o.quiet && isatty(STDERR_FILENO);
+	if (export_main(&o, &err) < 0) {
+		sfs_err_print(prog, &err);
+		goto out;
+	}
+	ret = 0;
+	goto out;
+usage:
+	fprintf(stderr, "Try '%s --help'.\n", prog);
+	ret = 2;
+out:
+	strv_free(&inc);
+	strv_free(&exc);
+	return ret;
+}

@@ -1,0 +1,175 @@
+/* pathset.c — arena-backed, sortable set of image paths (see pathset.h).
+ *
+ * Memory: one byte per path byte plus one struct pent (48 bytes) per entry; the
+ * arena and the entry array grow by doubling.  Out of memory aborts: the exporter
+ * cannot do anything useful without its path set.
+ */
+#include "pathset.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_PATH_LEN 65535
+
+static void *xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n);
+
+	if (q == NULL) {
+		fputs("slimfs-export: out of memory\n", stderr);
+		abort();
+	}
+	return q;
+}
+
+void pathset_free(struct pathset *ps)
+{
+	free(ps->arena);
+	free(ps->v);
+	memset(ps, 0, sizeof *ps);
+}
+
+uint32_t pathset_intern(struct pathset *ps, const char *path, size_t len)
+{
+	uint32_t off;
+
+	if (ps->arena_len + len + 1 > ps->arena_cap) {
+		size_t cap = ps->arena_cap ? ps->arena_cap : 1 << 16;
+
+		while (cap < ps->arena_len + len + 1)
+			cap *= 2;
+		if (cap > UINT32_MAX) {
+			fputs("slimfs-export: too many paths\n", stderr);
+			abort();
+		}
+		ps->arena = xrealloc(ps->arena, cap);
+		ps->arena_cap = cap;
+	}
+	off = (uint32_t)ps->arena_len;
+	memcpy(ps->arena + off, path, len);
+	ps->arena[off + len] = '\0';
+	ps->arena_len += len + 1;
+	return off;
+}
+
+struct pent *pathset_add(struct pathset *ps, uint32_t off, size_t len)
+{
+	struct pent *e;
+
+	if (ps->n == ps->cap) {
+		ps->cap = ps->cap ? ps->cap * 2 : 1024;
+		ps->v = xrealloc(ps->v, ps->cap * sizeof *ps->v);
+	}
+	e = &ps->v[ps->n++];
+	memset(e, 0, sizeof *e);
+	e->off = off;
+	e->len = (uint16_t)(len > MAX_PATH_LEN ? MAX_PATH_LEN : len);
+	return e;
+}
+
+static int cmp_bytes(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (c != 0)
+		return c;
+	return (alen > blen) - (alen < blen);
+}
+
+static int cmp_pent(const void *x, const void *y, void *arena)
+{
+	const struct pent *a = x, *b = y;
+	const char *base = arena;
+
+	return cmp_bytes(base + a->off, a->len, base + b->off, b->len);
+}
+
+void pathset_sort(struct pathset *ps)
+{
+	size_t i, j;
+
+	if (ps->n == 0)
+		return;
+	qsort_r(ps->v, ps->n, sizeof *ps->v, cmp_pent, ps->arena);
+	for (i = 0, j = 1; j < ps->n; j++) {
+		struct pent *a = &ps->v[i], *b = &ps->v[j];
+
+		if (cmp_pent(a, b, ps->arena) != 0) {
+			ps->v[++i] = *b;
+			continue;
+		}
+		if (b->ev > a->ev)
+			a->ev = b->ev;
+		a->why |= b->why;
+		if (!(a->flags & F_STAT) && (b->flags & F_STAT)) {
+			a->mode = b->mode;
+			a->nlink = b->nlink;
+			a->dev = b->dev;
+			a->ino = b->ino;
+			a->size = b->size;
+		}
+		a->flags |= b->flags;
+		if (a->flags & F_STAT)  /* a path found in the image is not missing */
+			a->flags &= (uint8_t)~F_MISSING;
+	}
+	ps->n = i + 1;
+}
+
+ssize_t pathset_find(const struct pathset *ps, const char *path, size_t len)
+{
+	size_t lo = 0, hi = ps->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct pent *e = &ps->v[mid];
+		int c = cmp_bytes(ps->arena + e->off, e->len, path, len);
+
+		if (c == 0)
+			return (ssize_t)mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+size_t path_parent_len(const char *path, size_t len)
+{
+	if (len <= 1)
+		return 0;
+	while (len > 0 && path[len - 1] != '/')
+		len--;
+	return len > 1 ? len - 1 : 1;
+}
+
+bool path_is_at_or_above(const char *a, size_t alen, const char *b, size_t blen)
+{
+	if (alen > blen || memcmp(a, b, alen) != 0)
+		return false;
+	return alen == blen || alen == 1 || b[alen] == '/';
+}
+
+bool path_is_clean(const char *path, size_t len)
+{
+	size_t i = 1;
+
+	if (len == 0 || len > MAX_PATH_LEN || path[0] != '/')
+		return false;
+	if (len == 1)
+		return true;
+	if (path[len - 1] == '/' || memchr(path, '\0', len) != NULL)
+		return false;
+	while (i < len) {
+		const char *c = path + i;
+		const char *e = memchr(c, '/', len - i);
+		size_t clen = e ? (size_t)(e - c) : len - i;
+
+		if (clen == 0 || (clen == 1 && c[0] == '.') ||
+		    (clen == 2 && c[0] == '.' && c[1] == '.'))
+			return false;
+		i += clen + 1;
+	}
+	return true;
+}

@@ -1,0 +1,494 @@
+/* write.c — writing the kept paths as a tar archive or a directory tree.
+ *
+ * Members come in path order (a directory before what it holds), each built by
+ * hand from an lstat inside the image root: type, permission bits, numeric
+ * owner, mtime with nanoseconds, symlink target as it is, device number,
+ * xattrs (sorted by name; security.capability and system.posix_acl_* included).
+ * No atime, ctime, user or group names and no export-time clock reach the
+ * archive, so the same traces and image give the same bytes.  Every name of an
+ * inode after the first is a hardlink entry to the first.
+ *
+ * Output goes to OUT.tmp-XXXXXX beside OUT and is renamed over OUT at the end;
+ * any failure removes the temporary file or tree.
+ */
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "ctx.h"
+
+#define COPY_BUF (256 * 1024)
+
+struct writer {
+	struct export_ctx *c;
+	struct archive *a;
+	bool dir;                 /* --format dir: archive_write_disk into tmp */
+	char *tmp;                /* temporary output (absolute for dir) */
+	char name[2 * PATH_MAX];  /* member name being built */
+	char target[2 * PATH_MAX];
+	char path[PATH_MAX];      /* the entry's path, NUL-terminated, for messages */
+	char *buf;
+	/* hardlink groups: kept non-directory entries with nlink > 1, by dev/ino/index */
+	struct link { uint64_t dev, ino; size_t idx; } *links;
+	size_t nlinks;
+	struct timespec start, last_progress;
+	bool progress_shown;
+	uint64_t bytes;
+};
+
+static int cmp_link(const void *x, const void *y)
+{
+	const struct link *a = x, *b = y;
+
+	if (a->dev != b->dev)
+		return a->dev < b->dev ? -1 : 1;
+	if (a->ino != b->ino)
+		return a->ino < b->ino ? -1 : 1;
+	return (a->idx > b->idx) - (a->idx < b->idx);
+}
+
+static int cmp_link_key(const void *x, const void *y)
+{
+	const struct link *a = x, *b = y;
+
+	if (a->dev != b->dev)
+		return a->dev < b->dev ? -1 : 1;
+	return (a->ino > b->ino) - (a->ino < b->ino);
+}
+
+static int build_links(struct writer *w, struct sfs_err *err)
+{
+	const struct pathset *ps = &w->c->ps;
+
+	w->links = calloc(ps->n ? ps->n : 1, sizeof *w->links);
+	if (w->links == NULL)
+		return sfs_fail(err, ENOMEM, "grouping hardlinks");
+	for (size_t i = 0; i < ps->n; i++) {
+		const struct pent *e = &ps->v[i];
+
+		if (pent_kept(e) && (e->flags & F_STAT) && !S_ISDIR(e->mode) && e->nlink > 1)
+			w->links[w->nlinks++] = (struct link){ e->dev, e->ino, i };
+	}
+	qsort(w->links, w->nlinks, sizeof *w->links, cmp_link);
+	return 0;
+}
+
+/* Index of the first kept name of entry I's inode (I itself if it is the first). */
+static size_t link_first(const struct writer *w, size_t i)
+{
+	const struct pent *e = &w->c->ps.v[i];
+	struct link key = { e->dev, e->ino, 0 }, *l;
+
+	if (S_ISDIR(e->mode) || e->nlink < 2)
+		return i;
+	l = bsearch(&key, w->links, w->nlinks, sizeof *w->links, cmp_link_key);
+	if (l == NULL)
+		return i;
+	while (l > w->links && cmp_link_key(&key, l - 1) == 0)
+		l--;
+	return l->idx;
+}
+
+/* Member name of PATH: "./usr/bin" in an archive, TMP/usr/bin in a directory. */
+static const char *member_name(struct writer *w, char *buf, const char *path, size_t len)
+{
+	const char *prefix = w->dir ? w->tmp : ".";
+
+	if (len == 1)
+		snprintf(buf, sizeof w->name, w->dir ? "%s" : "%s/", prefix);
+	else
+		snprintf(buf, sizeof w->name, "%s%.*s", prefix, (int)len, path);
+	return buf;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Copy the xattrs of the file at FD (or, when FD < 0, of DFD/NAME without following
+ * it) into ENTRY, sorted by name. */
+static int add_xattrs(struct archive_entry *entry, int fd, int dfd, const char *name,
+		      const char *what, struct sfs_err *err)
+{
+	char proc[64 + NAME_MAX];
+	_cleanup_free_ char *list = NULL;
+	_cleanup_free_ char **names = NULL;
+	_cleanup_free_ char *val = NULL;
+	ssize_t len;
+	size_t n = 0, vcap = 0;
+
+	if (fd < 0)
+		snprintf(proc, sizeof proc, "/proc/self/fd/%d/%s", dfd, name);
+	len = fd >= 0 ? flistxattr(fd, NULL, 0) : llistxattr(proc, NULL, 0);
+	if (len < 0) {
+		if (errno == ENOTSUP || errno == EOPNOTSUPP)
+			return 0;
+		return sfs_fail(err, errno, "%s: listing xattrs", what);
+	}
+	if (len == 0)
+		return 0;
+	list = malloc((size_t)len);
+	if (list == NULL)
+		return sfs_fail(err, ENOMEM, "%s: listing xattrs", what);
+	len = fd >= 0 ? flistxattr(fd, list, (size_t)len) : llistxattr(proc, list, (size_t)len);
+	if (len < 0)
+		return sfs_fail(err, errno, "%s: listing xattrs", what);
+	names = calloc((size_t)len, sizeof *names);
+	if (names == NULL)
+		return sfs_fail(err, ENOMEM, "%s: listing xattrs", what);
+	for (char *p = list; p < list + len; p += strlen(p) + 1)
+		if (*p)
+			names[n++] = p;
+	qsort(names, n, sizeof *names, cmp_str);
+	for (size_t i = 0; i < n; i++) {
+		ssize_t vlen;
+
+		do {
+			vlen = fd >= 0 ? fgetxattr(fd, names[i], NULL, 0)
+				       : lgetxattr(proc, names[i], NULL, 0);
+			if (vlen < 0)
+				break;
+			if ((size_t)vlen >= vcap) {
+				free(val);
+				vcap = (size_t)vlen + 1;
+				val = malloc(vcap);
+				if (val == NULL)
+					return sfs_fail(err, ENOMEM, "%s: xattr %s", what, names[i]);
+			}
+			vlen = fd >= 0 ? fgetxattr(fd, names[i], val, vcap)
+				       : lgetxattr(proc, names[i], val, vcap);
+		} while (vlen < 0 && errno == ERANGE);   /* grew in between: again */
+		if (vlen < 0 && errno == ENODATA)        /* removed in between */
+			continue;
+		if (vlen < 0)
+			return sfs_fail(err, errno, "%s: xattr %s", what, names[i]);
+		archive_entry_xattr_add_entry(entry, names[i], val, (size_t)vlen);
+	}
+	return 0;
+}
+
+static int archive_fail(struct writer *w, struct sfs_err *err, const char *what)
+{
+	const char *msg = archive_error_string(w->a);
+
+	return sfs_fail(err, 0, "%s: %s", what, msg ? msg : "archive error");
+}
+
+static int copy_data(struct writer *w, int fd, uint64_t size, const char *what,
+		     struct sfs_err *err)
+{
+	uint64_t done = 0;
+
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	while (done < size) {
+		size_t want = size - done < COPY_BUF ? (size_t)(size - done) : COPY_BUF;
+		ssize_t n = read(fd, w->buf, want);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return sfs_fail(err, errno, "%s", what);
+		if (n == 0)
+			return sfs_fail(err, 0, "%s: file shrank while being exported", what);
+		if (archive_write_data(w->a, w->buf, (size_t)n) != n)
+			return archive_fail(w, err, what);
+		done += (uint64_t)n;
+		w->bytes += (uint64_t)n;
+	}
+	return 0;
+}
+
+static void progress(struct writer *w, size_t done, size_t total, bool final)
+{
+	struct timespec now;
+	double since_start, since_last;
+
+	if (!w->c->o->progress)
+		return;
+	if (final) {
+		if (w->progress_shown)
+			fputs("\r\033[K", stderr);
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	since_start = (double)(now.tv_sec - w->start.tv_sec) +
+		      (double)(now.tv_nsec - w->start.tv_nsec) / 1e9;
+	since_last = (double)(now.tv_sec - w->last_progress.tv_sec) +
+		     (double)(now.tv_nsec - w->last_progress.tv_nsec) / 1e9;
+	if (since_start < 1.0 || since_last < 0.2)
+		return;
+	w->last_progress = now;
+	w->progress_shown = true;
+	fprintf(stderr, "\r\033[K%s: %zu/%zu entries, %.1f MB", w->c->o->prog, done, total,
+		(double)w->bytes / 1e6);
+}
+
+static int write_one(struct writer *w, size_t i, struct archive_entry *entry,
+		     struct sfs_err *err)
+{
+	struct export_ctx *c = w->c;
+	const struct pent *e = &c->ps.v[i];
+	const char *path = w->path;
+	_cleanup_close_ int fd = -1;
+	struct stat st = { .st_mode = 0 };
+	int dfd, ret;
+	size_t first;
+
+	snprintf(w->path, sizeof w->path, "%.*s", (int)e->len, pent_path(&c->ps, e));
+	archive_entry_clear(entry);
+	archive_entry_set_pathname(entry, member_name(w, w->name, path, e->len));
+	if (e->flags & F_SYNTH) {
+		archive_entry_set_mode(entry, e->mode);
+		archive_entry_set_uid(entry, 0);
+		archive_entry_set_gid(entry, 0);
+		archive_entry_set_mtime(entry, 0, 0);
+		goto write;
+	}
+	dfd = image_parent(&c->im, path, e->len, err);
+	if (dfd < 0)
+		return -1;
+	if (fstatat(dfd, c->im.name, &st, AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) < 0)
+		return sfs_fail(err, errno, "%s", path);
+	if ((st.st_mode & S_IFMT) != (e->mode & S_IFMT) || st.st_ino != e->ino)
+		return sfs_fail(err, 0, "%s in image %s changed during the export", path,
+				c->imagedir);
+	if (S_ISSOCK(st.st_mode)) {
+		if (!c->o->quiet)
+			sfs_warn(c->o->prog, "%s: skipping socket", path);
+		return 0;
+	}
+	archive_entry_set_mode(entry, st.st_mode);
+	archive_entry_set_uid(entry, st.st_uid);
+	archive_entry_set_gid(entry, st.st_gid);
+	archive_entry_set_mtime(entry, st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+	first = link_first(w, i);
+	if (first != i) {
+		const struct pent *f = &c->ps.v[first];
+
+		archive_entry_set_hardlink(entry, member_name(w, w->target, pent_path(&c->ps, f),
+							       f->len));
+		archive_entry_set_size(entry, 0);
+		goto write;
+	}
+	if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) {
+		if (e->len == 1)
+			fd = openat(c->im.rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		else
+			fd = openat(dfd, c->im.name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY |
+				    (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0));
+		if (fd < 0)
+			return sfs_fail(err, errno, "%s", path);
+	}
+	if (add_xattrs(entry, fd, dfd, c->im.name, path, err) < 0)
+		return -1;
+	if (S_ISREG(st.st_mode))
+		archive_entry_set_size(entry, st.st_size);
+	else if (S_ISLNK(st.st_mode)) {
+		ssize_t n = readlinkat(dfd, c->im.name, w->target, sizeof w->target - 1);
+
+		if (n < 0)
+			return sfs_fail(err, errno, "%s", path);
+		w->target[n] = '\0';
+		archive_entry_set_symlink(entry, w->target);
+	} else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))
+		archive_entry_set_rdev(entry, st.st_rdev);
+write:
+	ret = archive_write_header(w->a, entry);
+	if (ret == ARCHIVE_WARN && !c->o->quiet)
+		sfs_warn(c->o->prog, "%s: %s", path, archive_error_string(w->a));
+	else if (ret != ARCHIVE_OK)
+		return archive_fail(w, err, path);
+	if (fd >= 0 && S_ISREG(st.st_mode) && archive_entry_size(entry) > 0 &&
+	    copy_data(w, fd, (uint64_t)st.st_size, path, err) < 0)
+		return -1;
+	ret = archive_write_finish_entry(w->a);
+	if (ret == ARCHIVE_WARN && !c->o->quiet)
+		sfs_warn(c->o->prog, "%s: %s", path, archive_error_string(w->a));
+	else if (ret != ARCHIVE_OK)
+		return archive_fail(w, err, path);
+	return 0;
+}
+
+static bool has_suffix(const char *s, const char *suf)
+{
+	size_t n = strlen(s), m = strlen(suf);
+
+	return n >= m && strcmp(s + n - m, suf) == 0;
+}
+
+static int open_tar(struct writer *w, int fd, struct sfs_err *err)
+{
+	const char *out = w->c->o->out;
+	int r = ARCHIVE_OK;
+
+	w->a = archive_write_new();
+	if (w->a == NULL)
+		return sfs_fail(err, ENOMEM, "%s", out);
+	if (archive_write_set_format_pax_restricted(w->a) != ARCHIVE_OK)
+		return archive_fail(w, err, out);
+	if (has_suffix(out, ".tar.gz") || has_suffix(out, ".tgz")) {
+		r = archive_write_add_filter_gzip(w->a);
+		/* No mtime in the gzip header: the archive is the same on every run. */
+		if (r == ARCHIVE_OK)
+			r = archive_write_set_filter_option(w->a, "gzip", "timestamp", NULL);
+	} else if (has_suffix(out, ".tar.zst")) {
+		r = archive_write_add_filter_zstd(w->a);
+	} else if (has_suffix(out, ".tar.xz")) {
+		r = archive_write_add_filter_xz(w->a);
+	} else if (!has_suffix(out, ".tar") && w->c->o->format != EXPORT_FMT_TAR) {
+		return sfs_fail(err, 0, "%s: unknown output suffix (use .tar, .tar.gz, .tar.zst, "
+				".tar.xz, or --format dir)", out);
+	}
+	if (r != ARCHIVE_OK)
+		return archive_fail(w, err, out);
+	if (archive_write_open_fd(w->a, fd) != ARCHIVE_OK)
+		return archive_fail(w, err, out);
+	return 0;
+}
+
+static int open_dir(struct writer *w, struct sfs_err *err)
+{
+	w->a = archive_write_disk_new();
+	if (w->a == NULL)
+		return sfs_fail(err, ENOMEM, "%s", w->c->o->out);
+	/* Member names are absolute (under the temporary directory, whose path was
+	 * made symlink-free with realpath), so NOABSOLUTEPATHS cannot be set; they
+	 * never hold ".." and never pass a symlink, which the other flags enforce. */
+	archive_write_disk_set_options(w->a, ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM |
+				       ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR |
+				       ARCHIVE_EXTRACT_ACL | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
+				       ARCHIVE_EXTRACT_SECURE_NODOTDOT);
+	return 0;
+}
+
+/* Remove the tree at DFD/NAME (a failed --format dir export) without following
+ * symlinks. */
+static void rm_tree(int dfd, const char *name)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d;
+	struct dirent *de;
+
+	if (fd < 0) {
+		unlinkat(dfd, name, 0);
+		return;
+	}
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (de->d_type == DT_DIR)
+			rm_tree(dirfd(d), de->d_name);
+		else if (unlinkat(dirfd(d), de->d_name, 0) < 0 && errno == EISDIR)
+			rm_tree(dirfd(d), de->d_name);
+	}
+	closedir(d);
+	unlinkat(dfd, name, AT_REMOVEDIR);
+}
+
+static int write_all(struct writer *w, struct sfs_err *err)
+{
+	struct export_ctx *c = w->c;
+	struct archive_entry *entry = archive_entry_new();
+	size_t total = 0, done = 0;
+	int ret = 0;
+
+	if (entry == NULL)
+		return sfs_fail(err, ENOMEM, "%s", c->o->out);
+	for (size_t i = 0; i < c->ps.n; i++)
+		total += pent_kept(&c->ps.v[i]);
+	clock_gettime(CLOCK_MONOTONIC, &w->start);
+	w->last_progress = w->start;
+	for (size_t i = 0; i < c->ps.n && ret == 0; i++) {
+		if (!pent_kept(&c->ps.v[i]))
+			continue;
+		ret = write_one(w, i, entry, err);
+		if ((++done & 63) == 0)
+			progress(w, done, total, false);
+	}
+	progress(w, done, total, true);
+	archive_entry_free(entry);
+	return ret;
+}
+
+int write_output(struct export_ctx *c, struct sfs_err *err)
+{
+	const struct export_opts *o = c->o;
+	struct writer w = { .c = c, .dir = o->format == EXPORT_FMT_DIR };
+	_cleanup_free_ char *dcopy = strdup(o->out), *dreal = NULL, *bcopy = strdup(o->out);
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+	int ret;
+
+	if (dcopy == NULL || bcopy == NULL)
+		return sfs_fail(err, ENOMEM, "%s", o->out);
+	dreal = realpath(dirname(dcopy), NULL);
+	if (dreal == NULL)
+		return sfs_fail(err, errno, "%s", o->out);
+	if (w.dir && lstat(o->out, &st) == 0)
+		return sfs_fail(err, EEXIST, "%s", o->out);
+	if (asprintf(&w.tmp, "%s/%s.tmp-XXXXXX", dreal, basename(bcopy)) < 0)
+		return sfs_fail(err, ENOMEM, "%s", o->out);
+	w.buf = malloc(COPY_BUF);
+	if (w.buf == NULL) {
+		free(w.tmp);
+		return sfs_fail(err, ENOMEM, "%s", o->out);
+	}
+	if (w.dir) {
+		if (mkdtemp(w.tmp) == NULL) {
+			ret = sfs_fail(err, errno, "%s", o->out);
+			free(w.tmp);
+			free(w.buf);
+			return ret;
+		}
+		ret = open_dir(&w, err);
+	} else {
+		mode_t um = umask(0);
+
+		umask(um);
+		fd = mkostemp(w.tmp, O_CLOEXEC);
+		if (fd < 0) {
+			ret = sfs_fail(err, errno, "%s", o->out);
+			free(w.tmp);
+			free(w.buf);
+			return ret;
+		}
+		fchmod(fd, 0666 & ~um);
+		ret = open_tar(&w, fd, err);
+	}
+	if (ret == 0)
+		ret = build_links(&w, err);
+	if (ret == 0)
+		ret = write_all(&w, err);
+	if (ret == 0 && archive_write_close(w.a) != ARCHIVE_OK)
+		ret = archive_fail(&w, err, o->out);
+	if (ret == 0 && fd >= 0 && fsync(fd) < 0)
+		ret = sfs_fail(err, errno, "%s", o->out);
+	if (ret == 0 && rename(w.tmp, o->out) < 0)
+		ret = sfs_fail(err, errno, "%s", o->out);
+	if (w.a)
+		archive_write_free(w.a);
+	if (ret < 0) {
+		if (w.dir)
+			rm_tree(AT_FDCWD, w.tmp);
+		else
+			unlink(w.tmp);
+	}
+	free(w.tmp);
+	free(w.buf);
+	free(w.links);
+	return ret;
+}
