@@ -1,5 +1,6 @@
 /* write.c — writing the kept paths as a tar archive or a directory tree.
  *
+ * The format is pax (not restricted pax, which drops the nanoseconds of mtime).
  * Members come in path order (a directory before what it holds), each built by
  * hand from an lstat inside the image root: type, permission bits, numeric
  * owner, mtime with nanoseconds, symlink target as it is, device number,
@@ -39,6 +40,9 @@ struct writer {
 	/* hardlink groups: kept non-directory entries with nlink > 1, by dev/ino/index */
 	struct link { uint64_t dev, ino; size_t idx; } *links;
 	size_t nlinks;
+	/* --format dir: ACL xattrs, set after everything is written (see set_acls) */
+	struct acl { char *path, *name; void *val; size_t len; } *acls;
+	size_t nacls;
 	struct timespec start, last_progress;
 	bool progress_shown;
 	uint64_t bytes;
@@ -116,8 +120,57 @@ static int cmp_str(const void *a, const void *b)
 
 /* Copy the xattrs of the file at FD (or, when FD < 0, of DFD/NAME without following
  * it) into ENTRY, sorted by name. */
-static int add_xattrs(struct archive_entry *entry, int fd, int dfd, const char *name,
-		      const char *what, struct sfs_err *err)
+/* Remember an ACL xattr of member PATH for set_acls(). */
+static int defer_acl(struct writer *w, const char *path, const char *name, const void *val,
+		     size_t len)
+{
+	struct acl *v = realloc(w->acls, (w->nacls + 1) * sizeof *v);
+
+	if (v == NULL)
+		return -1;
+	w->acls = v;
+	v = &v[w->nacls];
+	v->path = strdup(path);
+	v->name = strdup(name);
+	v->val = malloc(len ? len : 1);
+	v->len = len;
+	if (v->path == NULL || v->name == NULL || v->val == NULL) {
+		free(v->path);
+		free(v->name);
+		free(v->val);
+		return -1;
+	}
+	memcpy(v->val, val, len);
+	w->nacls++;
+	return 0;
+}
+
+/* archive_write_disk does not restore system.posix_acl_* xattrs, and a default
+ * ACL set on a directory before its entries are written would be inherited by
+ * them: so a directory export sets ACLs itself, once the tree is complete. */
+static int set_acls(struct writer *w, struct sfs_err *err)
+{
+	for (size_t i = 0; i < w->nacls; i++) {
+		const struct acl *a = &w->acls[i];
+
+		if (lsetxattr(a->path, a->name, a->val, a->len, 0) < 0)
+			return sfs_fail(err, errno, "%s: setting %s", a->path, a->name);
+	}
+	return 0;
+}
+
+static void free_acls(struct writer *w)
+{
+	for (size_t i = 0; i < w->nacls; i++) {
+		free(w->acls[i].path);
+		free(w->acls[i].name);
+		free(w->acls[i].val);
+	}
+	free(w->acls);
+}
+
+static int add_xattrs(struct writer *w, struct archive_entry *entry, int fd, int dfd,
+		      const char *name, const char *what, struct sfs_err *err)
 {
 	char proc[64 + NAME_MAX];
 	_cleanup_free_ char *list = NULL;
@@ -171,6 +224,12 @@ static int add_xattrs(struct archive_entry *entry, int fd, int dfd, const char *
 			continue;
 		if (vlen < 0)
 			return sfs_fail(err, errno, "%s: xattr %s", what, names[i]);
+		if (w->dir && strncmp(names[i], "system.posix_acl_", 17) == 0) {
+			if (defer_acl(w, archive_entry_pathname(entry), names[i], val,
+				      (size_t)vlen) < 0)
+				return sfs_fail(err, ENOMEM, "%s: xattr %s", what, names[i]);
+			continue;
+		}
 		archive_entry_xattr_add_entry(entry, names[i], val, (size_t)vlen);
 	}
 	return 0;
@@ -288,7 +347,7 @@ static int write_one(struct writer *w, size_t i, struct archive_entry *entry,
 		if (fd < 0)
 			return sfs_fail(err, errno, "%s", path);
 	}
-	if (add_xattrs(entry, fd, dfd, c->im.name, path, err) < 0)
+	if (add_xattrs(w, entry, fd, dfd, c->im.name, path, err) < 0)
 		return -1;
 	if (S_ISREG(st.st_mode))
 		archive_entry_set_size(entry, st.st_size);
@@ -333,7 +392,11 @@ static int open_tar(struct writer *w, int fd, struct sfs_err *err)
 	w->a = archive_write_new();
 	if (w->a == NULL)
 		return sfs_fail(err, ENOMEM, "%s", out);
-	if (archive_write_set_format_pax_restricted(w->a) != ARCHIVE_OK)
+	if (archive_write_set_format_pax(w->a) != ARCHIVE_OK)
+		return archive_fail(w, err, out);
+	/* xattrs as SCHILY.xattr.* only: GNU tar reads those and warns about the
+	 * LIBARCHIVE.xattr.* copies libarchive would add by default. */
+	if (archive_write_set_format_option(w->a, "pax", "xattrheader", "SCHILY") != ARCHIVE_OK)
 		return archive_fail(w, err, out);
 	if (has_suffix(out, ".tar.gz") || has_suffix(out, ".tgz")) {
 		r = archive_write_add_filter_gzip(w->a);
@@ -362,10 +425,12 @@ static int open_dir(struct writer *w, struct sfs_err *err)
 		return sfs_fail(err, ENOMEM, "%s", w->c->o->out);
 	/* Member names are absolute (under the temporary directory, whose path was
 	 * made symlink-free with realpath), so NOABSOLUTEPATHS cannot be set; they
-	 * never hold ".." and never pass a symlink, which the other flags enforce. */
+	 * never hold ".." and never pass a symlink, which the other flags enforce.
+	 * ACLs travel as system.posix_acl_* xattrs; ARCHIVE_EXTRACT_ACL would reset
+	 * them from the entry's (empty) libarchive ACL, so it is not set. */
 	archive_write_disk_set_options(w->a, ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM |
 				       ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR |
-				       ARCHIVE_EXTRACT_ACL | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
+				       ARCHIVE_EXTRACT_SECURE_SYMLINKS |
 				       ARCHIVE_EXTRACT_SECURE_NODOTDOT);
 	return 0;
 }
@@ -475,6 +540,8 @@ int write_output(struct export_ctx *c, struct sfs_err *err)
 		ret = write_all(&w, err);
 	if (ret == 0 && archive_write_close(w.a) != ARCHIVE_OK)
 		ret = archive_fail(&w, err, o->out);
+	if (ret == 0 && w.dir)
+		ret = set_acls(&w, err);
 	if (ret == 0 && fd >= 0 && fsync(fd) < 0)
 		ret = sfs_fail(err, errno, "%s", o->out);
 	if (ret == 0 && rename(w.tmp, o->out) < 0)
@@ -490,5 +557,6 @@ int write_output(struct export_ctx *c, struct sfs_err *err)
 	free(w.tmp);
 	free(w.buf);
 	free(w.links);
+	free_acls(&w);
 	return ret;
 }
