@@ -23,7 +23,7 @@ static const struct {
 	const char *path;
 	mode_t mode;
 } mount_points[] = {
-	{ "/dev", 0755 }, { "/proc", 0555 }, { "/run", 0755 }, { "/sys", 0555 }, { "/tmp", 01777 },
+	{ "/dev", 0755 }, { "/proc", 0755 }, { "/run", 0755 }, { "/sys", 0755 }, { "/tmp", 01777 },
 };
 
 static void set_stat(struct pent *e, const struct stat *st)
