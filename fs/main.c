@@ -1,0 +1,136 @@
+/* main.c — `slimfs`: parse the command line and hand it to slimfs_run (mount.c). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "slimfs.h"
+
+static void usage(FILE *f, const char *prog)
+{
+	fprintf(f,
+		"Usage: %s [OPTION]... LOWERDIR MOUNTPOINT\n"
+		"Mount LOWERDIR (never modified) with a writable upper layer on MOUNTPOINT and\n"
+		"record every path the workload uses into a trace.  Unmount with\n"
+		"`fusermount3 -u MOUNTPOINT` (or umount); the trace is complete when slimfs exits.\n"
+		"\n"
+		"  --trace FILE             trace file (default ./slimfs-trace.db; a new run is added)\n"
+		"  --upper DIR              upper layer (default: private temporary directory,\n"
+		"                           removed at unmount)\n"
+		"  --no-verify              no fanotify verifier\n"
+		"  --verify-queue unlimited|limited   fanotify queue size (default unlimited)\n"
+		"  --command STR            workload command line stored in the run\n"
+		"  --ready-fd FD            write one byte to FD once mounted, then close it\n"
+		"  -f                       stay in the foreground\n"
+		"  -d                       FUSE debug output (use with -f)\n"
+		"  -o OPT[,OPT...]          extra FUSE mount options\n"
+		"  -h, --help               this help\n"
+		"  -V, --version            version\n", prog);
+}
+
+static char *join_argv(int argc, char **argv)
+{
+	size_t len = 1;
+	char *s;
+
+	for (int k = 0; k < argc; k++)
+		len += strlen(argv[k]) + 1;
+	s = calloc(1, len);
+	if (!s)
+		return NULL;
+	for (int k = 0; k < argc; k++) {
+		if (k)
+			strcat(s, " ");
+		strcat(s, argv[k]);
+	}
+	return s;
+}
+
+int main(int argc, char **argv)
+{
+	enum { OPT_TRACE = 256, OPT_UPPER, OPT_NO_VERIFY, OPT_QUEUE, OPT_COMMAND, OPT_READY };
+	static const struct option longopts[] = {
+		{ "trace", required_argument, NULL, OPT_TRACE },
+		{ "upper", required_argument, NULL, OPT_UPPER },
+		{ "no-verify", no_argument, NULL, OPT_NO_VERIFY },
+		{ "verify-queue", required_argument, NULL, OPT_QUEUE },
+		{ "command", required_argument, NULL, OPT_COMMAND },
+		{ "ready-fd", required_argument, NULL, OPT_READY },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 },
+	};
+	struct slimfs_opts o = {
+		.prog = "slimfs",
+		.trace = "./slimfs-trace.db",
+		.verify = true,
+		.verify_unlimited = true,
+		.ready_fd = -1,
+	};
+	struct sfs_err err = { 0 };
+	char *fuse_opts = NULL, *command = NULL, *end;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "fdo:hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_TRACE: o.trace = optarg; break;
+		case OPT_UPPER: o.upper = optarg; break;
+		case OPT_NO_VERIFY: o.verify = false; break;
+		case OPT_COMMAND: o.command = optarg; break;
+		case OPT_QUEUE:
+			if (strcmp(optarg, "unlimited") == 0) {
+				o.verify_unlimited = true;
+			} else if (strcmp(optarg, "limited") == 0) {
+				o.verify_unlimited = false;
+			} else {
+				fprintf(stderr, "slimfs: --verify-queue: expected unlimited or limited, not '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case OPT_READY:
+			o.ready_fd = (int)strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || o.ready_fd < 0) {
+				fprintf(stderr, "slimfs: --ready-fd: not a file descriptor: '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'f': o.foreground = true; break;
+		case 'd': o.debug = true; break;
+		case 'o':
+			if (fuse_opts) {
+				char *n;
+
+				if (asprintf(&n, "%s,%s", fuse_opts, optarg) < 0)
+					return 1;
+				free(fuse_opts);
+				fuse_opts = n;
+			} else if (!(fuse_opts = strdup(optarg))) {
+				return 1;
+			}
+			break;
+		case 'h': usage(stdout, argv[0]); return 0;
+		case 'V': printf("slimfs %s\n", SLIMFS_VERSION); return 0;
+		default:
+			fprintf(stderr, "Try '%s --help'.\n", argv[0]);
+			return 2;
+		}
+	}
+	if (argc - optind != 2) {
+		fprintf(stderr, "slimfs: expected LOWERDIR and MOUNTPOINT (try '%s --help')\n", argv[0]);
+		return 2;
+	}
+	o.lowerdir = argv[optind];
+	o.mountpoint = argv[optind + 1];
+	o.fuse_opts = fuse_opts;
+	if (!o.command)
+		o.command = command = join_argv(argc, argv);
+	if (slimfs_run(&o, &err) < 0) {
+		sfs_err_print("slimfs", &err);
+		free(fuse_opts);
+		free(command);
+		return 1;
+	}
+	free(fuse_opts);
+	free(command);
+	return 0;
+}

@@ -1,0 +1,328 @@
+/* mount.c — the life of one slimfs mount: input checks, layers, trace, FUSE session,
+ * daemonizing, the loop, and teardown.
+ *
+ * Invariants:
+ *  - Every check that can fail runs before anything is mounted, so a failure leaves
+ *    nothing mounted and prints one line.
+ *  - Without -f the process forks FIRST (before any thread or lock exists: the trace
+ *    writer and verifier run threads, the trace holds an flock) and the parent only
+ *    waits for the daemon's word: one byte once mounted, or the daemon's exit status.
+ *  - Teardown order: unmount, stop the verifier, close the trace (which releases its
+ *    lock: the trace is complete once the lock is free), remove a private upper.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../common/cleanup.h"
+#include "ops.h"
+#include "slimfs.h"
+#include "verify.h"
+
+/* Entries and attributes stay valid this long (s): only the mount changes the tree,
+ * and every change goes through the kernel, which updates its caches itself. */
+#define SFS_TIMEOUT 3600.0
+
+#define SFS_MOUNT_OPTS "allow_other,default_permissions,fsname=slimfs,subtype=slimfs"
+
+/* Fork; the parent waits for the child's byte (mounted: exit 0) or its exit status.
+ * Returns the write end of the pipe in the child. */
+static int fork_daemon(struct sfs_err *err)
+{
+	int p[2];
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return sfs_fail(err, errno, "pipe");
+	pid = fork();
+	if (pid < 0)
+		return sfs_fail(err, errno, "fork");
+	if (pid > 0) {
+		char c;
+		ssize_t n;
+		int st;
+
+		close(p[1]);
+		do
+			n = read(p[0], &c, 1);
+		while (n < 0 && errno == EINTR);
+		if (n == 1)
+			_exit(0);
+		if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st))
+			_exit(1);
+		_exit(WEXITSTATUS(st) ? WEXITSTATUS(st) : 1);
+	}
+	close(p[0]);
+	return p[1];
+}
+
+/* The mount is up: leave the terminal and session, tell the parent. */
+static void detach(int notify)
+{
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	setsid();
+	if (chdir("/") < 0)
+		return;
+	if (null >= 0) {
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		close(null);
+	}
+	if (write(notify, "", 1) < 0)
+		return;
+	close(notify);
+}
+
+static int check_lowerdir(const char *lowerdir, struct sfs_err *err)
+{
+	struct stat st;
+
+	if (stat(lowerdir, &st) < 0)
+		return sfs_fail(err, errno, "lower directory %s", lowerdir);
+	if (!S_ISDIR(st.st_mode))
+		return sfs_fail(err, ENOTDIR, "lower directory %s", lowerdir);
+	return 0;
+}
+
+static int check_mountpoint(const char *prog, const char *mnt, struct sfs_err *err)
+{
+	struct statx stx;
+
+	if (statx(AT_FDCWD, mnt, 0, STATX_BASIC_STATS, &stx) < 0 && errno == ENOTCONN) {
+		/* A FUSE mount whose daemon died (kill -9): take it away and go on. */
+		if (umount2(mnt, MNT_DETACH) < 0)
+			return sfs_fail(err, errno, "mount point %s: cannot remove dead mount", mnt);
+		fprintf(stderr, "%s: notice: removed the dead mount on %s\n", prog, mnt);
+	}
+	if (statx(AT_FDCWD, mnt, 0, STATX_BASIC_STATS, &stx) < 0)
+		return sfs_fail(err, errno, "mount point %s", mnt);
+	if (!S_ISDIR(stx.stx_mode))
+		return sfs_fail(err, ENOTDIR, "mount point %s", mnt);
+	if ((stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+	    (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT))
+		return sfs_fail(err, EBUSY, "mount point %s is already a mount point", mnt);
+	return 0;
+}
+
+static bool dir_is_empty(int fd)
+{
+	int d = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_closedir_ DIR *dir = d >= 0 ? fdopendir(d) : NULL;
+	struct dirent *de;
+
+	if (!dir) {
+		if (d >= 0)
+			close(d);
+		return false;
+	}
+	while ((de = readdir(dir)))
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, ".."))
+			return false;
+	return true;
+}
+
+/* The upper layer: --upper DIR (made if missing) or a private temporary directory,
+ * whose path is returned in *TMP so it can be removed at the end. */
+static int open_upper(const struct slimfs_opts *o, char **tmp, struct sfs_err *err)
+{
+	int fd;
+
+	*tmp = NULL;
+	if (o->upper) {
+		if (mkdir(o->upper, 0755) < 0 && errno != EEXIST)
+			return sfs_fail(err, errno, "upper directory %s", o->upper);
+		fd = open(o->upper, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			return sfs_fail(err, errno, "upper directory %s", o->upper);
+		return fd;
+	}
+	const char *base = getenv("TMPDIR");
+	char *path;
+
+	if (asprintf(&path, "%s/slimfs-upper.XXXXXX", base && *base ? base : "/tmp") < 0)
+		return sfs_fail(err, ENOMEM, "upper directory");
+	if (!mkdtemp(path)) {
+		sfs_fail(err, errno, "upper directory %s", path);
+		free(path);
+		return -1;
+	}
+	fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		sfs_fail(err, errno, "upper directory %s", path);
+		rmdir(path);
+		free(path);
+		return -1;
+	}
+	*tmp = path;
+	return fd;
+}
+
+/* LOWERDIR through the verifier's private mount, or plainly when that is refused. */
+static int open_lower(const struct slimfs_opts *o, bool *private_mount)
+{
+	struct sfs_err verr = { 0 };
+	int fd = -1;
+
+	*private_mount = false;
+	if (lower_private_mount(o->lowerdir, &fd, &verr) == 0) {
+		*private_mount = true;
+		return fd;
+	}
+	if (o->verify)
+		sfs_warn(o->prog, "fanotify verifier off: %s", verr.msg);
+	return open(o->lowerdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+}
+
+struct daemon {
+	struct sfs_fs fs;
+	struct fuse_session *se;
+	struct verifier *verifier;
+	char *tmp_upper;
+	bool mounted;
+};
+
+static void teardown(struct daemon *d, struct sfs_err *err)
+{
+	struct sfs_err cerr = { 0 };
+
+	if (d->se) {
+		if (d->mounted)
+			fuse_session_unmount(d->se);
+		fuse_remove_signal_handlers(d->se);
+		fuse_session_destroy(d->se);
+	}
+	verifier_stop(d->verifier);
+	if (d->fs.trace && trace_writer_close(d->fs.trace, &cerr) < 0 && err && !err->msg[0])
+		*err = cerr;
+	if (d->fs.it.buckets)
+		itable_destroy(&d->fs.it);
+	if (d->fs.upper_root >= 0) {
+		if (d->tmp_upper)
+			ov_rm_contents(d->fs.upper_root);
+		close(d->fs.upper_root);
+	}
+	if (d->tmp_upper) {
+		rmdir(d->tmp_upper);
+		free(d->tmp_upper);
+	}
+	if (d->fs.lower_root >= 0)
+		close(d->fs.lower_root);
+	pthread_mutex_destroy(&d->fs.ns_lock);
+}
+
+static int serve(struct daemon *d, const struct slimfs_opts *o, int notify, struct sfs_err *err)
+{
+	_cleanup_free_ char *mopts = NULL;
+	struct fuse_loop_config *cfg;
+	char *argv[4];
+	int argc = 0, r;
+
+	if (asprintf(&mopts, "%s%s%s", SFS_MOUNT_OPTS, o->fuse_opts ? "," : "",
+		     o->fuse_opts ? o->fuse_opts : "") < 0)
+		return sfs_fail(err, ENOMEM, "mount options");
+	argv[argc++] = (char *)o->prog;
+	argv[argc++] = "-o";
+	argv[argc++] = mopts;
+	if (o->debug)
+		argv[argc++] = "-d";
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+
+	d->se = fuse_session_new(&args, &sfs_ops, sizeof(sfs_ops), &d->fs);
+	fuse_opt_free_args(&args);
+	if (!d->se)
+		return sfs_fail(err, 0, "cannot start a FUSE session (mount options: %s)", mopts);
+	if (fuse_set_signal_handlers(d->se) < 0)
+		return sfs_fail(err, 0, "cannot install signal handlers");
+	if (fuse_session_mount(d->se, o->mountpoint) < 0)
+		return sfs_fail(err, 0, "cannot mount on %s", o->mountpoint);
+	d->mounted = true;
+	if (o->ready_fd >= 0) {
+		if (write(o->ready_fd, "", 1) < 0)
+			sfs_warn(o->prog, "ready fd %d: %s", o->ready_fd, strerror(errno));
+		close(o->ready_fd);
+	}
+	if (notify >= 0)
+		detach(notify);
+	cfg = fuse_loop_cfg_create();
+	if (!cfg)
+		return sfs_fail(err, ENOMEM, "loop configuration");
+	fuse_loop_cfg_set_clone_fd(cfg, 0);
+	r = fuse_session_loop_mt(d->se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	if (r < 0)
+		return sfs_fail(err, -r, "serving %s", o->mountpoint);
+	return 0;
+}
+
+int slimfs_run(const struct slimfs_opts *o, struct sfs_err *err)
+{
+	struct daemon d = { .fs = { .lower_root = -1, .upper_root = -1 } };
+	_cleanup_free_ char *lower_abs = NULL;
+	bool private_mount;
+	struct stat lst;
+	int notify = -1, r = -1;
+
+	pthread_mutex_init(&d.fs.ns_lock, NULL);
+	if (!o->foreground && (notify = fork_daemon(err)) < 0)
+		goto out;
+	if (check_lowerdir(o->lowerdir, err) < 0 ||
+	    check_mountpoint(o->prog, o->mountpoint, err) < 0)
+		goto out;
+	lower_abs = realpath(o->lowerdir, NULL);
+	if (!lower_abs) {
+		sfs_fail(err, errno, "lower directory %s", o->lowerdir);
+		goto out;
+	}
+	d.fs.upper_root = open_upper(o, &d.tmp_upper, err);
+	if (d.fs.upper_root < 0)
+		goto out;
+	d.fs.lower_root = open_lower(o, &private_mount);
+	if (d.fs.lower_root < 0 || fstat(d.fs.lower_root, &lst) < 0) {
+		sfs_fail(err, errno, "lower directory %s", o->lowerdir);
+		goto out;
+	}
+
+	struct trace_run_info info = {
+		.lowerdir = lower_abs,
+		.command = o->command,
+		.verifier = o->verify && private_mount,
+	};
+	if (trace_writer_open(&d.fs.trace, o->trace, &info, err) < 0) {
+		d.fs.trace = NULL;
+		goto out;
+	}
+	d.fs.timeout = SFS_TIMEOUT;
+	/* An empty upper root joins the root inode at the first change (copy-up), so
+	 * lookups in "/" skip the upper layer until then. */
+	if (itable_init(&d.fs.it, d.fs.lower_root,
+			dir_is_empty(d.fs.upper_root) ? -1 : d.fs.upper_root, &lst) < 0) {
+		sfs_fail(err, ENOMEM, "inode table");
+		goto out;
+	}
+	if (info.verifier) {
+		struct verifier_opts vo = { .unlimited_queue = o->verify_unlimited };
+		struct sfs_err verr = { 0 };
+
+		if (verifier_start(&d.verifier, d.fs.lower_root, d.fs.trace, &vo, &verr) < 0) {
+			d.verifier = NULL;
+			sfs_warn(o->prog, "fanotify verifier off: %s", verr.msg);
+		}
+	}
+	/* Modes from the kernel already carry the caller's umask. */
+	umask(0);
+	r = serve(&d, o, notify, err);
+out:
+	teardown(&d, r < 0 ? NULL : err);
+	if (r == 0 && err->msg[0])
+		r = -1;
+	return r;
+}

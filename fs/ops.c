@@ -1,0 +1,74 @@
+/* ops.c — connection setup (init) and the table of FUSE low-level operations.
+ *
+ * init decides what the kernel may cache.  The recorder must see the FIRST use of
+ * every path; after that, every round trip the kernel saves is speed for the
+ * workload.  The timeouts (fs->timeout, long) and the capabilities below are chosen
+ * for exactly that, one reason per line.
+ */
+#include "ops.h"
+
+static void sfs_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	/* READDIRPLUS off: it would create dentries for every listed name, so the
+	 * lookups that follow a listing (the real accesses) would never reach us. */
+	conn->want &= ~(FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO);
+	/* Cache symlink targets: the first readlink still reaches us and is recorded. */
+	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
+		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+	/* O_TRUNC arrives in open's flags: recorded as a write-open, done by open. */
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	/* Reads are spliced from the file to the kernel without a copy through us. */
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
+	/* Lookups in one directory may run in parallel (the overlay locks writes only). */
+	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	/* Write-through, no writeback cache: the first write of a handle is recorded
+	 * when it happens and upper files are complete at every moment. */
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/* Nothing but this mount changes the layers: no need to check mtimes on open. */
+	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+	/* POSIX and flock locks are left to the kernel: it is the only client, and
+	 * a blocking lock then never ties up a daemon thread. */
+	conn->want &= ~(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
+	/* The kernel applies the caller's umask before asking us (the daemon's is 0). */
+	conn->want &= ~FUSE_CAP_DONT_MASK;
+	/* The kernel clears set-id bits and capabilities itself, by setattr/removexattr. */
+	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
+}
+
+const struct fuse_lowlevel_ops sfs_ops = {
+	.init = sfs_init,
+	.lookup = sfs_lookup,
+	.forget = sfs_forget,
+	.forget_multi = sfs_forget_multi,
+	.getattr = sfs_getattr,
+	.setattr = sfs_setattr,
+	.readlink = sfs_readlink,
+	.mknod = sfs_mknod,
+	.mkdir = sfs_mkdir,
+	.symlink = sfs_symlink,
+	.unlink = sfs_unlink,
+	.rmdir = sfs_rmdir,
+	.rename = sfs_rename,
+	.link = sfs_link,
+	.open = sfs_open,
+	.create = sfs_create,
+	.read = sfs_read,
+	.write_buf = sfs_write_buf,
+	.flush = sfs_flush,
+	.release = sfs_release,
+	.fsync = sfs_fsync,
+	.fallocate = sfs_fallocate,
+	.opendir = sfs_opendir,
+	.readdir = sfs_readdir,
+	.releasedir = sfs_releasedir,
+	.fsyncdir = sfs_fsyncdir,
+	.statfs = sfs_statfs,
+	.setxattr = sfs_setxattr,
+	.getxattr = sfs_getxattr,
+	.listxattr = sfs_listxattr,
+	.removexattr = sfs_removexattr,
+};

@@ -1,0 +1,700 @@
+/* ops_entry.c — FUSE operations on names and attributes: lookup, forget, getattr,
+ * setattr, readlink, the creating and deleting operations, rename, link and xattrs.
+ *
+ * Invariants: every write-side operation takes fs->ns_lock around its changes of the
+ * upper layer and releases it before replying; an entry reply counts exactly one
+ * lookup (undone if the reply could not be delivered).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "../common/cleanup.h"
+#include "ops.h"
+
+void sfs_fill_entry(struct sfs_fs *fs, struct fuse_entry_param *ep, struct sfs_inode *i,
+		    const struct stat *st)
+{
+	memset(ep, 0, sizeof(*ep));
+	ep->ino = itable_id(&fs->it, i);
+	ep->attr = *st;
+	ep->attr.st_ino = i->shown_ino;
+	ep->attr_timeout = fs->timeout;
+	ep->entry_timeout = fs->timeout;
+}
+
+struct sfs_inode *sfs_enter(struct sfs_fs *fs, struct sfs_inode *parent, const char *name,
+			    struct ov_entry *e, uint32_t node, struct fuse_entry_param *ep)
+{
+	struct stat st = *ov_entry_stat(e);
+	struct inode_key k;
+	struct sfs_inode *i;
+
+	if (e->upper_fd >= 0) {
+		k.dev = e->upper_st.st_dev;
+		k.ino = e->upper_st.st_ino;
+		/* A merged directory keeps the image's number; upper-only files get theirs
+		 * marked so they cannot collide with one of the image. */
+		k.shown_ino = e->lower_fd >= 0 ? e->lower_st.st_ino :
+			      e->upper_st.st_ino | SFS_UPPER_INO_BIT;
+	} else {
+		k.dev = e->lower_st.st_dev;
+		k.ino = e->lower_st.st_ino;
+		k.shown_ino = e->lower_st.st_ino;
+	}
+	k.type = st.st_mode & S_IFMT;
+	k.lower_fd = e->lower_fd;
+	k.upper_fd = e->upper_fd;
+	e->lower_fd = e->upper_fd = -1;
+	i = itable_lookup(&fs->it, &k, parent, name, node);
+	if (i)
+		sfs_fill_entry(fs, ep, i, &st);
+	return i;
+}
+
+static void reply_entry(fuse_req_t req, struct sfs_fs *fs, struct sfs_inode *i,
+			struct fuse_entry_param *ep)
+{
+	if (fuse_reply_entry(req, ep) < 0)
+		itable_forget(&fs->it, i, 1);
+}
+
+void sfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct sfs_fs *fs = req_fs(req);
+	struct sfs_inode *p = itable_get(&fs->it, parent), *i;
+	uint32_t pnode = atomic_load(&p->node), node;
+	struct fuse_entry_param ep;
+	struct ov_entry e;
+	int r = ov_resolve(fs, p, name, &e);
+
+	if (r == -ENOENT) {
+		trace_record_name(fs->trace, pnode, name, strlen(name), OP_NEGATIVE);
+		/* ino 0 with a timeout: the kernel may cache the miss (the first one was
+		 * recorded; a create through the mount replaces the negative entry). */
+		memset(&ep, 0, sizeof(ep));
+		ep.entry_timeout = fs->timeout;
+		fuse_reply_entry(req, &ep);
+		return;
+	}
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	node = trace_record_name(fs->trace, pnode, name, strlen(name), OP_LOOKUP);
+	i = sfs_enter(fs, p, name, &e, node, &ep);
+	if (!i) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	reply_entry(req, fs, i, &ep);
+}
+
+void sfs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct sfs_fs *fs = req_fs(req);
+
+	itable_forget(&fs->it, itable_get(&fs->it, ino), nlookup);
+	fuse_reply_none(req);
+}
+
+void sfs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	struct sfs_fs *fs = req_fs(req);
+
+	for (size_t k = 0; k < count; k++)
+		itable_forget(&fs->it, itable_get(&fs->it, forgets[k].ino), forgets[k].nlookup);
+	fuse_reply_none(req);
+}
+
+void sfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct sfs_fs *fs = req_fs(req);
+	struct sfs_inode *i = itable_get(&fs->it, ino);
+	struct stat st;
+
+	(void)fi;
+	if (fstat(inode_fd(i), &st) < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	st.st_ino = i->shown_ino;
+	trace_record(fs->trace, atomic_load(&i->node), OP_GETATTR);
+	fuse_reply_attr(req, &st, fs->timeout);
+}
+
+/* Copy I up under the namespace lock: 0 or -errno. */
+static int copy_up_locked(struct sfs_fs *fs, struct sfs_inode *i)
+{
+	int r;
+
+	if (atomic_load(&i->upper_fd) >= 0)
+		return 0;
+	pthread_mutex_lock(&fs->ns_lock);
+	r = ov_copy_up(fs, i);
+	pthread_mutex_unlock(&fs->ns_lock);
+	return r;
+}
+
+/* utimensat on I itself: a symlink is reached through its parent, since /proc/self/fd
+ * of an O_PATH symlink cannot be used without following it. */
+static int set_times(struct sfs_fs *fs, struct sfs_inode *i, const struct timespec tv[2])
+{
+	char path[OV_PROC_MAX];
+	_cleanup_free_ char *name = NULL;
+	struct sfs_inode *p;
+	int r = 0;
+
+	if (!S_ISLNK(i->type)) {
+		ov_proc_path(path, atomic_load(&i->upper_fd));
+		return utimensat(AT_FDCWD, path, tv, 0) < 0 ? -errno : 0;
+	}
+	p = itable_parent(&fs->it, i, &name);
+	if (!p || !name || atomic_load(&p->upper_fd) < 0)
+		r = -EIO;
+	else if (utimensat(atomic_load(&p->upper_fd), name, tv, AT_SYMLINK_NOFOLLOW) < 0)
+		r = -errno;
+	itable_unref(&fs->it, p);
+	return r;
+}
+
+void sfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
+		 struct fuse_file_info *fi)
+{
+	struct sfs_fs *fs = req_fs(req);
+	struct sfs_inode *i = itable_get(&fs->it, ino);
+	char path[OV_PROC_MAX];
+	struct stat st;
+	int u, r = copy_up_locked(fs, i);
+
+	(void)fi;
+	if (r < 0)
+		goto err;
+	u = atomic_load(&i->upper_fd);
+	ov_proc_path(path, u);
+	if ((valid & FUSE_SET_ATTR_MODE) && chmod(path, attr->st_mode & 07777) < 0)
+		goto errno_err;
+	if (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+		uid_t uid = (valid & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1;
+		gid_t gid = (valid & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1;
+
+		if (fchownat(u, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+			goto errno_err;
+	}
+	if ((valid & FUSE_SET_ATTR_SIZE) && truncate(path, attr->st_size) < 0)
+		goto errno_err;
+	if (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
+		struct timespec tv[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT } };
+
+		if (valid & FUSE_SET_ATTR_ATIME_NOW)
+			tv[0].tv_nsec = UTIME_NOW;
+		else if (valid & FUSE_SET_ATTR_ATIME)
+			tv[0] = attr->st_atim;
+		if (valid & FUSE_SET_ATTR_MTIME_NOW)
+			tv[1].tv_nsec = UTIME_NOW;
+		else if (valid & FUSE_SET_ATTR_MTIME)
+			tv[1] = attr->st_mtim;
+		r = set_times(fs, i, tv);
+		if (r < 0)
+			goto err;
+	}
+	trace_record(fs->trace, atomic_load(&i->node), OP_SETATTR);
+	if (fstat(u, &st) < 0)
+		goto errno_err;
+	st.st_ino = i->shown_ino;
+	fuse_reply_attr(req, &st, fs->timeout);
+	return;
+errno_err:
+	r = -errno;
+err:
+	fuse_reply_err(req, -r);
+}
+
+void sfs_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct sfs_fs *fs = req_fs(req);
+	struct sfs_inode *i = itable_get(&fs->it, ino);
+	char buf[PATH_MAX + 1];
+	ssize_t n = readlinkat(inode_fd(i), "", buf, sizeof(buf));
+
+	if (n < 0 || n >= (ssize_t)sizeof(buf)) {
+		fuse_reply_err(req, n < 0 ? errno : ENAMETOOLONG);
+		return;
+	}
+	buf[n] = '\0';
+	trace_record(fs->trace, atomic_load(&i->node), OP_READLINK);
+	fuse_reply_readlink(req, buf);
+}
+
+int sfs_chown_new(fuse_req_t req, int udir, const char *name)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	gid_t gid = ctx->gid;
+	struct stat dst;
+
+	/* In a set-group-ID directory the new entry already has the directory's group. */
+	if (fstat(udir, &dst) == 0 && (dst.st_mode & S_ISGID))
+		gid = (gid_t)-1;
+	if (ctx->uid == geteuid() && (gid == (gid_t)-1 || gid == getegid()))
+		return 0;
+	return fchownat(udir, name, ctx->uid, gid, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+}
+
+enum make_kind { MAKE_NOD, MAKE_DIR, MAKE_LNK };
+
+/* mknod, mkdir and symlink: make NAME in P's upper directory, owned by the caller. */
+static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, enum make_kind kind,
+		      mode_t mode, dev_t rdev, const char *link)
+{
+	static const enum trace_op ops[] = { OP_MKNOD, OP_MKDIR, OP_SYMLINK };
+	struct sfs_fs *fs = req_fs(req);
+	struct sfs_inode *p = itable_get(&fs->it, parent), *i;
+	struct ov_entry e = { .upper_fd = -1, .lower_fd = -1 };
+	struct fuse_entry_param ep;
+	struct stat before;
+	bool had_whiteout;
+	uint32_t node;
+	int pu, r;
+
+	pthread_mutex_lock(&fs->ns_lock);
+	pu = r = ov_upper_dir(fs, p);
+	if (r < 0)
+		goto out;
+	had_whiteout = fstatat(pu, name, &before, AT_SYMLINK_NOFOLLOW) == 0 &&
+		       ov_is_whiteout(&before);
+	if (had_whiteout && unlinkat(pu, name, 0) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (kind == MAKE_DIR)
+		r = mkdirat(pu, name, mode);
+	else if (kind == MAKE_LNK)
+		r = symlinkat(link, pu, name);
+	else
+		r = mknodat(pu, name, mode, rdev);
+	if (r < 0) {
+		r = -errno;
+		if (had_whiteout)
+			ov_make_whiteout(pu, name);
+		goto out;
+	}
+	r = sfs_chown_new(req, pu, name);
+	if (r == 0) {
+		e.upper_fd = r = ov_open_stat(pu, name, &e.upper_st);
+		if (r >= 0 && kind == MAKE_DIR)
+			r = ov_set_opaque(e.upper_fd);
+	}
+	if (r < 0) {
+		unlinkat(pu, name, kind == MAKE_DIR ? AT_REMOVEDIR : 0);
+		if (had_whiteout)
+			ov_make_whiteout(pu, name);
+		ov_entry_release(&e);
+	}
+out:
+	pthread_mutex_unlock(&fs->ns_lock);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	node = trace_record_name(fs->trace, atomic_load(&p->node), name, strlen(name), ops[kind]);
+	i = sfs_enter(fs, p, name, &e, node, &ep);
+	if (!i)
+		fuse_reply_err(req, ENOMEM);
+	else
+		reply_entry(req, fs, i, &ep);
+}
+
+void sfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	/* A character device 0/0 would read as a whiteout and vanish. */
+	if (S_ISCHR(mode) && rdev == 0) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	make_node(req, parent, name, MAKE_NOD, mode, rdev, NULL);
+}
+
+void sfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	make_node(req, parent, name, MAKE_DIR, S_IFDIR | mode, 0, NULL);
+}
+
+void sfs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	make_node(req, parent, name, MAKE_LNK, S_IFLNK | 0777, 0, link);
+}
+
+void sfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct sfs_fs *fs = req_fs(req);
+	struct sfs_inode *p = itable_get(&fs->it, parent);
+	struct ov_entry e;
+	int pu, r;
+
+	pthread_mutex_lock(&fs->ns_lock);
+	r = ov_resolve(fs, p, name, &e);
+	if (r < 0)
+		goto out;
+	if (S_ISDIR(ov_entry_stat(&e)->st_mode)) {
+		r = -EISDIR;
+		goto out_e;
+	}
+	pu = r = ov_upper_dir(fs, p);
+	if (r < 0)
+		goto out_e;
+	r = 0;
+	if (e.upper_fd >= 0 && unlinkat(pu, name, 0) < 0)
+		r = -errno;
+	else if (ov_lower_has(p, name))
+		r = ov_make_whiteout(pu, name);
+out_e:
+	ov_entry_release(&e);
+out:
+	pthread_mutex_unlock(&fs->ns_lock);
+	if (r == 0)
+		trace_record_name(fs->trace, atomic_load(&p->node), name, strlen(name), OP_UNLINK);
+	fuse_reply_err(req, -r);
+}
+
+void sfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct sfs_fs *fs = req_fs(req);
+	struct sfs_inode *p = itable_get(&fs->it, parent);
+	struct ov_entry e;
+	int pu, r;
+
+	pthread_mutex_lock(&fs->ns_lock);
+	r = ov_resolve(fs, p, name, &e);
+	if (r < 0)
+		goto out;
+	if (!S_ISDIR(ov_entry_stat(&e)->st_mode)) {
+		r = -ENOTDIR;
+		goto out_e;
+	}
+	r = ov_dir_empty(&e);
+	if (r <= 0) {
+		r = r == 0 ? -ENOTEMPTY : r;
+		goto out_e;
+	}
+	pu = r = ov_upper_dir(fs, p);
+	if (r < 0)
+		goto out_e;
+	r = 0;
+	if (e.upper_fd >= 0) {
+		r = ov_clear_whiteouts(e.upper_fd);
+		if (r == 0 && unlinkat(pu, name, AT_REMOVEDIR) < 0)
+			r = -errno;
+	}
+	if (r == 0 && ov_lower_has(p, name))
+		r = ov_make_whiteout(pu, name);
+out_e:
+	ov_entry_release(&e);
+out:
+	pthread_mutex_unlock(&fs->ns_lock);
+	if (r == 0)
+		trace_record_name(fs->trace, atomic_load(&p->node), name, strlen(name), OP_RMDIR);
+	fuse_reply_err(req, -r);
+}
+
+/* The rename proper, ns_lock held.  S is the source, D the destination (fd -1 each if
+ * absent).  Returns 0 or -errno. */
+static int do_rename(struct sfs_fs *fs, struct sfs_inode *p, const char *name,
+		     struct sfs_inode *np, const char *newname, struct ov_entry *s,
+		     struct ov_entry *d, bool d_exists, unsigned int flags)
+{
+	bool s_dir = S_ISDIR(ov_entry_stat(s)->st_mode);
+	const struct stat *sst = ov_entry_stat(s);
+	struct sfs_inode *i;
+	bool src_lower, dst_lower;
+	int pu, npu, r = 0;
+
+	/* A directory with a lower part would have to be copied up whole: EXDEV lets
+	 * mv copy it entry by entry instead (see overlay.h). */
+	if (s_dir && s->lower_fd >= 0)
+		return -EXDEV;
+	if (d_exists) {
+		bool d_dir = S_ISDIR(ov_entry_stat(d)->st_mode);
+
+		if (flags & RENAME_NOREPLACE)
+			return -EEXIST;
+		if (s_dir && !d_dir)
+			return -ENOTDIR;
+		if (!s_dir && d_dir)
+			return -EISDIR;
+		if (d_dir) {
+			r = ov_dir_empty(d);
+			if (r <= 0)
+				return r == 0 ? -ENOTEMPTY : r;
+			if (d->upper_fd >= 0 && (r = ov_clear_whiteouts(d->upper_fd)) < 0)
+				return r;
+		}
+	}
+	src_lower = ov_lower_has(p, name);
+	dst_lower = ov_lower_has(np, newname);
+	pu = ov_upper_dir(fs, p);
+	if (pu < 0)
+		return pu;
+	npu = ov_upper_dir(fs, np);
+	if (npu < 0)
+		return npu;
+	if (s_dir && (r = ov_drop_whiteout(npu, newname)) < 0)
+		return r;
+	if (s->upper_fd < 0 &&
+	    (r = ov_copy_up_entry(fs, s->lower_fd, &s->lower_st, pu, name)) < 0)
+		return r;
+	if (renameat(pu, name, npu, newname) < 0) {
+		r = -errno;
+		if (s->upper_fd < 0)
+			unlinkat(pu, name, 0);
+		return r;
+	}
+	if (src_lower && (r = ov_make_whiteout(pu, name)) < 0)
+		return r;
+	/* The inode the kernel knows follows its new name. */
+	i = itable_find(&fs->it, sst->st_dev, sst->st_ino);
+	if (i && atomic_load(&i->upper_fd) < 0) {
+		struct stat ust;
+		int fd = ov_open_stat(npu, newname, &ust);
+
+		if (fd >= 0) {
+			itable_rekey(&fs->it, i, ust.st_dev, ust.st_ino);
+			atomic_store(&i->upper_fd, fd);
+		}
+	}
+	if (i)
+		itable_set_name(&fs->it, i, np, newname);
+	if (s_dir && dst_lower) {
+		_cleanup_close_ int fd = openat(npu, newname, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+
+		r = fd < 0 ? -errno : ov_set_opaque(fd);
+	}
+	if (i) {
+		uint32_t node = trace_node(fs->trace, atomic_load(&np->node), newname,
+					   strlen(newname));
+
+		atomic_store(&i->node, node);
+		itable_unref(&fs->it, i);
+	}
+	return r < 0 ? r : 0;
+}
+
+void sfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		const char *newname, unsigned int flags)
+{
+	struct sfs_fs *fs = req_fs(req);
+	struct sfs_inode *p = itable_get(&fs->it, parent);
+	struct sfs_inode *np = itable_get(&fs->it, newparent);
+	struct ov_entry s, d = { .upper_fd = -1, .lower_fd = -1 };
+	int r, rd;
+
+	if (flags & ~RENAME_NOREPLACE) {
+		fuse_reply_err(req, EINVAL);    /* RENAME_EXCHANGE, RENAME_WHITEOUT */
+		return;
+	}
+	pthread_mutex_lock(&fs->ns_lock);
+	r = ov_resolve(fs, p, name, &s);
+	if (r == 0) {
+		rd = ov_resolve(fs, np, newname, &d);
+		if (rd < 0 && rd != -ENOENT)
+			r = rd;
+		else
+			r = do_rename(fs, p, name, np, newname, &s, &d, rd == 0, flags);
+		ov_entry_release(&d);
+		ov_entry_release(&s);
+	}
+	pthread_mutex_unlock(&fs->ns_lock);
+	if (r == 0) {
+		trace_record_name(fs->trace, atomic_load(&p->node), name, strlen(name),
+				  OP_RENAME_FROM);
+		trace_record_name(fs->trace, atomic_load(&np->node), newname, strlen(newname),
+				  OP_RENAME_TO);
+	}
+	fuse_reply_err(req, -r);
+}
+
+void sfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	struct sfs_fs *fs = req_fs(req);
+	struct sfs_inode *i = itable_get(&fs->it, ino);
+	struct sfs_inode *np = itable_get(&fs->it, newparent);
+	struct fuse_entry_param ep;
+	char path[OV_PROC_MAX];
+	struct stat st;
+	uint32_t node;
+	int u, npu, r;
+
+	pthread_mutex_lock(&fs->ns_lock);
+	r = ov_copy_up(fs, i);
+	if (r < 0)
+		goto out;
+	npu = r = ov_upper_dir(fs, np);
+	if (r < 0)
+		goto out;
+	r = ov_drop_whiteout(npu, newname);
+	if (r < 0)
+		goto out;
+	u = atomic_load(&i->upper_fd);
+	ov_proc_path(path, u);
+	if (linkat(u, "", npu, newname, AT_EMPTY_PATH) < 0 &&
+	    linkat(AT_FDCWD, path, npu, newname, AT_SYMLINK_FOLLOW) < 0)
+		r = -errno;
+	else if (fstat(u, &st) < 0)
+		r = -errno;
+out:
+	pthread_mutex_unlock(&fs->ns_lock);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	node = trace_record_name(fs->trace, atomic_load(&np->node), newname, strlen(newname),
+				 OP_LINK);
+	itable_ref_lookup(&fs->it, i);
+	itable_set_name(&fs->it, i, np, newname);
+	atomic_store(&i->node, node);
+	sfs_fill_entry(fs, &ep, i, &st);
+	reply_entry(req, fs, i, &ep);
+}
+
+static bool private_xattr(const char *name)
+{
+	return strncmp(name, OV_PRIVATE_XATTR_PREFIX, strlen(OV_PRIVATE_XATTR_PREFIX)) == 0;
+}
+
+void sfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct sfs_fs *fs = req_fs(req);
+	struct sfs_inode *i = itable_get(&fs->it, ino);
+	_cleanup_free_ char *buf = NULL;
+	char path[OV_PROC_MAX];
+	ssize_t n;
+
+	trace_record(fs->trace, atomic_load(&i->node), OP_GETXATTR);
+	/* No race-free way to reach a symlink's own xattrs from an O_PATH fd. */
+	if (private_xattr(name) || S_ISLNK(i->type)) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	ov_proc_path(path, inode_fd(i));
+	if (size == 0) {
+		n = getxattr(path, name, NULL, 0);
+		if (n < 0)
+			fuse_reply_err(req, errno);
+		else
+			fuse_reply_xattr(req, n);
+		return;
+	}
+	buf = malloc(size);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	n = getxattr(path, name, buf, size);
+	if (n < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_buf(req, buf, n);
+}
+
+void sfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct sfs_fs *fs = req_fs(req);
+	struct sfs_inode *i = itable_get(&fs->it, ino);
+	_cleanup_free_ char *buf = NULL, *out = NULL;
+	char path[OV_PROC_MAX];
+	ssize_t n;
+	size_t len = 0;
+
+	trace_record(fs->trace, atomic_load(&i->node), OP_LISTXATTR);
+	if (S_ISLNK(i->type)) {
+		fuse_reply_xattr(req, 0);
+		return;
+	}
+	ov_proc_path(path, inode_fd(i));
+	n = listxattr(path, NULL, 0);
+	if (n < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	buf = malloc(n + 1);
+	out = malloc(n + 1);
+	if (!buf || !out) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	n = listxattr(path, buf, n);
+	if (n < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	/* The overlay's own attributes are not the file's. */
+	for (char *p = buf; p < buf + n; p += strlen(p) + 1) {
+		if (private_xattr(p))
+			continue;
+		memcpy(out + len, p, strlen(p) + 1);
+		len += strlen(p) + 1;
+	}
+	if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (len > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, out, len);
+}
+
+void sfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+		  size_t size, int flags)
+{
+	struct sfs_fs *fs = req_fs(req);
+	struct sfs_inode *i = itable_get(&fs->it, ino);
+	char path[OV_PROC_MAX];
+	int r;
+
+	if (private_xattr(name) || S_ISLNK(i->type)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	r = copy_up_locked(fs, i);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	ov_proc_path(path, atomic_load(&i->upper_fd));
+	r = setxattr(path, name, value, size, flags) < 0 ? errno : 0;
+	if (r == 0)
+		trace_record(fs->trace, atomic_load(&i->node), OP_SETXATTR);
+	fuse_reply_err(req, r);
+}
+
+void sfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct sfs_fs *fs = req_fs(req);
+	struct sfs_inode *i = itable_get(&fs->it, ino);
+	char path[OV_PROC_MAX];
+	int r;
+
+	if (private_xattr(name) || S_ISLNK(i->type)) {
+		fuse_reply_err(req, private_xattr(name) ? ENODATA : EPERM);
+		return;
+	}
+	/* Removing what is not there changes nothing: no copy-up for it. */
+	ov_proc_path(path, inode_fd(i));
+	if (getxattr(path, name, NULL, 0) < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	r = copy_up_locked(fs, i);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	ov_proc_path(path, atomic_load(&i->upper_fd));
+	r = removexattr(path, name) < 0 ? errno : 0;
+	if (r == 0)
+		trace_record(fs->trace, atomic_load(&i->node), OP_REMOVEXATTR);
+	fuse_reply_err(req, r);
+}

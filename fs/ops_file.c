@@ -1,0 +1,319 @@
+/* ops_file.c — FUSE operations on open files and directories: open, create, read,
+ * write, flush, release, fsync, fallocate, opendir, readdir, releasedir, fsyncdir,
+ * statfs.
+ *
+ * Invariants: a lower file is only ever opened O_RDONLY; an open that may change the
+ * file (write access or O_TRUNC) copies it up first and opens the upper copy.  Reads
+ * and writes are recorded once per handle, not per call.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "../common/cleanup.h"
+#include "ops.h"
+
+static struct sfs_file *file_of(struct fuse_file_info *fi)
+{
+	return (struct sfs_file *)(uintptr_t)fi->fh;
+}
+
+static struct sfs_file *new_file(int fd, struct sfs_inode *i)
+{
+	struct sfs_file *f = calloc(1, sizeof(*f));
+
+	if (f) {
+		f->fd = fd;
+		f->i = i;
+	}
+	return f;
+}
+
+/* Flags for reopening an upper file: what the kernel passed, minus what only made
+ * sense for the path walk (the /proc magic link must be followed). */
+static int upper_flags(int flags)
+{
+	return (flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW | SFS_FMODE_EXEC)) | O_CLOEXEC;
+}
+
+void sfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct sfs_fs *fs = req_fs(req);
+	struct sfs_inode *i = itable_get(&fs->it, ino);
+	bool writes = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
+	enum trace_op op = writes ? OP_OPEN_WRITE :
+			   (fi->flags & SFS_FMODE_EXEC) ? OP_EXEC : OP_OPEN;
+	char path[OV_PROC_MAX];
+	struct sfs_file *f;
+	int u, fd;
+
+	if (writes && atomic_load(&i->upper_fd) < 0) {
+		int r;
+
+		pthread_mutex_lock(&fs->ns_lock);
+		r = ov_copy_up(fs, i);
+		pthread_mutex_unlock(&fs->ns_lock);
+		if (r < 0) {
+			fuse_reply_err(req, -r);
+			return;
+		}
+	}
+	u = atomic_load(&i->upper_fd);
+	ov_proc_path(path, u >= 0 ? u : i->lower_fd);
+	fd = open(path, u >= 0 ? upper_flags(fi->flags) : O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	f = new_file(fd, i);
+	if (!f) {
+		close(fd);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	trace_record(fs->trace, atomic_load(&i->node), op);
+	fi->fh = (uintptr_t)f;
+	/* Only the mount changes files, so cached pages of an image file stay valid. */
+	fi->keep_cache = u < 0;
+	if (fuse_reply_open(req, fi) < 0) {
+		close(fd);
+		free(f);
+	}
+}
+
+void sfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		struct fuse_file_info *fi)
+{
+	struct sfs_fs *fs = req_fs(req);
+	struct sfs_inode *p = itable_get(&fs->it, parent), *i;
+	struct ov_entry e = { .upper_fd = -1, .lower_fd = -1 };
+	struct fuse_entry_param ep;
+	struct sfs_file *f;
+	uint32_t node;
+	int pu, fd = -1, r;
+
+	pthread_mutex_lock(&fs->ns_lock);
+	pu = r = ov_upper_dir(fs, p);
+	if (r >= 0)
+		r = ov_drop_whiteout(pu, name);
+	if (r >= 0) {
+		fd = openat(pu, name, upper_flags(fi->flags) | O_CREAT, mode);
+		r = fd < 0 ? -errno : 0;
+	}
+	if (r == 0) {
+		r = sfs_chown_new(req, pu, name);
+		if (r == 0)
+			e.upper_fd = r = ov_open_stat(pu, name, &e.upper_st);
+		if (r < 0) {
+			close(fd);
+			unlinkat(pu, name, 0);
+		}
+	}
+	pthread_mutex_unlock(&fs->ns_lock);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	node = trace_record_name(fs->trace, atomic_load(&p->node), name, strlen(name), OP_CREATE);
+	i = sfs_enter(fs, p, name, &e, node, &ep);
+	f = i ? new_file(fd, i) : NULL;
+	if (!f) {
+		close(fd);
+		if (i)
+			itable_forget(&fs->it, i, 1);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	fi->fh = (uintptr_t)f;
+	if (fuse_reply_create(req, &ep, fi) < 0) {
+		itable_forget(&fs->it, i, 1);
+		close(fd);
+		free(f);
+	}
+}
+
+void sfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct sfs_fs *fs = req_fs(req);
+	struct sfs_file *f = file_of(fi);
+	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+
+	(void)ino;
+	if (!atomic_exchange(&f->read_seen, true))
+		trace_record(fs->trace, atomic_load(&f->i->node), OP_READ);
+	/* The kernel splices the data straight from the file: no copy through us. */
+	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	buf.buf[0].fd = f->fd;
+	buf.buf[0].pos = off;
+	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+void sfs_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off,
+		   struct fuse_file_info *fi)
+{
+	struct sfs_fs *fs = req_fs(req);
+	struct sfs_file *f = file_of(fi);
+	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
+	ssize_t n;
+
+	(void)ino;
+	if (!atomic_exchange(&f->write_seen, true))
+		trace_record(fs->trace, atomic_load(&f->i->node), OP_WRITE);
+	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	out.buf[0].fd = f->fd;
+	out.buf[0].pos = off;
+	n = fuse_buf_copy(&out, in, 0);
+	if (n < 0)
+		fuse_reply_err(req, -n);
+	else
+		fuse_reply_write(req, n);
+}
+
+void sfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	/* close() of a duplicate makes the file system see the close (NFS-like upper). */
+	int fd = dup(file_of(fi)->fd);
+
+	(void)ino;
+	fuse_reply_err(req, fd < 0 ? errno : close(fd) < 0 ? errno : 0);
+}
+
+void sfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct sfs_file *f = file_of(fi);
+
+	(void)ino;
+	close(f->fd);
+	free(f);
+	fuse_reply_err(req, 0);
+}
+
+void sfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	int fd = file_of(fi)->fd;
+
+	(void)ino;
+	fuse_reply_err(req, (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? errno : 0);
+}
+
+void sfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+		   struct fuse_file_info *fi)
+{
+	(void)ino;
+	fuse_reply_err(req, fallocate(file_of(fi)->fd, mode, off, len) < 0 ? errno : 0);
+}
+
+/* An open directory: the merged listing, taken at the first readdir (and again at
+ * offset 0, so rewinddir sees changes).  Offsets are indexes + 1. */
+struct sfs_dir {
+	struct sfs_inode *i;
+	struct ov_dirent *ents;
+	size_t n;
+	bool listed;
+	atomic_bool readdir_seen;
+};
+
+void sfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct sfs_fs *fs = req_fs(req);
+	struct sfs_inode *i = itable_get(&fs->it, ino);
+	struct sfs_dir *d = calloc(1, sizeof(*d));
+
+	if (!d) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	d->i = i;
+	trace_record(fs->trace, atomic_load(&i->node), OP_OPENDIR);
+	fi->fh = (uintptr_t)d;
+	if (fuse_reply_open(req, fi) < 0)
+		free(d);
+}
+
+void sfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		 struct fuse_file_info *fi)
+{
+	struct sfs_fs *fs = req_fs(req);
+	struct sfs_dir *d = (struct sfs_dir *)(uintptr_t)fi->fh;
+	_cleanup_free_ char *buf = NULL;
+	size_t pos = 0;
+
+	(void)ino;
+	if (off == 0 || !d->listed) {
+		int r;
+
+		ov_list_free(d->ents, d->n);
+		d->ents = NULL;
+		d->n = 0;
+		r = ov_list(fs, d->i, &d->ents, &d->n);
+		if (r < 0) {
+			d->listed = false;
+			fuse_reply_err(req, -r);
+			return;
+		}
+		d->listed = true;
+	}
+	if (!atomic_exchange(&d->readdir_seen, true))
+		trace_record(fs->trace, atomic_load(&d->i->node), OP_READDIR);
+	buf = malloc(size);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	for (size_t k = off; k < d->n; k++) {
+		struct stat st = { .st_ino = d->ents[k].ino, .st_mode = d->ents[k].type << 12 };
+		size_t sz = fuse_add_direntry(req, buf + pos, size - pos, d->ents[k].name, &st,
+					      k + 1);
+
+		if (sz > size - pos)
+			break;
+		pos += sz;
+	}
+	fuse_reply_buf(req, buf, pos);
+}
+
+void sfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct sfs_dir *d = (struct sfs_dir *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	ov_list_free(d->ents, d->n);
+	free(d);
+	fuse_reply_err(req, 0);
+}
+
+void sfs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct sfs_fs *fs = req_fs(req);
+	struct sfs_inode *i = itable_get(&fs->it, ino);
+	int u = atomic_load(&i->upper_fd);
+	_cleanup_close_ int fd = -1;
+
+	(void)fi;
+	if (u < 0) {            /* nothing of it was ever written */
+		fuse_reply_err(req, 0);
+		return;
+	}
+	fd = openat(u, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || (datasync ? fdatasync(fd) : fsync(fd)) < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_err(req, 0);
+}
+
+void sfs_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct sfs_fs *fs = req_fs(req);
+	struct statvfs sv;
+
+	(void)ino;
+	/* Free space is what writes can use: the upper layer's. */
+	if (fstatvfs(fs->upper_root, &sv) < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_statfs(req, &sv);
+}

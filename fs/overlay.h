@@ -1,0 +1,120 @@
+/* overlay.h — the two layers of a slimfs mount and how one merged view is made of them.
+ *
+ * LOWERDIR (the image) is reached only through lower_root and opened read-only; it is
+ * never modified.  Everything the workload changes lives in the upper directory:
+ *
+ *  - An upper entry hides the lower entry of the same name.  A regular file, symlink
+ *    or special file that is changed is first copied up whole (data, mode, owner,
+ *    times, xattrs), its parent directories first.
+ *  - Whiteout: a deleted lower name is hidden by a character device 0/0 of that name
+ *    in the upper directory (the format overlayfs uses, so an upper directory can be
+ *    inspected or reused with the kernel's overlayfs).
+ *  - Opaque directory: an upper directory with the xattr trusted.overlay.opaque = "y"
+ *    hides the whole lower directory of that name.  Every directory the workload
+ *    creates is opaque from birth, so rmdir+mkdir and renaming a directory over a
+ *    deleted lower one never let old lower entries show through.
+ *  - A directory present in both layers (and not opaque) is merged: upper entries
+ *    first, then lower entries that are neither in upper nor whited out.
+ *  - Renaming a directory that has a lower part returns EXDEV: mv and the like then
+ *    copy the tree and delete the original, which this overlay supports entry by
+ *    entry.  Only directories that live wholly in upper are renamed in place.
+ *  - Limitation (as overlayfs without its index): copying up one name of a lower
+ *    hardlink does not carry the other names along.
+ *
+ * Every change to the upper namespace (copy-up, create, unlink, rename, ...) runs
+ * under fs->ns_lock; the kernel already serialises lookups against changes within
+ * one directory, so lookups take no overlay lock.
+ */
+#ifndef SLIMFS_OVERLAY_H
+#define SLIMFS_OVERLAY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "../store/trace.h"
+#include "inode.h"
+
+#define OV_OPAQUE_XATTR "trusted.overlay.opaque"
+#define OV_PRIVATE_XATTR_PREFIX "trusted.overlay."
+
+/* The daemon's state, handed to every FUSE operation as userdata. */
+struct sfs_fs {
+	struct inode_table it;
+	int lower_root;                 /* O_PATH root of LOWERDIR (private mount) */
+	int upper_root;                 /* O_PATH root of the upper directory */
+	struct trace_writer *trace;
+	pthread_mutex_t ns_lock;        /* serialises every change of the upper namespace */
+	double timeout;                 /* entry, attr and negative entry timeout (s) */
+};
+
+/* One name in the merged view: what each layer holds under it. */
+struct ov_entry {
+	int upper_fd, lower_fd;         /* O_PATH, -1 if absent there (or hidden) */
+	struct stat upper_st, lower_st;
+};
+
+static inline bool ov_is_whiteout(const struct stat *st)
+{
+	return S_ISCHR(st->st_mode) && st->st_rdev == 0;
+}
+
+/* "/proc/self/fd/N": how a file behind an O_PATH fd is reopened or given xattrs. */
+#define OV_PROC_MAX 32
+void ov_proc_path(char buf[OV_PROC_MAX], int fd);
+
+/* Open NAME in DIR as O_PATH (no symlink followed) and stat it: fd or -errno. */
+int ov_open_stat(int dir, const char *name, struct stat *st);
+
+/* Resolve NAME in directory P.  0: found (E filled, fds owned by E), -ENOENT: not
+ * there (or whited out), other -errno on failure. */
+int ov_resolve(struct sfs_fs *fs, struct sfs_inode *p, const char *name, struct ov_entry *e);
+void ov_entry_release(struct ov_entry *e);
+
+/* The stat to show for E: upper wins. */
+static inline const struct stat *ov_entry_stat(const struct ov_entry *e)
+{
+	return e->upper_fd >= 0 ? &e->upper_st : &e->lower_st;
+}
+
+/* Does the lower layer hold P/NAME where the merged view can see it? */
+bool ov_lower_has(struct sfs_inode *p, const char *name);
+
+/* Give I an upper copy (parents first).  ns_lock held.  0 or -errno. */
+int ov_copy_up(struct sfs_fs *fs, struct sfs_inode *i);
+
+/* Copy the lower file behind LOWER_FD (stat ST) to upper directory UDIR as NAME.
+ * ns_lock held.  0 or -errno; nothing is left behind on failure. */
+int ov_copy_up_entry(struct sfs_fs *fs, int lower_fd, const struct stat *st, int udir,
+		     const char *name);
+
+/* Make sure the directory I has an upper copy and return its upper fd, or -errno. */
+int ov_upper_dir(struct sfs_fs *fs, struct sfs_inode *i);
+
+/* Remove a whiteout at UDIR/NAME if there is one.  0 or -errno. */
+int ov_drop_whiteout(int udir, const char *name);
+int ov_make_whiteout(int udir, const char *name);
+int ov_set_opaque(int fd);
+
+/* One entry of a merged directory listing. */
+struct ov_dirent {
+	char *name;
+	uint64_t ino;
+	unsigned char type;             /* DT_* */
+};
+
+/* The merged listing of directory I (with "." and ".." once).  0 or -errno. */
+int ov_list(struct sfs_fs *fs, struct sfs_inode *i, struct ov_dirent **out, size_t *n);
+void ov_list_free(struct ov_dirent *d, size_t n);
+
+/* Is the directory E empty in the merged view (whiteouts do not count)?
+ * 1 empty, 0 not, -errno. */
+int ov_dir_empty(const struct ov_entry *e);
+
+/* Unlink the whiteouts inside upper directory DIRFD (before removing or replacing it). */
+int ov_clear_whiteouts(int dirfd);
+
+/* Remove DIRFD's contents recursively (the private upper directory at unmount). */
+int ov_rm_contents(int dirfd);
+
+#endif
