@@ -159,6 +159,23 @@ static int set_acls(struct writer *w, struct sfs_err *err)
 	return 0;
 }
 
+/* archive_write_disk leaves the metadata of the directory it writes into (the
+ * temporary root) alone: give it the image root's. */
+static int set_root(struct writer *w, struct sfs_err *err)
+{
+	struct stat st;
+	struct timespec ts[2];
+
+	if (fstat(w->c->im.rootfd, &st) < 0)
+		return sfs_fail(err, errno, "%s", w->c->imagedir);
+	ts[0] = st.st_atim;
+	ts[1] = st.st_mtim;
+	if (chown(w->tmp, st.st_uid, st.st_gid) < 0 || chmod(w->tmp, st.st_mode & 07777) < 0 ||
+	    utimensat(AT_FDCWD, w->tmp, ts, AT_SYMLINK_NOFOLLOW) < 0)
+		return sfs_fail(err, errno, "%s", w->c->o->out);
+	return 0;
+}
+
 static void free_acls(struct writer *w)
 {
 	for (size_t i = 0; i < w->nacls; i++) {
@@ -235,11 +252,16 @@ static int add_xattrs(struct writer *w, struct archive_entry *entry, int fd, int
 	return 0;
 }
 
+/* "OUT: WHAT: libarchive's message" (just "OUT: message" when WHAT is OUT). */
 static int archive_fail(struct writer *w, struct sfs_err *err, const char *what)
 {
-	const char *msg = archive_error_string(w->a);
+	const char *msg = archive_error_string(w->a), *out = w->c->o->out;
 
-	return sfs_fail(err, 0, "%s: %s", what, msg ? msg : "archive error");
+	if (msg == NULL)
+		msg = "archive error";
+	if (strcmp(what, out) == 0)
+		return sfs_fail(err, 0, "%s: %s", out, msg);
+	return sfs_fail(err, 0, "%s: %s: %s", out, what, msg);
 }
 
 static int copy_data(struct writer *w, int fd, uint64_t size, const char *what,
@@ -542,6 +564,8 @@ int write_output(struct export_ctx *c, struct sfs_err *err)
 		ret = archive_fail(&w, err, o->out);
 	if (ret == 0 && w.dir)
 		ret = set_acls(&w, err);
+	if (ret == 0 && w.dir)
+		ret = set_root(&w, err);
 	if (ret == 0 && fd >= 0 && fsync(fd) < 0)
 		ret = sfs_fail(err, errno, "%s", o->out);
 	if (ret == 0 && rename(w.tmp, o->out) < 0)

@@ -1,0 +1,256 @@
+#!/usr/bin/env bats
+# slimfs-export: output formats, reproducibility, atomic output, --stats/--json,
+# --why, and one-line errors for bad input.
+load export_helpers
+
+setup() {
+	export_setup
+	mkdir -p "$IMG/usr/bin" "$IMG/usr/lib" "$IMG/etc" "$IMG/srv/data" "$IMG/unused"
+	head -c 300000 /dev/urandom >"$IMG/usr/bin/tool"
+	chmod 755 "$IMG/usr/bin/tool"
+	head -c 120000 /dev/urandom >"$IMG/usr/lib/libx.so.1"
+	ln -s libx.so.1 "$IMG/usr/lib/libx.so"
+	echo conf >"$IMG/etc/tool.conf"
+	ln "$IMG/etc/tool.conf" "$IMG/etc/tool.conf.bak"
+	head -c 5000 /dev/urandom >"$IMG/srv/data/small"
+	head -c 900000 /dev/urandom >"$IMG/unused/big"
+	head -c 1000 /dev/urandom >"$IMG/unused/small"
+	trace t.db <<-'END'
+		exec /usr/bin/tool
+		read /usr/bin/tool
+		lookup /usr/lib/libx.so
+		readlink /usr/lib/libx.so
+		read /usr/lib/libx.so.1
+		open /etc/tool.conf
+		lookup /srv/data/small
+		create /srv/data/out
+		lookup /nowhere
+	END
+}
+
+@test "export writes .tar, .tar.gz, .tar.zst and .tar.xz by suffix, and a directory" {
+	slimfs_export -o out.tar t.db
+	slimfs_export -o out.tar.gz t.db
+	slimfs_export -o out.tar.zst t.db
+	slimfs_export -o out.tar.xz t.db
+	slimfs_export --format dir -o outdir t.db
+	[ "$(head -c 262 out.tar | tail -c 5)" = ustar ]
+	[ "$(od -An -tx1 -N2 out.tar.gz | tr -d ' ')" = 1f8b ]
+	[ "$(od -An -tx1 -N4 out.tar.zst | tr -d ' ')" = 28b52ffd ]
+	[ "$(od -An -tx1 -N6 out.tar.xz | tr -d ' ')" = fd377a585a00 ]
+	extract out.tar x
+	for f in out.tar.gz out.tar.zst out.tar.xz; do
+		extract "$f" "x-$f"
+		diff <(manifest x) <(manifest "x-$f")
+	done
+	diff <(manifest x) <(manifest outdir)
+	cmp x/usr/bin/tool "$IMG/usr/bin/tool"
+	[ "$(stat -c %i outdir/etc/tool.conf)" = "$(stat -c %i outdir/etc/tool.conf.bak)" ]
+}
+
+@test "export refuses an unknown output suffix" {
+	run --separate-stderr slimfs_export -o out.zip t.db
+	[ "$status" -ne 0 ]
+	[ "${#lines[@]}" -eq 0 ]
+	[ "$(wc -l <<< "$stderr")" -eq 1 ]
+	[[ "$stderr" == *out.zip* ]]
+	[ -z "$(ls -A . | grep out)" ]
+}
+
+@test "export is reproducible: two exports are byte-identical" {
+	for f in a.tar b.tar a.tar.gz b.tar.gz a.tar.zst b.tar.zst a.tar.xz b.tar.xz; do
+		slimfs_export -o "$f" t.db
+		sleep 0.3
+	done
+	cmp a.tar b.tar
+	cmp a.tar.gz b.tar.gz
+	cmp a.tar.zst b.tar.zst
+	cmp a.tar.xz b.tar.xz
+	# no export-time timestamps: members carry the image's times only
+	tar --full-time -tvf a.tar | grep -q "$(date -u -d "@$(stat -c %Y "$IMG/usr/bin/tool")" '+%Y-%m-%d %H:%M:%S')"
+	# a trace written later, with the same evidence in another order, gives the same bytes
+	tac <<-'END' | trace t2.db
+		exec /usr/bin/tool
+		read /usr/bin/tool
+		lookup /usr/lib/libx.so
+		readlink /usr/lib/libx.so
+		read /usr/lib/libx.so.1
+		open /etc/tool.conf
+		lookup /srv/data/small
+		create /srv/data/out
+		lookup /nowhere
+	END
+	slimfs_export -o c.tar t2.db
+	cmp a.tar c.tar
+}
+
+@test "export output is atomic: a failed export leaves no OUT and no temporary file" {
+	mkdir small
+	mount -t tmpfs -o size=200k tmpfs small
+	echo old >small/keep.tar
+	run --separate-stderr slimfs_export -o small/out.tar t.db
+	status_new=$status
+	err_new=$stderr
+	run --separate-stderr slimfs_export -o small/keep.tar t.db
+	status_old=$status
+	listing=$(ls -A small)
+	content=$(cat small/keep.tar)
+	umount small
+	[ "$status_new" -ne 0 ]
+	[ "$(wc -l <<< "$err_new")" -eq 1 ]
+	[[ "$err_new" == *small/out.tar* ]]
+	[ "$status_old" -ne 0 ]
+	[ "$listing" = keep.tar ]
+	[ "$content" = old ]
+	# the same for a directory
+	mkdir small2
+	mount -t tmpfs -o size=200k tmpfs small2
+	run --separate-stderr slimfs_export --format dir -o small2/out t.db
+	listing=$(ls -A small2)
+	umount small2
+	[ "$status" -ne 0 ]
+	[ -z "$listing" ]
+}
+
+@test "export --stats --json counts what find and du count" {
+	trace t.db "$IMG" --overflow <<< "lookup /usr/bin/tool"
+	run --separate-stderr slimfs_export --stats --json -o out.tar t.db
+	[ "$status" -eq 0 ]
+	j=$output
+	extract out.tar x
+	[ "$(json_field "$j" files_total)" -eq "$(find "$IMG" -type f | wc -l)" ]
+	[ "$(json_field "$j" bytes_total)" -eq "$(find "$IMG" -type f -printf '%i %s\n' | sort -u | awk '{s+=$2} END {print s}')" ]
+	[ "$(json_field "$j" entries_total)" -eq "$(find "$IMG" -mindepth 1 | wc -l)" ]
+	[ "$(json_field "$j" files_kept)" -eq "$(find x -type f | wc -l)" ]
+	[ "$(json_field "$j" bytes_kept)" -eq "$(find x -type f -printf '%i %s\n' | sort -u | awk '{s+=$2} END {print s}')" ]
+	# du counts each inode once, as bytes_kept does (regular files only)
+	[ "$(json_field "$j" bytes_kept)" -eq "$(find x -type f -print0 | du -b --files0-from=- -c | tail -1 | cut -f1)" ]
+	[ "$(json_field "$j" bytes_kept)" -eq $((300000 + 120000 + 5 + 5000)) ]
+	[ "$(json_field "$j" entries_kept)" -eq "$(find x -mindepth 1 | wc -l)" ]
+	[ "$(json_field "$j" runs)" -eq 2 ]
+	[ "$(json_field "$j" incomplete)" = true ]
+	python3 - "$j" <<-'END'
+		import json, sys
+		j = json.loads(sys.argv[1])
+		total, kept = j["bytes_total"], j["bytes_kept"]
+		assert abs(j["reduction"] - 100 * (1 - kept / total)) < 0.01, j["reduction"]
+		pe = j["per_evidence"]
+		assert pe["read"] == 2 and pe["open"] == 1, pe          # tool, libx.so.1; tool.conf
+		assert pe["lookup"] == 2, pe                             # libx.so, small
+		assert sum(pe.values()) == j["entries_kept"] + 1, pe     # + the root
+		assert j["largest"][0] == {"path": "/usr/bin/tool", "bytes": 300000}, j["largest"]
+		assert [d["dir"] for d in j["top_dirs"]] == ["/usr", "/srv", "/etc"], j["top_dirs"]
+		assert j["top_dirs"][0]["bytes"] == 420000, j["top_dirs"]
+	END
+}
+
+@test "export --stats prints a table with totals, reduction and a loud incomplete line" {
+	run --separate-stderr slimfs_export --stats t.db
+	[ "$status" -eq 0 ]
+	[[ "$output" == *reduction* ]]
+	[[ "$output" == *"/usr/bin/tool"* ]]
+	lacks INCOMPLETE <<< "$output"
+	trace t.db "$IMG" --overflow <<< "lookup /usr/bin/tool"
+	run --separate-stderr slimfs_export --stats t.db
+	[ "$status" -eq 0 ]
+	[[ "${lines[0]}" == *"INCOMPLETE: 1 of 2 runs"* ]]
+}
+
+@test "export --why explains kept paths: evidence and closure" {
+	run --separate-stderr slimfs_export --why /usr/bin/tool t.db
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"t.db run 1: exec"*"count 1"* ]]
+	[[ "$output" == *"t.db run 1: read"* ]]
+	[[ "$output" == *"kept: evidence read >= lookup"* ]]
+	run slimfs_export --why /usr/bin t.db
+	[[ "$output" == *"kept: closure: ancestor of /usr/bin/tool"* ]]
+	run slimfs_export --why /etc/tool.conf.bak t.db
+	[[ "$output" == *"kept: closure: hardlink of /etc/tool.conf"* ]]
+	run slimfs_export --why /srv/data t.db
+	[[ "$output" == *"kept: closure: the workload created entries in it"* ]]
+	run slimfs_export --why /proc t.db
+	[[ "$output" == *"kept: closure: mount point (not in the image"* ]]
+	run slimfs_export --why /unused/small --include '/unused/s*' t.db
+	[[ "$output" == *"kept: include /unused/s*"* ]]
+}
+
+@test "export --why explains left-out paths: below --keep, not in image, excluded, untouched" {
+	run slimfs_export --why /etc/tool.conf --keep read t.db
+	[[ "$output" == *"t.db run 1: open"* ]]
+	[[ "$output" == *"left out: evidence open is below --keep read"* ]]
+	run slimfs_export --why /nowhere t.db
+	[[ "$output" == *"left out: not in the image"* ]]
+	run slimfs_export --why /usr/bin/tool --exclude '/usr/**' t.db
+	[[ "$output" == *"left out: excluded by --exclude /usr/**"* ]]
+	run slimfs_export --why /unused/big t.db
+	[[ "$output" == *"recorded: never"* ]]
+	[[ "$output" == *"left out: no run touched it"* ]]
+	run --separate-stderr slimfs_export --why usr/bin/tool t.db
+	[ "$status" -ne 0 ]
+	[ "$(wc -l <<< "$stderr")" -eq 1 ]
+}
+
+@test "export refuses traces of different images unless --from names one" {
+	mkdir -p other
+	trace o.db "$BATS_TEST_TMPDIR/other" <<< "lookup /x"
+	run --separate-stderr slimfs_export -o out.tar t.db o.db
+	[ "$status" -ne 0 ]
+	[ "$(wc -l <<< "$stderr")" -eq 1 ]
+	[[ "$stderr" == *"different images"*"--from"* ]]
+	[ ! -e out.tar ]
+	slimfs_export --from "$IMG" -o out.tar t.db o.db
+	tar -tf out.tar | grep -qx ./usr/bin/tool
+}
+
+@test "export --from takes the image from the command line" {
+	cp -a "$IMG" copy
+	echo changed >copy/etc/tool.conf
+	slimfs_export --from "$BATS_TEST_TMPDIR/copy" -o out.tar t.db
+	extract out.tar x
+	[ "$(cat x/etc/tool.conf)" = changed ]
+}
+
+@test "export gives one line and non-zero for a missing, foreign or corrupt trace" {
+	run --separate-stderr slimfs_export -o out.tar missing.db
+	[ "$status" -ne 0 ]
+	[ "$(wc -l <<< "$stderr")" -eq 1 ]
+	[[ "$stderr" == *missing.db* ]]
+	echo "not a database" >text.db
+	run --separate-stderr slimfs_export -o out.tar text.db
+	[ "$status" -ne 0 ]
+	[ "$(wc -l <<< "$stderr")" -eq 1 ]
+	[[ "$stderr" == *text.db* ]]
+	sqlite3 foreign.db 'CREATE TABLE t(x); INSERT INTO t VALUES (1);'
+	run --separate-stderr slimfs_export -o out.tar foreign.db
+	[ "$status" -ne 0 ]
+	[ "$(wc -l <<< "$stderr")" -eq 1 ]
+	[[ "$stderr" == *foreign.db* ]]
+	head -c 4096 t.db >corrupt.db
+	head -c 20000 /dev/urandom >>corrupt.db
+	run --separate-stderr slimfs_export -o out.tar corrupt.db
+	[ "$status" -ne 0 ]
+	[ "$(wc -l <<< "$stderr")" -eq 1 ]
+	[[ "$stderr" == *corrupt.db* ]]
+	run --separate-stderr slimfs_export -o out.tar t.db --from "$BATS_TEST_TMPDIR/no-such-image"
+	[ "$status" -ne 0 ]
+	[ "$(wc -l <<< "$stderr")" -eq 1 ]
+	[[ "$stderr" == *no-such-image* ]]
+	[ ! -e out.tar ]
+	[ -z "$(ls -A | grep 'out\.tar')" ]
+}
+
+@test "export without -o, --list, --stats or --why is a usage error; --help and --version work" {
+	run --separate-stderr slimfs_export t.db
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"nothing to do"* ]]
+	run --separate-stderr slimfs_export
+	[ "$status" -eq 2 ]
+	run --separate-stderr slimfs_export --keep everything --list t.db
+	[ "$status" -eq 2 ]
+	run slimfs_export --help
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"--keep"*"--include"*"--why"* ]]
+	run slimfs_export --version
+	[ "$status" -eq 0 ]
+	[[ "$output" == "slimfs-export "* ]]
+}
