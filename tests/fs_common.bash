@@ -1,0 +1,45 @@
+# fs_common.bash — helpers shared by the fs_*.bats suites (the recording overlay).
+load helpers
+
+# fs_probe — path of the static workload helper (tests/fs_probe.c), built once per suite.
+fs_probe() {
+	local p=$BATS_FILE_TMPDIR/fs_probe
+	if [[ ! -x $p ]]; then
+		cc -static -O1 -o "$p" "$SLIMFS_SRC/tests/fs_probe.c" >&2 || return 1
+	fi
+	echo "$p"
+}
+
+# fs_events TRACE — "path op" for every recorded event except attribute reads, xattr
+# reads and the fanotify verifier's confirmations (those depend on the kernel's
+# caching and on host tools), sorted.
+fs_events() {
+	sqlite3 -separator ' ' "$1" "SELECT path, op FROM event_paths
+		WHERE op NOT IN ('getattr', 'getxattr', 'listxattr', 'verify_open', 'verify_read', 'verify_exec')" |
+		LC_ALL=C sort -u
+}
+
+# fs_is_mounted DIR — true if DIR is a mount point (per /proc/self/mountinfo).
+fs_is_mounted() {
+	local d
+	d=$(realpath "$1")
+	awk -v d="$d" '$5 == d { found = 1 } END { exit !found }' /proc/self/mountinfo
+}
+
+# fs_setup — per-test paths: lower tree L, mount point M, trace T.
+fs_setup() {
+	L=$BATS_TEST_TMPDIR/lower
+	M=$BATS_TEST_TMPDIR/mnt
+	T=$BATS_TEST_TMPDIR/trace.db
+	mkdir -p "$L" "$M"
+}
+
+fs_teardown() {
+	if fs_is_mounted "$M"; then
+		umount_slimfs "$M" "$T"
+	fi
+	# a test that failed half-way may leave a dead mount behind
+	if fs_is_mounted "$M"; then
+		umount -l "$M" || true
+	fi
+}
