@@ -29,9 +29,12 @@ fs_is_mounted() {
 # fs_setup — per-test paths: lower tree L, mount point M, trace T.
 fs_setup() {
 	L=$BATS_TEST_TMPDIR/lower
-	M=$BATS_TEST_TMPDIR/mnt
 	T=$BATS_TEST_TMPDIR/trace.db
-	mkdir -p "$L" "$M"
+	# The mount point lives where other users can reach it (bats' own directories
+	# are private to root), so tests can run commands as another user.
+	M=$(mktemp -d /tmp/slimfs-mnt.XXXXXX)
+	chmod 755 "$M"
+	mkdir -p "$L"
 }
 
 fs_teardown() {
@@ -42,4 +45,5 @@ fs_teardown() {
 	if fs_is_mounted "$M"; then
 		umount -l "$M" || true
 	fi
+	rmdir "$M" 2>/dev/null || true
 }

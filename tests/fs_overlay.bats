@@ -1,0 +1,234 @@
+#!/usr/bin/env bats
+# fs_overlay.bats — the mount behaves like a normal file system while every change
+# lands in the upper layer: copy-up, whiteouts, opaque directories, merged listings,
+# hardlinks, xattrs and file capabilities, ownership and permissions of other users.
+load fs_common
+
+setup() {
+	fs_setup
+	U=$BATS_TEST_TMPDIR/upper
+	mkdir -p "$L"/{etc,dir/sub,data,opt}
+	echo conf > "$L/etc/conf"
+	echo one > "$L/dir/one"
+	echo two > "$L/dir/two"
+	echo deep > "$L/dir/sub/deep"
+	echo h > "$L/data/h1"
+	ln "$L/data/h1" "$L/data/h2"
+	echo secret > "$L/etc/secret"
+	chmod 600 "$L/etc/secret"
+	mkdir -m 1777 "$L/tmp"
+	printf '#!/bin/sh\n' > "$L/opt/capped"
+	chmod 755 "$L/opt/capped"
+	setcap cap_net_raw+ep "$L/opt/capped"
+	touch -d '2001-02-03 04:05:06' "$L/etc/conf"
+	manifest "$L" > "$BATS_TEST_TMPDIR/before"
+	mount_slimfs "$L" "$M" "$T" --upper "$U"
+}
+
+teardown() {
+	fs_teardown
+}
+
+lower_untouched() {
+	manifest "$L" > "$BATS_TEST_TMPDIR/after"
+	diff -u "$BATS_TEST_TMPDIR/before" "$BATS_TEST_TMPDIR/after"
+}
+
+@test "overlay write to an image file lands in upper with the file's metadata" {
+	echo changed >> "$M/etc/conf"
+	[[ $(cat "$M/etc/conf") == $'conf\nchanged' ]]
+	[[ $(cat "$U/etc/conf") == $'conf\nchanged' ]]
+	[[ $(stat -c %a "$U/etc") == $(stat -c %a "$L/etc") ]]
+	umount_slimfs "$M" "$T"
+	lower_untouched
+}
+
+@test "overlay truncating open replaces the content" {
+	echo new > "$M/etc/conf"
+	[[ $(cat "$M/etc/conf") == new ]]
+	lower_untouched
+}
+
+@test "overlay create, mkdir, symlink and mknod land in upper" {
+	echo f > "$M/dir/newfile"
+	mkdir "$M/dir/newdir"
+	ln -s newfile "$M/dir/newlink"
+	mkfifo "$M/dir/fifo"
+	[[ $(cat "$M/dir/newlink") == f ]]
+	[[ -d $M/dir/newdir && -p $M/dir/fifo ]]
+	[[ -f $U/dir/newfile && -d $U/dir/newdir && -L $U/dir/newlink && -p $U/dir/fifo ]]
+	lower_untouched
+}
+
+@test "overlay unlink hides an image file behind a whiteout" {
+	rm "$M/dir/one"
+	[[ ! -e $M/dir/one ]]
+	run ls "$M/dir"
+	[[ $output == $'sub\ntwo' ]]
+	[[ $(stat -c '%F %t:%T' "$U/dir/one") == 'character special file 0:0' ]]
+	lower_untouched
+}
+
+@test "overlay rmdir then mkdir gives an empty directory" {
+	rm -rf "$M/dir"
+	[[ ! -e $M/dir ]]
+	mkdir "$M/dir"
+	run ls -A "$M/dir"
+	[[ $status -eq 0 && -z $output ]]
+	[[ $(getfattr --only-values -n trusted.overlay.opaque "$U/dir") == y ]]
+	lower_untouched
+}
+
+@test "overlay readdir merges upper and lower and hides deleted names" {
+	echo three > "$M/dir/three"
+	rm "$M/dir/two"
+	echo one-again > "$M/dir/one"
+	run ls -A "$M/dir"
+	[[ $output == $'one\nsub\nthree' ]]
+	[[ $(cat "$M/dir/one") == one-again ]]
+	lower_untouched
+}
+
+@test "overlay rename moves image files and directories" {
+	mv "$M/etc/conf" "$M/etc/conf.moved"
+	[[ ! -e $M/etc/conf && $(cat "$M/etc/conf.moved") == conf ]]
+	# a directory with image content: EXDEV, and mv copies it
+	mv "$M/dir" "$M/dir2"
+	[[ ! -e $M/dir && $(cat "$M/dir2/sub/deep") == deep ]]
+	# a directory made through the mount is renamed in place
+	mkdir "$M/made"
+	echo m > "$M/made/f"
+	mv "$M/made" "$M/opt/made"
+	[[ $(cat "$M/opt/made/f") == m && ! -e $M/made ]]
+	# rename over an existing name replaces it
+	echo a > "$M/opt/a"
+	mv "$M/opt/a" "$M/data/h1"
+	[[ $(cat "$M/data/h1") == a ]]
+	lower_untouched
+}
+
+@test "overlay rename of a directory with image content returns EXDEV" {
+	run python3 -c "import os, sys
+try:
+    os.rename(sys.argv[1] + '/dir', sys.argv[1] + '/dirx')
+except OSError as e:
+    print(e.errno)" "$M"
+	[[ $output == 18 ]]
+}
+
+@test "overlay hardlinks show one inode number and the link count" {
+	[[ $(stat -c %i "$M/data/h1") == $(stat -c %i "$M/data/h2") ]]
+	[[ $(stat -c %h "$M/data/h1") == 2 ]]
+	echo n > "$M/opt/n"
+	ln "$M/opt/n" "$M/opt/n2"
+	ln "$M/opt/n" "$M/data/n3"
+	[[ $(stat -c %i "$M/opt/n") == $(stat -c %i "$M/opt/n2") ]]
+	[[ $(stat -c %i "$M/opt/n") == $(stat -c %i "$M/data/n3") ]]
+	[[ $(stat -c %h "$M/opt/n2") == 3 ]]
+	echo more >> "$M/opt/n2"
+	[[ $(cat "$M/data/n3") == $'n\nmore' ]]
+	lower_untouched
+}
+
+@test "overlay chmod, chown, truncate and touch change only the upper copy" {
+	chmod 640 "$M/etc/conf"
+	chown 123:456 "$M/etc/conf"
+	truncate -s 2 "$M/etc/conf"
+	touch -d '2010-01-01 00:00:00' "$M/etc/conf"
+	[[ $(stat -c '%a %u %g %s' "$M/etc/conf") == '640 123 456 2' ]]
+	[[ $(stat -c %Y "$M/etc/conf") == $(date -d '2010-01-01 00:00:00' +%s) ]]
+	[[ $(stat -c '%a %u %g %s' "$U/etc/conf") == '640 123 456 2' ]]
+	lower_untouched
+}
+
+@test "overlay copy-up keeps mode, owner, times and xattrs of the image file" {
+	setfattr -n user.k -v v "$L/dir/two"
+	chown 7:8 "$L/dir/two"
+	chmod 4751 "$L/dir/two"
+	touch -d '2002-02-02 02:02:02' "$L/dir/two"
+	want=$(stat -c '%a %u %g %Y' "$L/dir/two")
+	# an attribute change copies the file up
+	setfattr -n user.other -v w "$M/dir/two"
+	[[ $(stat -c '%a %u %g %Y' "$U/dir/two") == "$want" ]]
+	[[ $(stat -c '%a %u %g %Y' "$M/dir/two") == "$want" ]]
+	[[ $(cat "$U/dir/two") == two ]]
+	[[ $(getfattr --only-values -n user.k "$M/dir/two") == v ]]
+	[[ $(getfattr --only-values -n user.k "$U/dir/two") == v ]]
+}
+
+@test "overlay keeps security.capability readable and settable" {
+	[[ $(getcap "$M/opt/capped") == *cap_net_raw=ep ]]
+	touch "$M/opt/capped"       # copy-up by setattr
+	[[ $(getcap "$U/opt/capped") == *cap_net_raw=ep ]]
+	[[ $(getcap "$M/opt/capped") == *cap_net_raw=ep ]]
+	echo x > "$M/opt/other"
+	setcap cap_chown+ep "$M/opt/other"
+	[[ $(getcap "$M/opt/other") == *cap_chown=ep ]]
+	lower_untouched
+}
+
+@test "overlay hides its own xattrs" {
+	mkdir "$M/opaque"
+	run getfattr -d -m - "$M/opaque"
+	[[ $output != *trusted.overlay* ]]
+	run setfattr -n trusted.overlay.opaque -v y "$M/dir"
+	[[ $status -ne 0 ]]
+}
+
+@test "overlay gives a non-root caller's new files to the caller" {
+	setpriv --reuid 1000 --regid 1000 --clear-groups sh -c "echo u > '$M/tmp/userfile'; mkdir '$M/tmp/userdir'"
+	[[ $(stat -c '%u:%g' "$M/tmp/userfile") == 1000:1000 ]]
+	[[ $(stat -c '%u:%g' "$M/tmp/userdir") == 1000:1000 ]]
+	[[ $(stat -c '%u:%g' "$U/tmp/userfile") == 1000:1000 ]]
+}
+
+@test "overlay denies a non-root caller what permissions deny" {
+	run setpriv --reuid 1000 --regid 1000 --clear-groups cat "$M/etc/secret"
+	[[ $status -ne 0 && $output == *"Permission denied"* ]]
+	run setpriv --reuid 1000 --regid 1000 --clear-groups touch "$M/etc/newfile"
+	[[ $status -ne 0 && $output == *"Permission denied"* ]]
+	run setpriv --reuid 1000 --regid 1000 --clear-groups rm -f "$M/etc/conf"
+	[[ $status -ne 0 && $output == *"Permission denied"* ]]
+	[[ -e $M/etc/conf && ! -e $M/etc/newfile ]]
+}
+
+@test "overlay returns the errno of a normal file system" {
+	run rmdir "$M/dir"
+	[[ $output == *"Directory not empty"* ]]
+	run mkdir "$M/dir"
+	[[ $output == *"File exists"* ]]
+	run rm "$M/nothere"
+	[[ $output == *"No such file or directory"* ]]
+	run cat "$M/etc/conf/x"
+	[[ $output == *"Not a directory"* ]]
+	run rmdir "$M/etc/conf"
+	[[ $output == *"Not a directory"* ]]
+}
+
+@test "overlay supports fsync, fallocate and flock" {
+	echo data > "$M/opt/f"
+	python3 -c "import os, sys, fcntl
+fd = os.open(sys.argv[1], os.O_RDWR)
+os.fsync(fd)
+os.posix_fallocate(fd, 0, 8192)
+fcntl.flock(fd, fcntl.LOCK_EX)
+fcntl.lockf(fd, fcntl.LOCK_EX)
+os.close(fd)" "$M/opt/f"
+	[[ $(stat -c %s "$M/opt/f") == 8192 ]]
+}
+
+@test "overlay statfs reports the upper layer's file system" {
+	run stat -f -c %b "$M"
+	[[ $status -eq 0 && $output -gt 0 ]]
+}
+
+@test "overlay removes its private upper directory at unmount" {
+	umount_slimfs "$M" "$T"
+	mkdir -p "$BATS_TEST_TMPDIR/tmp"
+	TMPDIR=$BATS_TEST_TMPDIR/tmp mount_slimfs "$L" "$M" "$T"
+	echo x > "$M/etc/conf"
+	[[ -n $(ls "$BATS_TEST_TMPDIR/tmp") ]]
+	umount_slimfs "$M" "$T"
+	[[ -z $(ls "$BATS_TEST_TMPDIR/tmp") ]]
+	lower_untouched
+}
