@@ -162,7 +162,8 @@ static int walk_image(struct export_ctx *c, struct sfs_err *err)
 {
 	if (image_walk(&c->im, on_walk, c, err) < 0)
 		return -1;
-	qsort_r(c->hl, c->nhl, sizeof *c->hl, cmp_hl, c->ps.arena);
+	if (c->nhl > 0)
+		qsort_r(c->hl, c->nhl, sizeof *c->hl, cmp_hl, c->ps.arena);
 	for (size_t i = 0; i < c->nhl; i++)   /* each multiply linked inode's bytes once */
 		if (i == 0 || c->hl[i].dev != c->hl[i - 1].dev || c->hl[i].ino != c->hl[i - 1].ino)
 			c->bytes_total += c->hl[i].size;
@@ -216,6 +217,8 @@ static void add_hardlinks(struct export_ctx *c)
 {
 	size_t n = c->ps.n, first = c->ps.n;
 
+	if (c->nhl == 0)
+		return;
 	for (size_t i = 0; i < n; i++) {
 		struct pent e = c->ps.v[i];
 		struct hl_name key = { .dev = e.dev, .ino = e.ino }, *h;
