@@ -1,0 +1,156 @@
+#!/usr/bin/env bats
+# fs_errors.bats — bad input gives one line naming the thing, a non-zero exit and
+# nothing mounted; a dead mount is cleaned up; signals and unmount end a run cleanly.
+load fs_common
+
+setup() {
+	fs_setup
+	echo x > "$L/file"
+}
+
+teardown() {
+	if [[ -n ${daemon_pid:-} ]]; then
+		kill -9 "$daemon_pid" 2>/dev/null || true
+	fi
+	fs_teardown
+	# a tmpfs the busy test put there
+	if fs_is_mounted "$M"; then
+		umount "$M" || umount -l "$M" || true
+	fi
+	rmdir "$M" 2>/dev/null || true
+}
+
+# fails_cleanly WHAT — the last `run` failed with one line that names WHAT, and
+# nothing is mounted on M.
+fails_cleanly() {
+	[[ $status -ne 0 ]]
+	[[ ${#lines[@]} -eq 1 ]]
+	[[ ${lines[0]} == "slimfs: "*"$1"* ]]
+	! fs_is_mounted "$M"
+}
+
+# wait_mounted DIR — up to 10 s
+wait_mounted() {
+	for _ in $(seq 100); do
+		fs_is_mounted "$1" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+@test "errors: missing LOWERDIR gives one line and mounts nothing" {
+	run "$SLIMFS" --trace "$T" "$BATS_TEST_TMPDIR/nothere" "$M"
+	fails_cleanly "$BATS_TEST_TMPDIR/nothere"
+	[[ ${lines[0]} == *"No such file or directory"* ]]
+}
+
+@test "errors: LOWERDIR that is not a directory gives one line and mounts nothing" {
+	run "$SLIMFS" --trace "$T" "$L/file" "$M"
+	fails_cleanly "$L/file"
+	[[ ${lines[0]} == *"Not a directory"* ]]
+}
+
+@test "errors: missing MOUNTPOINT gives one line and mounts nothing" {
+	run "$SLIMFS" --trace "$T" "$L" "$BATS_TEST_TMPDIR/nomnt"
+	fails_cleanly "$BATS_TEST_TMPDIR/nomnt"
+	! fs_is_mounted "$BATS_TEST_TMPDIR/nomnt" 2>/dev/null
+}
+
+@test "errors: MOUNTPOINT that is not a directory gives one line" {
+	run "$SLIMFS" --trace "$T" "$L" "$L/file"
+	[[ $status -ne 0 && ${#lines[@]} -eq 1 && ${lines[0]} == *"$L/file"*"Not a directory"* ]]
+}
+
+@test "errors: busy MOUNTPOINT gives one line and mounts nothing more" {
+	mount -t tmpfs slimfs-test-busy "$M"
+	run "$SLIMFS" --trace "$T" "$L" "$M"
+	[[ $status -ne 0 && ${#lines[@]} -eq 1 && ${lines[0]} == *"$M"*"mount point"* ]]
+	[[ $(awk -v d="$M" '$5 == d' /proc/self/mountinfo | wc -l) -eq 1 ]]
+	! grep -q "fuse.slimfs" <(awk -v d="$M" '$5 == d' /proc/self/mountinfo)
+}
+
+@test "errors: unwritable trace path gives one line and mounts nothing" {
+	run "$SLIMFS" --trace "$BATS_TEST_TMPDIR/nodir/trace.db" "$L" "$M"
+	fails_cleanly "$BATS_TEST_TMPDIR/nodir/trace.db"
+}
+
+@test "errors: a text file as trace gives one line and stays unchanged" {
+	echo "just some text" > "$T"
+	run "$SLIMFS" --trace "$T" "$L" "$M"
+	fails_cleanly "$T"
+	[[ $(cat "$T") == "just some text" ]]
+}
+
+@test "errors: another application's SQLite database as trace gives one line" {
+	sqlite3 "$T" "CREATE TABLE notes(body TEXT); INSERT INTO notes VALUES ('keep me');"
+	run "$SLIMFS" --trace "$T" "$L" "$M"
+	fails_cleanly "$T"
+	[[ $(sqlite3 "$T" "SELECT body FROM notes") == "keep me" ]]
+	[[ $(sqlite3 "$T" "SELECT count(*) FROM sqlite_master WHERE name = 'runs'") -eq 0 ]]
+}
+
+@test "errors: a trace being written by another daemon is refused" {
+	mount_slimfs "$L" "$M" "$T"
+	M2=$(mktemp -d /tmp/slimfs-mnt.XXXXXX)
+	run "$SLIMFS" --trace "$T" "$L" "$M2"
+	fs_is_mounted "$M2" && umount -l "$M2"
+	rmdir "$M2"
+	[[ $status -ne 0 && ${#lines[@]} -eq 1 && ${lines[0]} == *"$T"* ]]
+}
+
+@test "errors: a dead mount left by kill -9 is cleaned up by the next mount" {
+	"$SLIMFS" -f --trace "$T" "$L" "$M" &
+	daemon_pid=$!
+	wait_mounted "$M"
+	kill -9 "$daemon_pid"
+	wait "$daemon_pid" || true
+	daemon_pid=
+	run stat "$M"
+	[[ $output == *"Transport endpoint is not connected"* ]]
+	run "$SLIMFS" --trace "$BATS_TEST_TMPDIR/trace2.db" "$L" "$M"
+	[[ $status -eq 0 ]]
+	[[ $output == *"dead mount"*"$M"* ]]
+	[[ $(cat "$M/file") == x ]]
+	[[ $(awk -v d="$M" '$5 == d' /proc/self/mountinfo | wc -l) -eq 1 ]]
+	umount_slimfs "$M" "$BATS_TEST_TMPDIR/trace2.db"
+}
+
+@test "errors: SIGTERM unmounts and completes the trace" {
+	"$SLIMFS" -f --trace "$T" "$L" "$M" &
+	daemon_pid=$!
+	wait_mounted "$M"
+	cat "$M/file" > /dev/null
+	kill -TERM "$daemon_pid"
+	st=0
+	wait "$daemon_pid" || st=$?
+	daemon_pid=
+	[[ $st -eq 0 ]]
+	! fs_is_mounted "$M"
+	[[ $(sqlite3 "$T" "SELECT ended_ns > 0 FROM runs") == 1 ]]
+	has_event "$T" /file read
+}
+
+@test "errors: --ready-fd gets one byte once the mount is up" {
+	"$SLIMFS" -f --ready-fd 3 --trace "$T" "$L" "$M" 3> "$BATS_TEST_TMPDIR/ready" &
+	daemon_pid=$!
+	for _ in $(seq 100); do
+		[[ -s $BATS_TEST_TMPDIR/ready ]] && break
+		sleep 0.1
+	done
+	[[ $(stat -c %s "$BATS_TEST_TMPDIR/ready") -eq 1 ]]
+	fs_is_mounted "$M"
+	umount_slimfs "$M" "$T"
+	wait "$daemon_pid"
+	daemon_pid=
+}
+
+@test "errors: --help and --version exit 0, an unknown option does not" {
+	run "$SLIMFS" --help
+	[[ $status -eq 0 && $output == *"LOWERDIR MOUNTPOINT"* ]]
+	run "$SLIMFS" --version
+	[[ $status -eq 0 && $output == "slimfs "* ]]
+	run "$SLIMFS" --bogus "$L" "$M"
+	[[ $status -ne 0 ]]
+	run "$SLIMFS" "$L"
+	[[ $status -ne 0 && ${#lines[@]} -eq 1 ]]
+}
