@@ -1,6 +1,7 @@
 /* main.c — slimfs-export: parse the command line, call export_main(). */
 #include <errno.h>
 #include <getopt.h>
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,6 +125,9 @@ int main(int argc, char **argv)
 	struct sfs_err err = { 0 };
 	int c, ev, ret = 1;
 
+	/* libarchive writes pax names as UTF-8 translated from the locale's charset;
+	 * image names are UTF-8 (or bytes), whatever the caller's locale is. */
+	setlocale(LC_CTYPE, "C.UTF-8");
 	while ((c = getopt_long(argc, argv, "o:qhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o':

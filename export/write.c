@@ -420,6 +420,7 @@ static int open_tar(struct writer *w, int fd, struct sfs_err *err)
 	 * LIBARCHIVE.xattr.* copies libarchive would add by default. */
 	if (archive_write_set_format_option(w->a, "pax", "xattrheader", "SCHILY") != ARCHIVE_OK)
 		return archive_fail(w, err, out);
+
 	if (has_suffix(out, ".tar.gz") || has_suffix(out, ".tgz")) {
 		r = archive_write_add_filter_gzip(w->a);
 		/* No mtime in the gzip header: the archive is the same on every run. */
