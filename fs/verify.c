@@ -14,7 +14,19 @@
  *    time so the fds the kernel opens for one read stay well below RLIMIT_NOFILE.
  *  - A lost event (queue overflow, or an event the kernel could not hand over) marks
  *    the run incomplete with trace_mark_overflow; nothing is ever guessed.
- *  - Only the verifier thread touches the (dev, ino) -> node cache: no lock.
+ *  - Only the verifier thread touches the (dev, ino) -> node cache: no lock.  It only
+ *    holds files with one name, so a cached node is always the name that was used.
+ *
+ * What the kernel can and cannot tell (tested on 6.x):
+ *  - FAN_OPEN_EXEC comes only from execve/the ELF loader opening the file.  A FUSE
+ *    daemon serving an exec opens the lower file with open(2), which drops the exec
+ *    flag, so through the daemon an exec shows as verify_open + verify_read; the daemon
+ *    records the exec intent itself.  verify_exec appears when a binary is executed
+ *    straight from the private mount.
+ *  - splice(2) from a lower file raises FAN_ACCESS like read(2) does.
+ *  - mmap page faults raise nothing; the daemon reads with read/pread/splice.
+ *  - Only the top mount of LOWERDIR is marked: files on mounts below it are served
+ *    but not verified.
  */
 #include <errno.h>
 #include <fcntl.h>
