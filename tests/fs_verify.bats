@@ -2,7 +2,8 @@
 # fs_verify.bats — the fanotify verifier inside the real daemon: what the workload made
 # the daemon physically open and read in LOWERDIR is confirmed (verify_open,
 # verify_read) under the path inside the container; what was only looked at is not;
-# --no-verify turns it off; a limited queue that overflows marks the run incomplete.
+# --no-verify turns it off; a limited queue that overflows marks the run incomplete, in
+# the trace and in slimfs-export --stats.
 #
 # FAN_OPEN_EXEC cannot come from a FUSE daemon (open(2) drops the kernel's exec flag),
 # so an exec through the mount is confirmed as an open and a read of the binary; the
@@ -34,6 +35,13 @@ teardown() {
 
 run_value() {
 	sqlite3 "$TRACE" "SELECT $1 FROM runs ORDER BY id DESC LIMIT 1"
+}
+
+# stats_value KEY — KEY of `slimfs-export --stats --json TRACE` (read with sqlite3's JSON
+# functions, already a test dependency).
+stats_value() {
+	"$SLIMFS_EXPORT" --stats --json "$TRACE" >"$TMP/stats.json"
+	sqlite3 :memory: "SELECT json_extract(readfile('$TMP/stats.json'), '\$.$1')"
 }
 
 verify_events_of() {
@@ -106,7 +114,7 @@ verify_events_of() {
 	[ "$(run_value overflow)" -eq 0 ]
 }
 
-@test "a burst over a tiny limited fanotify queue marks the run overflowed" {
+@test "a burst over a tiny limited fanotify queue marks the run overflowed and the export incomplete" {
 	for i in $(seq 1 3000); do echo "$i" >"$LOWER/many/f$i"; done
 	# The limit is taken when the daemon makes its fanotify group, at mount.
 	echo 1 >"$QUEUED"
@@ -116,6 +124,8 @@ verify_events_of() {
 	umount_slimfs "$MNT" "$TRACE"
 	[ "$(run_value verifier)" -eq 1 ]
 	[ "$(run_value overflow)" -eq 1 ]
+	[ "$(stats_value incomplete)" -eq 1 ]
+	[ "$(stats_value incomplete_runs)" -eq 1 ]
 }
 
 @test "an unlimited fanotify queue does not overflow under the same burst" {
@@ -126,6 +136,7 @@ verify_events_of() {
 	find "$MNT/many" -type f -print0 | xargs -0 -P 4 -n 100 cat >/dev/null
 	umount_slimfs "$MNT" "$TRACE"
 	[ "$(run_value overflow)" -eq 0 ]
+	[ "$(stats_value incomplete)" -eq 0 ]
 	n=$(sqlite3 "$TRACE" "SELECT count(DISTINCT path) FROM event_paths WHERE op = 'verify_read' AND path LIKE '/many/f%'")
 	[ "$n" -eq 3000 ]
 }
