@@ -254,3 +254,16 @@ setup() {
 	[ "$status" -eq 0 ]
 	[[ "$output" == "slimfs-export "* ]]
 }
+
+@test "export keeps UTF-8 and non-UTF-8 names byte for byte" {
+	mkdir -p "$IMG/certs"
+	echo a >"$IMG/certs/Főtanúsítvány.pem"
+	ln -s Főtanúsítvány.pem "$IMG/certs/988a38cb.0"
+	echo b >"$IMG/certs/"$'raw\xff'
+	trace t.db <<< "lookup /certs"
+	LC_ALL=C slimfs_export -q --include '/certs/**' -o out.tar t.db
+	extract out.tar x
+	[ "$(cat x/certs/Főtanúsítvány.pem)" = a ]
+	[ "$(readlink x/certs/988a38cb.0)" = Főtanúsítvány.pem ]
+	[ "$(cat x/certs/$'raw\xff')" = b ]
+}
