@@ -384,18 +384,22 @@ static int write_one(struct writer *w, size_t i, struct archive_entry *entry,
 		archive_entry_set_rdev(entry, st.st_rdev);
 write:
 	ret = archive_write_header(w->a, entry);
-	if (ret == ARCHIVE_WARN && !c->o->quiet)
-		sfs_warn(c->o->prog, "%s: %s", path, archive_error_string(w->a));
-	else if (ret != ARCHIVE_OK)
+	if (ret == ARCHIVE_WARN) {
+		if (!c->o->quiet)
+			sfs_warn(c->o->prog, "%s: %s", path, archive_error_string(w->a));
+	} else if (ret != ARCHIVE_OK) {
 		return archive_fail(w, err, path);
+	}
 	if (fd >= 0 && S_ISREG(st.st_mode) && archive_entry_size(entry) > 0 &&
 	    copy_data(w, fd, (uint64_t)st.st_size, path, err) < 0)
 		return -1;
 	ret = archive_write_finish_entry(w->a);
-	if (ret == ARCHIVE_WARN && !c->o->quiet)
-		sfs_warn(c->o->prog, "%s: %s", path, archive_error_string(w->a));
-	else if (ret != ARCHIVE_OK)
+	if (ret == ARCHIVE_WARN) {
+		if (!c->o->quiet)
+			sfs_warn(c->o->prog, "%s: %s", path, archive_error_string(w->a));
+	} else if (ret != ARCHIVE_OK) {
 		return archive_fail(w, err, path);
+	}
 	return 0;
 }
 
