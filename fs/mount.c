@@ -7,8 +7,9 @@
  *  - Without -f the process forks FIRST (before any thread or lock exists: the trace
  *    writer and verifier run threads, the trace holds an flock) and the parent only
  *    waits for the daemon's word: one byte once mounted, or the daemon's exit status.
- *  - Teardown order: unmount, stop the verifier, close the trace (which releases its
- *    lock: the trace is complete once the lock is free), remove a private upper.
+ *  - Teardown order: unmount, stop the verifier, free what the kernel left open,
+ *    remove a private upper, and close the trace last (which releases its lock: once
+ *    the lock is free, the run is complete in every respect).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -201,8 +202,8 @@ static void teardown(struct daemon *d, struct sfs_err *err)
 		fuse_session_destroy(d->se);
 	}
 	verifier_stop(d->verifier);
-	if (d->fs.trace && trace_writer_close(d->fs.trace, &cerr) < 0 && err && !err->msg[0])
-		*err = cerr;
+	if (d->fs.handles.next)
+		sfs_handles_free_all(&d->fs);
 	if (d->fs.it.buckets)
 		itable_destroy(&d->fs.it);
 	if (d->fs.upper_root >= 0) {
@@ -216,6 +217,11 @@ static void teardown(struct daemon *d, struct sfs_err *err)
 	}
 	if (d->fs.lower_root >= 0)
 		close(d->fs.lower_root);
+	/* Last: closing the trace releases its lock, and whoever waits on that lock
+	 * takes the run as finished, private upper directory included. */
+	if (d->fs.trace && trace_writer_close(d->fs.trace, &cerr) < 0 && err && !err->msg[0])
+		*err = cerr;
+	pthread_mutex_destroy(&d->fs.handles_lock);
 	pthread_mutex_destroy(&d->fs.ns_lock);
 }
 
@@ -256,6 +262,10 @@ static int serve(struct daemon *d, const struct slimfs_opts *o, int notify, stru
 	if (!cfg)
 		return sfs_fail(err, ENOMEM, "loop configuration");
 	fuse_loop_cfg_set_clone_fd(cfg, 0);
+	/* libfuse 3.14's default keeps no idle worker: every request would start and
+	 * end a thread (and its splice pipe).  Keep a pool instead. */
+	fuse_loop_cfg_set_idle_threads(cfg, 16);
+	fuse_loop_cfg_set_max_threads(cfg, 32);
 	r = fuse_session_loop_mt(d->se, cfg);
 	fuse_loop_cfg_destroy(cfg);
 	if (r < 0)
@@ -272,6 +282,8 @@ int slimfs_run(const struct slimfs_opts *o, struct sfs_err *err)
 	int notify = -1, r = -1;
 
 	pthread_mutex_init(&d.fs.ns_lock, NULL);
+	pthread_mutex_init(&d.fs.handles_lock, NULL);
+	d.fs.handles.prev = d.fs.handles.next = &d.fs.handles;
 	if (!o->foreground && (notify = fork_daemon(err)) < 0)
 		goto out;
 	if (check_lowerdir(o->lowerdir, err) < 0 ||

@@ -20,6 +20,7 @@
 
 /* The handle of an open file. */
 struct sfs_file {
+	struct sfs_handle h;            /* first: on fs->handles */
 	int fd;
 	struct sfs_inode *i;
 	atomic_bool read_seen;          /* OP_READ recorded for this handle */
@@ -27,6 +28,9 @@ struct sfs_file {
 };
 
 extern const struct fuse_lowlevel_ops sfs_ops;
+
+/* Free the handles the kernel did not release (after the session ended). */
+void sfs_handles_free_all(struct sfs_fs *fs);
 
 static inline struct sfs_fs *req_fs(fuse_req_t req)
 {

@@ -22,15 +22,42 @@ static struct sfs_file *file_of(struct fuse_file_info *fi)
 	return (struct sfs_file *)(uintptr_t)fi->fh;
 }
 
-static struct sfs_file *new_file(int fd, struct sfs_inode *i)
+static void handle_add(struct sfs_fs *fs, struct sfs_handle *h, bool is_dir)
+{
+	h->is_dir = is_dir;
+	pthread_mutex_lock(&fs->handles_lock);
+	h->next = fs->handles.next;
+	h->prev = &fs->handles;
+	h->next->prev = h;
+	fs->handles.next = h;
+	pthread_mutex_unlock(&fs->handles_lock);
+}
+
+static void handle_del(struct sfs_fs *fs, struct sfs_handle *h)
+{
+	pthread_mutex_lock(&fs->handles_lock);
+	h->prev->next = h->next;
+	h->next->prev = h->prev;
+	pthread_mutex_unlock(&fs->handles_lock);
+}
+
+static struct sfs_file *new_file(struct sfs_fs *fs, int fd, struct sfs_inode *i)
 {
 	struct sfs_file *f = calloc(1, sizeof(*f));
 
 	if (f) {
 		f->fd = fd;
 		f->i = i;
+		handle_add(fs, &f->h, false);
 	}
 	return f;
+}
+
+static void free_file(struct sfs_fs *fs, struct sfs_file *f)
+{
+	handle_del(fs, &f->h);
+	close(f->fd);
+	free(f);
 }
 
 /* Flags for reopening an upper file: what the kernel passed, minus what only made
@@ -69,7 +96,7 @@ void sfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, errno);
 		return;
 	}
-	f = new_file(fd, i);
+	f = new_file(fs, fd, i);
 	if (!f) {
 		close(fd);
 		fuse_reply_err(req, ENOMEM);
@@ -79,10 +106,8 @@ void sfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->fh = (uintptr_t)f;
 	/* Only the mount changes files, so cached pages of an image file stay valid. */
 	fi->keep_cache = u < 0;
-	if (fuse_reply_open(req, fi) < 0) {
-		close(fd);
-		free(f);
-	}
+	if (fuse_reply_open(req, fi) < 0)
+		free_file(fs, f);
 }
 
 void sfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -120,7 +145,7 @@ void sfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 	}
 	node = trace_record_name(fs->trace, atomic_load(&p->node), name, strlen(name), OP_CREATE);
 	i = sfs_enter(fs, p, name, &e, node, &ep);
-	f = i ? new_file(fd, i) : NULL;
+	f = i ? new_file(fs, fd, i) : NULL;
 	if (!f) {
 		close(fd);
 		if (i)
@@ -131,8 +156,7 @@ void sfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 	fi->fh = (uintptr_t)f;
 	if (fuse_reply_create(req, &ep, fi) < 0) {
 		itable_forget(&fs->it, i, 1);
-		close(fd);
-		free(f);
+		free_file(fs, f);
 	}
 }
 
@@ -184,11 +208,8 @@ void sfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 void sfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct sfs_file *f = file_of(fi);
-
 	(void)ino;
-	close(f->fd);
-	free(f);
+	free_file(req_fs(req), file_of(fi));
 	fuse_reply_err(req, 0);
 }
 
@@ -210,12 +231,20 @@ void sfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t le
 /* An open directory: the merged listing, taken at the first readdir (and again at
  * offset 0, so rewinddir sees changes).  Offsets are indexes + 1. */
 struct sfs_dir {
+	struct sfs_handle h;            /* first: on fs->handles */
 	struct sfs_inode *i;
 	struct ov_dirent *ents;
 	size_t n;
 	bool listed;
 	atomic_bool readdir_seen;
 };
+
+static void free_dir(struct sfs_fs *fs, struct sfs_dir *d)
+{
+	handle_del(fs, &d->h);
+	ov_list_free(d->ents, d->n);
+	free(d);
+}
 
 void sfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
@@ -228,10 +257,11 @@ void sfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	d->i = i;
+	handle_add(fs, &d->h, true);
 	trace_record(fs->trace, atomic_load(&i->node), OP_OPENDIR);
 	fi->fh = (uintptr_t)d;
 	if (fuse_reply_open(req, fi) < 0)
-		free(d);
+		free_dir(fs, d);
 }
 
 void sfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -278,12 +308,21 @@ void sfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 void sfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct sfs_dir *d = (struct sfs_dir *)(uintptr_t)fi->fh;
-
 	(void)ino;
-	ov_list_free(d->ents, d->n);
-	free(d);
+	free_dir(req_fs(req), (struct sfs_dir *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
+}
+
+void sfs_handles_free_all(struct sfs_fs *fs)
+{
+	while (fs->handles.next != &fs->handles) {
+		struct sfs_handle *h = fs->handles.next;
+
+		if (h->is_dir)
+			free_dir(fs, (struct sfs_dir *)h);
+		else
+			free_file(fs, (struct sfs_file *)h);
+	}
 }
 
 void sfs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)

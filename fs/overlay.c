@@ -457,7 +457,8 @@ int ov_list(struct sfs_fs *fs, struct sfs_inode *i, struct ov_dirent **out, size
 			r = -errno;
 			goto out;
 		}
-		qsort(seen.v, seen.n, sizeof(char *), cmp_str);
+		if (seen.n)
+			qsort(seen.v, seen.n, sizeof(char *), cmp_str);
 	}
 	if (i->lower_fd >= 0) {
 		_cleanup_closedir_ DIR *dir = dir_at(i->lower_fd);
@@ -506,7 +507,8 @@ int ov_dir_empty(const struct ov_entry *e)
 			else if (strvec_add(&wh, de->d_name) < 0)
 				r = -ENOMEM;
 		}
-		qsort(wh.v, wh.n, sizeof(char *), cmp_str);
+		if (wh.n)
+			qsort(wh.v, wh.n, sizeof(char *), cmp_str);
 	}
 	if (r == 1 && e->lower_fd >= 0) {
 		_cleanup_closedir_ DIR *dir = dir_at(e->lower_fd);

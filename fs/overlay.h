@@ -38,6 +38,13 @@
 #define OV_OPAQUE_XATTR "trusted.overlay.opaque"
 #define OV_PRIVATE_XATTR_PREFIX "trusted.overlay."
 
+/* Every open file and directory handle is on a list, so those the kernel never
+ * released (it need not, at unmount) are freed at the end. */
+struct sfs_handle {
+	struct sfs_handle *prev, *next;
+	bool is_dir;
+};
+
 /* The daemon's state, handed to every FUSE operation as userdata. */
 struct sfs_fs {
 	struct inode_table it;
@@ -46,6 +53,8 @@ struct sfs_fs {
 	struct trace_writer *trace;
 	pthread_mutex_t ns_lock;        /* serialises every change of the upper namespace */
 	double timeout;                 /* entry, attr and negative entry timeout (s) */
+	pthread_mutex_t handles_lock;
+	struct sfs_handle handles;      /* list head of open handles */
 };
 
 /* One name in the merged view: what each layer holds under it. */

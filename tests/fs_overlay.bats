@@ -74,6 +74,7 @@ lower_untouched() {
 	[[ ! -e $M/dir ]]
 	mkdir "$M/dir"
 	run ls -A "$M/dir"
+	echo "ls -A: status $status, output [$output]"
 	[[ $status -eq 0 && -z $output ]]
 	[[ $(getfattr --only-values -n trusted.overlay.opaque "$U/dir") == y ]]
 	lower_untouched
