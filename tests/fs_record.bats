@@ -195,3 +195,22 @@ probe() {
 	[[ $status -eq 0 ]]
 	[[ $output == "1|$(realpath "$L")" ]]
 }
+
+@test "record notes in the run whether the fanotify verifier was on" {
+	mount_slimfs "$L" "$M" "$T" --no-verify
+	probe cat:/usr/lib/x
+	umount_slimfs "$M" "$T"
+	mount_slimfs "$L" "$M" "$T"
+	probe cat:/usr/lib/x
+	umount_slimfs "$M" "$T"
+	[[ $(sqlite3 "$T" "SELECT group_concat(verifier, ',') FROM (SELECT verifier FROM runs ORDER BY id)") == 0,1 ]]
+	[[ $(sqlite3 "$T" "SELECT count(*) FROM events e JOIN ops o ON o.id = e.op
+		WHERE e.run = (SELECT min(id) FROM runs) AND o.name LIKE 'verify_%'") -eq 0 ]]
+	has_event "$T" /usr/lib/x verify_read
+}
+
+@test "record stores the command line given with --command" {
+	mount_slimfs "$L" "$M" "$T" --command "python3 -c pass"
+	umount_slimfs "$M" "$T"
+	[[ $(sqlite3 "$T" "SELECT command FROM runs") == "python3 -c pass" ]]
+}
