@@ -228,7 +228,7 @@ static void teardown(struct daemon *d, struct sfs_err *err)
 static int serve(struct daemon *d, const struct slimfs_opts *o, int notify, struct sfs_err *err)
 {
 	_cleanup_free_ char *mopts = NULL;
-	struct fuse_loop_config *cfg;
+	struct fuse_loop_config cfg = { .clone_fd = 0, .max_idle_threads = 16 };
 	char *argv[4];
 	int argc = 0, r;
 
@@ -258,16 +258,10 @@ static int serve(struct daemon *d, const struct slimfs_opts *o, int notify, stru
 	}
 	if (notify >= 0)
 		detach(notify);
-	cfg = fuse_loop_cfg_create();
-	if (!cfg)
-		return sfs_fail(err, ENOMEM, "loop configuration");
-	fuse_loop_cfg_set_clone_fd(cfg, 0);
-	/* libfuse 3.14's default keeps no idle worker: every request would start and
-	 * end a thread (and its splice pipe).  Keep a pool instead. */
-	fuse_loop_cfg_set_idle_threads(cfg, 16);
-	fuse_loop_cfg_set_max_threads(cfg, 32);
-	r = fuse_session_loop_mt(d->se, cfg);
-	fuse_loop_cfg_destroy(cfg);
+	/* FUSE_USE_VERSION 35 takes the plain config struct (the opaque fuse_loop_cfg_*
+	 * one belongs to API 312; mixing them reads garbage: a thread per request).
+	 * Idle workers are kept, so a request never waits for a thread to start. */
+	r = fuse_session_loop_mt(d->se, &cfg);
 	if (r < 0)
 		return sfs_fail(err, -r, "serving %s", o->mountpoint);
 	return 0;
