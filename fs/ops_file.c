@@ -104,8 +104,10 @@ void sfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	trace_record(fs->trace, atomic_load(&i->node), op);
 	fi->fh = (uintptr_t)f;
-	/* Only the mount changes files, so cached pages of an image file stay valid. */
+	/* Only the mount changes files, so cached pages of an image file stay valid;
+	 * closing a read-only image file needs no flush round trip (locks are local). */
 	fi->keep_cache = u < 0;
+	fi->noflush = u < 0;
 	if (fuse_reply_open(req, fi) < 0)
 		free_file(fs, f);
 }

@@ -169,21 +169,17 @@ static int copy_xattrs(const char *src, const char *dst)
 	return 0;
 }
 
-/* Give UDIR/NAME the owner, mode, xattrs and times of the lower file (LOWER_FD, ST).
- * Owner first: chown clears set-id bits and file capabilities. */
-static int copy_meta(int lower_fd, const struct stat *st, int udir, const char *name)
+/* Give the upper file behind FD the owner, mode, xattrs and times of the lower file
+ * (LOWER_FD, ST; not a symlink).  Owner first: chown clears set-id bits and file
+ * capabilities. */
+static int copy_meta_fd(int lower_fd, const struct stat *st, int fd)
 {
-	_cleanup_close_ int fd = openat(udir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	char src[OV_PROC_MAX], dst[OV_PROC_MAX];
 	struct timespec times[2] = { st->st_atim, st->st_mtim };
 	int r;
 
-	if (fd < 0)
-		return -errno;
 	if (fchownat(fd, "", st->st_uid, st->st_gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
-	if (S_ISLNK(st->st_mode))
-		return utimensat(udir, name, times, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 	ov_proc_path(src, lower_fd);
 	ov_proc_path(dst, fd);
 	if (chmod(dst, st->st_mode & 07777) < 0)
@@ -192,6 +188,21 @@ static int copy_meta(int lower_fd, const struct stat *st, int udir, const char *
 	if (r < 0)
 		return r;
 	return utimensat(AT_FDCWD, dst, times, 0) < 0 ? -errno : 0;
+}
+
+/* The same for the entry UDIR/NAME (a symlink gets owner and times only). */
+static int copy_meta(int lower_fd, const struct stat *st, int udir, const char *name)
+{
+	_cleanup_close_ int fd = openat(udir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	struct timespec times[2] = { st->st_atim, st->st_mtim };
+
+	if (fd < 0)
+		return -errno;
+	if (!S_ISLNK(st->st_mode))
+		return copy_meta_fd(lower_fd, st, fd);
+	if (fchownat(fd, "", st->st_uid, st->st_gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	return utimensat(udir, name, times, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 }
 
 static int copy_data(int in, int out, off_t size)
@@ -227,7 +238,8 @@ static int copy_data(int in, int out, off_t size)
 	}
 }
 
-/* A regular file: data into an unnamed file, linked in only when complete. */
+/* A regular file: data and metadata into an unnamed file, linked in only when
+ * complete, so no one ever sees a partial copy. */
 static int copy_up_reg(int lower_fd, const struct stat *st, int udir, const char *name)
 {
 	char src[OV_PROC_MAX], tmp[OV_PROC_MAX];
@@ -242,6 +254,8 @@ static int copy_up_reg(int lower_fd, const struct stat *st, int udir, const char
 	if (out < 0)
 		return -errno;
 	r = copy_data(in, out, st->st_size);
+	if (r == 0)
+		r = copy_meta_fd(lower_fd, st, out);
 	if (r < 0)
 		return r;
 	ov_proc_path(tmp, out);
@@ -261,8 +275,7 @@ int ov_copy_up_entry(struct sfs_fs *fs, int lower_fd, const struct stat *st, int
 	(void)fs;
 	switch (st->st_mode & S_IFMT) {
 	case S_IFREG:
-		r = copy_up_reg(lower_fd, st, udir, name);
-		break;
+		return copy_up_reg(lower_fd, st, udir, name);
 	case S_IFDIR:
 		r = mkdirat(udir, name, 0700) < 0 ? -errno : 0;
 		break;
