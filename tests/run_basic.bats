@@ -1,0 +1,367 @@
+#!/usr/bin/env bats
+# run_basic.bats — slimfs-run: the container it makes, the trace it leaves, image
+# tarballs, bad input; the key cases with both runtimes.
+load run_helpers
+
+setup() {
+	run_setup
+}
+
+teardown() {
+	assert_nothing_left
+}
+
+# ---- built-in runtime -------------------------------------------------------------
+
+@test "exit status of CMD passes through" {
+	run slimfs_run --trace t.db "$ROOTFS" -- sh -c 'exit 7'
+	[ "$status" -eq 7 ]
+	run slimfs_run --trace t.db "$ROOTFS" -- sh -c 'kill -KILL $$'
+	[ "$status" -eq 137 ]
+}
+
+@test "stdin and stdout pass through" {
+	run bash -c "printf 'one\ntwo\n' | '$SLIMFS_RUN' --trace t.db '$ROOTFS' -- sort -r"
+	[ "$status" -eq 0 ]
+	[ "$output" = $'two\none' ]
+}
+
+@test "--env --workdir --user --hostname reach CMD" {
+	run slimfs_run --trace t.db --env FOO=bar --env PATH=/usr/bin:/bin --workdir /usr/share \
+		--user 1000:1001 --hostname box "$ROOTFS" -- \
+		sh -c 'echo "$FOO $PATH"; pwd; id -u; id -g; hostname; echo "$HOME"'
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "bar /usr/bin:/bin" ]
+	[ "${lines[1]}" = "/usr/share" ]
+	[ "${lines[2]}" = "1000" ]
+	[ "${lines[3]}" = "1001" ]
+	[ "${lines[4]}" = "box" ]
+	[ "${lines[5]}" = "/" ]
+}
+
+@test "default environment, hostname and user" {
+	run env -i TERM=xterm "$SLIMFS_RUN" --trace t.db "$ROOTFS" -- sh -c 'env | sort; hostname; id -u'
+	[ "$status" -eq 0 ]
+	[[ $output == *"HOME=/root"* ]]
+	[[ $output == *"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"* ]]
+	[[ $output == *"TERM=xterm"* ]]
+	[ "${lines[-2]}" = "slimfs" ]
+	[ "${lines[-1]}" = "0" ]
+}
+
+@test "--user takes home and group from the image's passwd" {
+	run slimfs_run --trace t.db --user 8 "$ROOTFS" -- sh -c 'echo "$HOME"; id -g'
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "$(awk -F: '$3 == 8 { print $6 }' "$ROOTFS/etc/passwd")" ]
+	[ "${lines[1]}" = "$(awk -F: '$3 == 8 { print $4 }' "$ROOTFS/etc/passwd")" ]
+}
+
+@test "--net none has only lo, and it is up" {
+	run slimfs_run --trace t.db --net none "$ROOTFS" -- sh -c 'ls /sys/class/net; cat /sys/class/net/lo/operstate /sys/class/net/lo/flags'
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "lo" ]
+	[ "${#lines[@]}" -eq 3 ]
+	(( ${lines[2]} & 1 ))   # IFF_UP
+}
+
+@test "host network by default" {
+	run slimfs_run --trace t.db "$ROOTFS" -- ls /sys/class/net
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(ls /sys/class/net)" ]
+}
+
+@test "CMD runs under a pid 1 of its own PID namespace" {
+	run slimfs_run --trace t.db "$ROOTFS" -- sh -c 'echo $$; cut -d" " -f4 /proc/$$/stat; ls -d /proc/[0-9]* | wc -l'
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" -eq 2 ]     # CMD, the child of the runner's init
+	[ "${lines[1]}" -eq 1 ]     # its parent is pid 1
+	[ "${lines[2]}" -le 5 ]     # init, sh, ls, wc (+ a subshell): no host process
+}
+
+@test "/proc /dev /sys work inside, /sys read-only" {
+	run slimfs_run --trace t.db "$ROOTFS" -- sh -c '
+		grep -q "^Name:" /proc/self/status && echo proc
+		echo x >/dev/null && head -c 5 /dev/zero | wc -c && head -c 3 /dev/urandom | wc -c
+		test -c /dev/ptmx -o -L /dev/ptmx && test -d /dev/pts && test -d /dev/shm && echo dev
+		readlink /dev/fd
+		touch /sys/x 2>/dev/null || echo sys-ro'
+	[ "$status" -eq 0 ]
+	[ "$output" = $'proc\n5\n3\ndev\n/proc/self/fd\nsys-ro' ]
+}
+
+@test "CMD can write where the image allows, the image is not modified" {
+	before=$(stat -c %Y "$ROOTFS/tmp")
+	run slimfs_run --trace t.db "$ROOTFS" -- sh -c 'echo hi >/tmp/run-basic-x && cat /tmp/run-basic-x'
+	[ "$status" -eq 0 ]
+	[ "$output" = "hi" ]
+	[ ! -e "$ROOTFS/tmp/run-basic-x" ]
+	[ "$(stat -c %Y "$ROOTFS/tmp")" = "$before" ]
+}
+
+@test "--upper keeps what CMD wrote" {
+	mkdir up
+	run slimfs_run --trace t.db --upper up "$ROOTFS" -- sh -c 'echo kept >/tmp/run-basic-up'
+	[ "$status" -eq 0 ]
+	[ "$(cat up/tmp/run-basic-up)" = "kept" ]
+}
+
+@test "nothing is left mounted after a run" {
+	run slimfs_run --trace t.db "$ROOTFS" -- sh -c 'grep -c " / " /proc/self/mountinfo'
+	[ "$status" -eq 0 ]
+	assert_nothing_left
+}
+
+@test "SIGTERM to the runner reaches CMD and leaves nothing mounted" {
+	"$SLIMFS_RUN" --trace t.db "$ROOTFS" -- sh -c 'trap "echo got-term; exit 3" TERM; echo ready; sleep 60 & wait' >out 2>&1 &
+	pid=$!
+	for _ in $(seq 100); do grep -q ready out && break; sleep 0.1; done
+	kill -TERM "$pid"
+	st=0 && wait "$pid" || st=$?
+	[ "$st" -eq 3 ]
+	grep -q got-term out
+	assert_nothing_left
+	# the trace was completed although the run was cut short
+	[ "$(sqlite3 t.db 'SELECT count(*) FROM runs WHERE ended_ns IS NOT NULL')" -eq 1 ]
+}
+
+@test "CMD killed by the forwarded signal gives 128+N" {
+	"$SLIMFS_RUN" --trace t.db "$ROOTFS" -- sh -c 'echo ready; exec sleep 60' >out 2>&1 &
+	pid=$!
+	for _ in $(seq 100); do grep -q ready out && break; sleep 0.1; done
+	sleep 0.2
+	kill -INT "$pid"
+	st=0 && wait "$pid" || st=$?
+	[ "$st" -eq 130 ]
+}
+
+@test "processes CMD leaves behind are killed with it" {
+	run slimfs_run --trace t.db "$ROOTFS" -- sh -c 'sleep 1234 & echo started'
+	[ "$status" -eq 0 ]
+	sleep 0.2
+	! pgrep -x -f 'sleep 1234'
+}
+
+# ---- the trace ----------------------------------------------------------------------
+
+@test "trace has a finished run with the command line" {
+	run slimfs_run --trace t.db "$ROOTFS" -- sh -c 'cat /etc/hostname'
+	[ "$status" -eq 0 ]
+	[ "$(sqlite3 t.db 'SELECT command FROM runs')" = "sh -c cat /etc/hostname" ]
+	[ "$(sqlite3 t.db 'SELECT ended_ns > started_ns FROM runs')" = "1" ]
+	[ "$(sqlite3 t.db 'SELECT lowerdir FROM runs')" = "$(realpath "$ROOTFS")" ]
+	has_event t.db /etc/hostname read
+	has_event t.db /usr/bin/cat exec || has_event t.db /usr/bin/cat open
+}
+
+@test "the default trace is ./slimfs-trace.db" {
+	run slimfs_run "$ROOTFS" -- true
+	[ "$status" -eq 0 ]
+	[ "$(sqlite3 slimfs-trace.db 'SELECT count(*) FROM runs')" -eq 1 ]
+}
+
+@test "several runs append to one trace" {
+	slimfs_run --trace t.db "$ROOTFS" -- cat /etc/hostname
+	slimfs_run --trace t.db "$ROOTFS" -- cat /etc/debian_version
+	[ "$(sqlite3 t.db 'SELECT count(*) FROM runs WHERE ended_ns IS NOT NULL')" -eq 2 ]
+	[ "$(sqlite3 t.db "SELECT run FROM event_paths WHERE path = '/etc/hostname' AND op = 'read'")" = 1 ]
+	[ "$(sqlite3 t.db "SELECT run FROM event_paths WHERE path = '/etc/debian_version' AND op = 'read'")" = 2 ]
+}
+
+# ---- image tarballs -----------------------------------------------------------------
+
+@test "a tarball ROOTFS is unpacked once into the cache" {
+	tiny_rootfs tiny
+	tar -C tiny -cf tiny.tar .
+	digest=$(sha256sum tiny.tar | cut -d' ' -f1)
+	run slimfs_run --trace t.db tiny.tar -- cat /etc-motd
+	[ "$status" -eq 0 ]
+	[ "$output" = "tiny image" ]
+	[ -d "$SLIMFS_CACHE/images/$digest/usr/bin" ]
+	[ "$(sqlite3 t.db 'SELECT lowerdir FROM runs')" = "$SLIMFS_CACHE/images/$digest" ]
+	# a second run uses the cached tree as it is: it is not unpacked again
+	echo cached >"$SLIMFS_CACHE/images/$digest/marker"
+	run slimfs_run --trace t.db tiny.tar -- cat /marker
+	[ "$status" -eq 0 ]
+	[ "$output" = "cached" ]
+	[ "$(ls "$SLIMFS_CACHE/images" | wc -l)" -eq 1 ]
+}
+
+@test "compressed tarballs (.tar.gz .tar.zst .tar.xz) are read" {
+	tiny_rootfs tiny
+	tar -C tiny -czf tiny.tar.gz .
+	tar -C tiny --zstd -cf tiny.tar.zst .
+	tar -C tiny -cJf tiny.tar.xz .
+	for t in tiny.tar.gz tiny.tar.zst tiny.tar.xz; do
+		run slimfs_run --trace t.db "$t" -- cat /etc-motd
+		[ "$status" -eq 0 ]
+		[ "$output" = "tiny image" ]
+	done
+	[ "$(ls "$SLIMFS_CACHE/images" | wc -l)" -eq 3 ]
+}
+
+@test "unsafe tarballs are refused" {
+	mkdir victim
+	python3 - "$PWD" <<'PY'
+import io, sys, tarfile
+here = sys.argv[1]
+def member(t, name, kind=tarfile.REGTYPE, link=""):
+    ti = tarfile.TarInfo(name)
+    ti.type, ti.linkname = kind, link
+    if kind == tarfile.REGTYPE:
+        ti.size = 4
+        t.addfile(ti, io.BytesIO(b"evil"))
+    else:
+        t.addfile(ti)
+cases = {
+    "dotdot": [("usr/../../victim/dotdot",)],
+    "absolute": [(here + "/victim/absolute",)],
+    "hardlink": [("usr/pw", tarfile.LNKTYPE, "../../../../../../etc/passwd")],
+    "symlink": [("usr/l", tarfile.SYMTYPE, here + "/victim"), ("usr/l/symlink",)],
+}
+for name, members in cases.items():
+    with tarfile.open(f"{name}.tar", "w") as t:
+        member(t, "usr/", tarfile.DIRTYPE)
+        for m in members:
+            member(t, *m)
+PY
+	for t in dotdot absolute hardlink symlink; do
+		run slimfs_run --trace t.db "$t.tar" -- sh -c true
+		[ "$status" -eq 125 ]
+		[ "${#lines[@]}" -eq 1 ]
+		[[ $output == "slimfs-run: $t.tar: "* ]]
+	done
+	[ -z "$(ls victim)" ]
+	[ -z "$(ls "$SLIMFS_CACHE/images")" ]
+	[ ! -e t.db ]
+}
+
+@test "a tarball that is no root file system is refused" {
+	mkdir notroot && echo x >notroot/file
+	tar -C notroot -cf notroot.tar .
+	run slimfs_run --trace t.db notroot.tar -- sh -c true
+	[ "$status" -eq 125 ]
+	[ "$output" = "slimfs-run: notroot.tar: not a root filesystem (no usr/ or bin/)" ]
+	[ -z "$(ls "$SLIMFS_CACHE/images")" ]
+}
+
+@test "a corrupt tarball is refused" {
+	head -c 20000 /dev/urandom >corrupt.tar
+	run slimfs_run --trace t.db corrupt.tar -- sh -c true
+	[ "$status" -eq 125 ]
+	[ "${#lines[@]}" -eq 1 ]
+	[[ $output == "slimfs-run: corrupt.tar: "* ]]
+}
+
+# ---- bad input ----------------------------------------------------------------------
+
+@test "bad input: missing ROOTFS" {
+	run slimfs_run --trace t.db /nonexistent -- true
+	[ "$status" -eq 125 ]
+	[ "$output" = "slimfs-run: /nonexistent: No such file or directory" ]
+	[ ! -e t.db ]
+}
+
+@test "bad input: ROOTFS is not a root filesystem" {
+	mkdir empty
+	run slimfs_run --trace t.db empty -- true
+	[ "$status" -eq 125 ]
+	[ "$output" = "slimfs-run: empty: not a root filesystem (no usr/ or bin/)" ]
+}
+
+@test "bad input: CMD not found in the image" {
+	run -127 slimfs_run --trace t.db "$ROOTFS" -- no-such-command arg
+	[ "$status" -eq 127 ]
+	[ "$output" = "slimfs-run: no-such-command: not found in image" ]
+	run -127 slimfs_run --trace t.db "$ROOTFS" -- /usr/bin/no-such-command
+	[ "$status" -eq 127 ]
+	[ "$output" = "slimfs-run: /usr/bin/no-such-command: not found in image" ]
+	# on the host, but not in the image
+	run -127 slimfs_run --trace t.db "$ROOTFS" -- bats --version
+	[ "$status" -eq 127 ]
+}
+
+@test "bad input: a trace that cannot be written" {
+	run slimfs_run --trace /nonexistent-dir/t.db "$ROOTFS" -- true
+	[ "$status" -eq 125 ]
+	[ "${#lines[@]}" -eq 1 ]
+	[[ $output == "slimfs-run: /nonexistent-dir/t.db: cannot write trace"* ]]
+	echo "not a trace" >foreign.db
+	run slimfs_run --trace foreign.db "$ROOTFS" -- true
+	[ "$status" -eq 125 ]
+	[ "$(cat foreign.db)" = "not a trace" ]
+}
+
+@test "bad input: usage errors" {
+	run slimfs_run "$ROOTFS"
+	[ "$status" -eq 125 ]
+	[[ $output == *"expected ROOTFS -- CMD"* ]]
+	run slimfs_run --runtime docker "$ROOTFS" -- true
+	[ "$status" -eq 125 ]
+	run slimfs_run --user root "$ROOTFS" -- true
+	[ "$status" -eq 125 ]
+	run slimfs_run --workdir relative "$ROOTFS" -- true
+	[ "$status" -eq 125 ]
+	run slimfs_run --help
+	[ "$status" -eq 0 ]
+	[[ $output == *"--runtime"* ]]
+}
+
+# ---- runc ---------------------------------------------------------------------------
+
+@test "runc: exit status, stdin and stdout pass through" {
+	run slimfs_run --runtime runc --trace t.db "$ROOTFS" -- sh -c 'exit 9'
+	[ "$status" -eq 9 ]
+	run bash -c "printf 'one\ntwo\n' | '$SLIMFS_RUN' --runtime runc --trace t.db '$ROOTFS' -- sort -r"
+	[ "$status" -eq 0 ]
+	[ "$output" = $'two\none' ]
+}
+
+@test "runc: --env --workdir --user --hostname reach CMD" {
+	run slimfs_run --runtime runc --trace t.db --env FOO=bar --workdir /usr/share \
+		--user 1000:1001 --hostname box "$ROOTFS" -- \
+		sh -c 'echo "$FOO"; pwd; id -u; id -g; hostname'
+	[ "$status" -eq 0 ]
+	[ "$output" = $'bar\n/usr/share\n1000\n1001\nbox' ]
+}
+
+@test "runc: own PID namespace, /proc /dev /sys, --net none" {
+	run slimfs_run --runtime runc --trace t.db --net none "$ROOTFS" -- sh -c '
+		echo $$; ls /sys/class/net; echo x >/dev/null && head -c 5 /dev/zero | wc -c
+		touch /sys/x 2>/dev/null || echo sys-ro'
+	[ "$status" -eq 0 ]
+	[ "$output" = $'1\nlo\n5\nsys-ro' ]
+}
+
+@test "runc: trace has a finished run, nothing left mounted, no container left" {
+	run slimfs_run --runtime runc --trace t.db "$ROOTFS" -- cat /etc/hostname
+	[ "$status" -eq 0 ]
+	[ "$(sqlite3 t.db 'SELECT ended_ns > started_ns FROM runs')" = "1" ]
+	has_event t.db /etc/hostname read
+	assert_nothing_left
+	! runc list -q | grep -q '^slimfs-'
+}
+
+@test "runc: SIGTERM to the runner reaches CMD" {
+	"$SLIMFS_RUN" --runtime runc --trace t.db "$ROOTFS" -- sh -c 'trap "echo got-term; exit 3" TERM; echo ready; sleep 60 & wait' >out 2>&1 &
+	pid=$!
+	for _ in $(seq 100); do grep -q ready out && break; sleep 0.1; done
+	kill -TERM "$pid"
+	st=0 && wait "$pid" || st=$?
+	[ "$st" -eq 3 ]
+	grep -q got-term out
+	assert_nothing_left
+	! runc list -q | grep -q '^slimfs-'
+}
+
+@test "runc: CMD not found in the image" {
+	run -127 slimfs_run --runtime runc --trace t.db "$ROOTFS" -- no-such-command
+	[ "$status" -eq 127 ]
+	[ "$output" = "slimfs-run: no-such-command: not found in image" ]
+}
+
+@test "runc not installed when asked for" {
+	run env PATH=/nonexistent "$SLIMFS_RUN" --runtime runc --trace t.db "$ROOTFS" -- true
+	[ "$status" -eq 125 ]
+	[ "$output" = "slimfs-run: runc: not installed (no runc on PATH)" ]
+	[ ! -e t.db ]
+}

@@ -1,0 +1,44 @@
+# run_helpers.bash — shared by tests/run_*.bats and tests/e2e_*.bats (slimfs-run).
+load helpers
+
+# Sets ROOTFS to the shared Debian root fs (read-only!), then points SLIMFS_CACHE at a
+# private cache so image tarballs unpacked by tests never land in /var/cache/slimfs.
+run_setup() {
+	bats_require_minimum_version 1.5.0
+	cd "$BATS_TEST_TMPDIR" || return 1
+	ROOTFS=$(rootfs)
+	export SLIMFS_CACHE=$BATS_TEST_TMPDIR/cache
+	RUN_STATE_BEFORE=$(ls /run/slimfs 2>/dev/null || true)
+}
+
+slimfs_run() {
+	"$SLIMFS_RUN" "$@"
+}
+
+# Every mount, daemon and directory a run makes must be gone after it.  (Other slimfs
+# mounts on the machine are not ours: only what slimfs-run makes is looked at.)
+assert_nothing_left() {
+	! grep -F ' /run/slimfs/' /proc/self/mountinfo
+	! pgrep -f -- "--trace $BATS_TEST_TMPDIR/" >/dev/null
+	local now
+	now=$(ls /run/slimfs 2>/dev/null || true)
+	[ -z "$(comm -13 <(echo "$RUN_STATE_BEFORE") <(echo "$now"))" ]
+}
+
+# tiny_rootfs DIR — a root file system with dash as /usr/bin/sh plus cat, and the
+# libraries they need, copied from the host (small enough to tar in every test).
+tiny_rootfs() {
+	local dir=$1 f
+	mkdir -p "$dir"/usr/bin "$dir"/proc "$dir"/dev "$dir"/sys "$dir"/tmp
+	ln -s usr/bin "$dir"/bin
+	cp /bin/dash "$dir"/usr/bin/sh
+	cp /bin/cat "$dir"/usr/bin/cat
+	for f in $(ldd /bin/dash /bin/cat | grep -oE '/[^ ]+\.so[^ ]*' | sort -u); do
+		cp -L --parents "$f" "$dir"/usr
+	done
+	# the loader and libc live under /lib*; point those at usr/ as Debian does
+	for f in lib lib64; do
+		if [[ -d $dir/usr/$f && ! -e $dir/$f ]]; then ln -s usr/$f "$dir"/$f; fi
+	done
+	echo "tiny image" >"$dir"/etc-motd
+}
