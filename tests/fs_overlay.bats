@@ -255,3 +255,44 @@ os.close(fd)" "$M/opt/f"
 	umount_slimfs "$M" "$T"
 	wait "$pid"
 }
+
+@test "overlay survives parallel readers and writers" {
+	for d in $(seq 1 8); do
+		mkdir -p "$L/tree/d$d"
+		for f in $(seq 1 40); do echo "$d/$f" > "$L/tree/d$d/f$f"; done
+	done
+	manifest "$L" > "$BATS_TEST_TMPDIR/before"
+	pids=()
+	# readers: names may vanish under them (the writers delete), that is not an error
+	for r in 1 2 3; do
+		(
+			for _ in 1 2 3; do
+				find "$M/tree" -type f -exec cat {} + > /dev/null 2>&1 || true
+				ls -laR "$M/tree" > /dev/null 2>&1 || true
+			done
+		) &
+		pids+=($!)
+	done
+	# writers: each its own directories, so every step must succeed
+	for w in 1 2 3; do
+		(
+			for n in $(seq 1 40); do
+				echo "$w-$n" > "$M/tree/d$w/new$n"
+				mv "$M/tree/d$w/new$n" "$M/tree/d$((w + 3))/moved-$w-$n"
+				echo more >> "$M/tree/d$w/f$n"
+				rm "$M/tree/d$((w + 3))/moved-$w-$n"
+			done
+		) &
+		pids+=($!)
+	done
+	( rm -rf "$M/tree/d7" "$M/tree/d8" ) &
+	pids+=($!)
+	rc=0
+	for p in "${pids[@]}"; do wait "$p" || rc=1; done
+	[[ $rc -eq 0 ]]
+	[[ $(cat "$M/tree/d1/f1") == $'1/1\nmore' ]]
+	[[ $(cat "$M/tree/d3/f40") == $'3/40\nmore' ]]
+	[[ $(ls "$M/tree/d4" | grep -c moved) -eq 0 ]]
+	[[ $(ls "$M/tree") == $'d1\nd2\nd3\nd4\nd5\nd6' ]]
+	lower_untouched
+}
