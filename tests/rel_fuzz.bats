@@ -1,0 +1,73 @@
+#!/usr/bin/env bats
+# rel_fuzz.bats — libFuzzer harnesses (tests/fuzz/) for the two readers of untrusted
+# input: the trace reader (store/) and the image tarball reader (run/image.c).  Each is
+# built with clang -fsanitize=fuzzer,address,undefined straight from the sources, seeded
+# with a real input, and run for a bounded time; any crash, sanitizer report, leak or
+# timeout fails the test.  SLIMFS_FUZZ_SECONDS (default 30) bounds each run.
+load helpers
+
+setup_file() {
+	export FTMP=$(mktemp -d /tmp/slimfs-fuzz.XXXXXX)
+	export FUZZ_SECONDS=${SLIMFS_FUZZ_SECONDS:-30}
+	local cflags=(-std=gnu11 -D_GNU_SOURCE -DSLIMFS_VERSION='"fuzz"' -g -O1
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+		-I"$SLIMFS_SRC")
+	cd "$SLIMFS_SRC"
+	clang "${cflags[@]}" tests/fuzz/fuzz_trace.c store/reader.c store/schema.c store/ops.c \
+		common/error.c -lsqlite3 -lpthread -o "$FTMP/fuzz_trace"
+	clang "${cflags[@]}" tests/fuzz/fuzz_tar.c run/image.c common/error.c \
+		-larchive -lcrypto -o "$FTMP/fuzz_tar"
+}
+
+teardown_file() {
+	rm -rf "$FTMP"
+}
+
+# fuzz HARNESS CORPUS [libFuzzer options] — bounded run; fails on any finding.
+fuzz() {
+	local harness=$1 corpus=$2
+	shift 2
+	run timeout $((FUZZ_SECONDS + 120)) "$FTMP/$harness" -max_total_time="$FUZZ_SECONDS" \
+		-timeout=20 -rss_limit_mb=2048 -artifact_prefix="$FTMP/$harness-" "$@" "$corpus"
+	echo "$output" | tail -n 30
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"Done "*" runs in "* ]]
+	! ls "$FTMP/$harness-"* 2>/dev/null
+	runs=$(echo "$output" | sed -n 's/^Done \([0-9]*\) runs.*/\1/p')
+	echo "# $harness: $runs runs in $FUZZ_SECONDS s" >&3
+	[ "$runs" -gt 100 ]
+}
+
+@test "the trace reader survives fuzzed trace files" {
+	mkdir -p "$FTMP/trace-corpus"
+	printf '%s\n' "lookup /etc/os-release" "negative /etc/ld.so.preload" "readlink /lib64" \
+		"exec /usr/bin/python3" "read /usr/lib/x86_64-linux-gnu/libc.so.6" "create /tmp/x" |
+		"$SLIMFS_BUILD/tests/mktrace" "$FTMP/trace-corpus/seed.db" /
+	sqlite3 "$FTMP/trace-corpus/seed.db" "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode=DELETE;" >/dev/null
+	fuzz fuzz_trace "$FTMP/trace-corpus" -max_len=65536
+}
+
+@test "the image tarball reader survives fuzzed tarballs and writes nowhere else" {
+	mkdir -p "$FTMP/tar-corpus" "$FTMP/tarwork/unpack" "$FTMP/tarwork/canary"
+	python3 - "$FTMP/tar-corpus" <<'PY'
+import io, sys, tarfile
+def make(path, fmt, comp=""):
+    t = tarfile.open(path, "w:" + comp, format=fmt)
+    def add(name, typ=tarfile.REGTYPE, data=b"", link=""):
+        i = tarfile.TarInfo(name); i.type = typ; i.linkname = link
+        i.size = len(data) if typ == tarfile.REGTYPE else 0
+        i.mode = 0o755 if typ == tarfile.DIRTYPE else 0o644
+        t.addfile(i, io.BytesIO(data) if typ == tarfile.REGTYPE else None)
+    add("usr", tarfile.DIRTYPE); add("usr/bin", tarfile.DIRTYPE)
+    add("usr/bin/x", data=b"hello\n"); add("bin", tarfile.SYMTYPE, link="usr/bin")
+    add("usr/bin/y", tarfile.LNKTYPE, link="usr/bin/x"); add("etc", tarfile.DIRTYPE)
+    add("etc/a-long-name-" + "n" * (60 if fmt == tarfile.USTAR_FORMAT else 150), data=b"long\n")
+    add("dev", tarfile.DIRTYPE); add("dev/null", tarfile.CHRTYPE); add("fifo", tarfile.FIFOTYPE)
+    t.close()
+make(sys.argv[1] + "/pax.tar", tarfile.PAX_FORMAT)
+make(sys.argv[1] + "/gnu.tar", tarfile.GNU_FORMAT)
+make(sys.argv[1] + "/ustar.tar.gz", tarfile.USTAR_FORMAT, "gz")
+PY
+	SLIMFS_FUZZ_DIR=$FTMP/tarwork fuzz fuzz_tar "$FTMP/tar-corpus" -max_len=32768
+	[ -z "$(ls -A "$FTMP/tarwork/canary")" ]
+}
