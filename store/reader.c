@@ -214,7 +214,8 @@ int trace_reader_open(struct trace_reader **out, const char *file, struct sfs_er
 		trace_reader_close(r);
 		return sfs_wrap(err, "trace %s", file);
 	}
-	qsort_r(r->evs, r->nevs, sizeof *r->evs, cmp_ev, r);
+	if (r->nevs > 1)   /* evs is NULL when there are none: qsort_r wants a real array */
+		qsort_r(r->evs, r->nevs, sizeof *r->evs, cmp_ev, r);
 	*out = r;
 	return 0;
 }
