@@ -296,3 +296,21 @@ os.close(fd)" "$M/opt/f"
 	[[ $(ls "$M/tree") == $'d1\nd2\nd3\nd4\nd5\nd6' ]]
 	lower_untouched
 }
+
+@test "overlay takes up an existing upper directory on the next mount" {
+	echo kept > "$M/dir/new"
+	rm "$M/dir/one"
+	rm -rf "$M/dir/sub"
+	mkdir "$M/dir/sub"
+	echo changed > "$M/etc/conf"
+	umount_slimfs "$M" "$T"
+	mount_slimfs "$L" "$M" "$T" --upper "$U"
+	[[ $(cat "$M/dir/new") == kept ]]
+	[[ $(cat "$M/etc/conf") == changed ]]
+	run ls -A "$M/dir"
+	[[ $output == $'new\nsub\ntwo' ]]
+	run ls -A "$M/dir/sub"
+	[[ -z $output ]]
+	umount_slimfs "$M" "$T"
+	lower_untouched
+}
