@@ -365,3 +365,38 @@ PY
 	[ "$output" = "slimfs-run: runc: not installed (no runc on PATH)" ]
 	[ ! -e t.db ]
 }
+
+# ---- --check ------------------------------------------------------------------------
+
+@test "--check passes on an identical directory and leaves both images untouched" {
+	tiny_rootfs image
+	cp -a image lean
+	before=$(manifest image)
+	run slimfs_run --check lean image -- sh -c 'cat /etc-motd; echo x >/tmp/written'
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 1 ]   # CMD's stdout is compared, not shown
+	[[ ${lines[-1]} == "slimfs-run: check passed: exit status 0 and 11 bytes of stdout identical in image and lean" ]]
+	[ "$(manifest image)" = "$before" ]
+	[ ! -e lean/tmp/written ]
+	[ ! -e slimfs-trace.db ]
+}
+
+@test "--check prints a unified diff and fails when stdout differs" {
+	tiny_rootfs image
+	cp -a image lean
+	echo "lean image" >lean/etc-motd
+	run slimfs_run --check lean image -- cat /etc-motd
+	[ "$status" -eq 1 ]
+	[[ $output == *"-tiny image"* ]]
+	[[ $output == *"+lean image"* ]]
+	[ "${lines[-1]}" = "slimfs-run: check FAILED: stdout differs (exit status 0 in both)" ]
+}
+
+@test "--check fails when the exit status differs" {
+	tiny_rootfs image
+	cp -a image lean
+	rm lean/etc-motd
+	run slimfs_run --check lean image -- cat /etc-motd
+	[ "$status" -eq 1 ]
+	[[ ${lines[-1]} == "slimfs-run: check FAILED: exit status 0 in image, 1 in lean; stdout differs" ]]
+}
