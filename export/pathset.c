@@ -102,7 +102,10 @@ void pathset_sort(struct pathset *ps)
 		if (b->ev > a->ev)
 			a->ev = b->ev;
 		a->why |= b->why;
-		if (!(a->flags & F_STAT) && (b->flags & F_STAT)) {
+		/* the image's stat wins; else a made-up mount point's (a recorded path
+		 * that is not in the image has no mode of its own) */
+		if (!(a->flags & F_STAT) && ((b->flags & F_STAT) ||
+					     ((b->flags & F_SYNTH) && !(a->flags & F_SYNTH)))) {
 			a->mode = b->mode;
 			a->nlink = b->nlink;
 			a->dev = b->dev;
