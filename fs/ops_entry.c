@@ -38,10 +38,14 @@ struct sfs_inode *sfs_enter(struct sfs_fs *fs, struct sfs_inode *parent, const c
 	if (e->upper_fd >= 0) {
 		k.dev = e->upper_st.st_dev;
 		k.ino = e->upper_st.st_ino;
-		/* A merged directory keeps the image's number; upper-only files get theirs
-		 * marked so they cannot collide with one of the image. */
-		k.shown_ino = e->lower_fd >= 0 ? e->lower_st.st_ino :
-			      e->upper_st.st_ino | SFS_UPPER_INO_BIT;
+		/* A merged directory and a copied-up file keep the image's number; files
+		 * made by the workload get theirs marked so they cannot collide with one
+		 * of the image. */
+		k.shown_ino = e->lower_fd >= 0 ? e->lower_st.st_ino : 0;
+		if (!k.shown_ino && !S_ISDIR(e->upper_st.st_mode) && !S_ISLNK(e->upper_st.st_mode))
+			k.shown_ino = ov_origin_ino(e->upper_fd);
+		if (!k.shown_ino)
+			k.shown_ino = e->upper_st.st_ino | SFS_UPPER_INO_BIT;
 	} else {
 		k.dev = e->lower_st.st_dev;
 		k.ino = e->lower_st.st_ino;

@@ -169,6 +169,15 @@ static int copy_xattrs(const char *src, const char *dst)
 	return 0;
 }
 
+uint64_t ov_origin_ino(int fd)
+{
+	char path[OV_PROC_MAX];
+	uint64_t ino;
+
+	ov_proc_path(path, fd);
+	return getxattr(path, OV_ORIGIN_XATTR, &ino, sizeof(ino)) == sizeof(ino) ? ino : 0;
+}
+
 /* Give the upper file behind FD the owner, mode, xattrs and times of the lower file
  * (LOWER_FD, ST; not a symlink).  Owner first: chown clears set-id bits and file
  * capabilities. */
@@ -187,6 +196,12 @@ static int copy_meta_fd(int lower_fd, const struct stat *st, int fd)
 	r = copy_xattrs(src, dst);
 	if (r < 0)
 		return r;
+	if (!S_ISDIR(st->st_mode)) {
+		uint64_t ino = st->st_ino;
+
+		if (setxattr(dst, OV_ORIGIN_XATTR, &ino, sizeof(ino), 0) < 0)
+			return -errno;
+	}
 	return utimensat(AT_FDCWD, dst, times, 0) < 0 ? -errno : 0;
 }
 

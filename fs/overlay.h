@@ -18,6 +18,9 @@
  *  - Renaming a directory that has a lower part returns EXDEV: mv and the like then
  *    copy the tree and delete the original, which this overlay supports entry by
  *    entry.  Only directories that live wholly in upper are renamed in place.
+ *  - A copied-up file keeps showing the image file's inode number (xattr
+ *    OV_ORIGIN_XATTR); files the workload made show the upper number with
+ *    SFS_UPPER_INO_BIT set, so the two layers' numbers never collide.
  *  - Limitation (as overlayfs without its index): copying up one name of a lower
  *    hardlink does not carry the other names along.
  *
@@ -36,6 +39,9 @@
 #include "inode.h"
 
 #define OV_OPAQUE_XATTR "trusted.overlay.opaque"
+/* On a copied-up file: the image file's inode number (8 bytes, host order), so the
+ * number shown through the mount stays the same after the kernel forgets the inode. */
+#define OV_ORIGIN_XATTR "trusted.overlay.slimfs.ino"
 #define OV_PRIVATE_XATTR_PREFIX "trusted.overlay."
 
 /* Every open file and directory handle is on a list, so those the kernel never
@@ -115,6 +121,9 @@ struct ov_dirent {
 /* The merged listing of directory I (with "." and ".." once).  0 or -errno. */
 int ov_list(struct sfs_fs *fs, struct sfs_inode *i, struct ov_dirent **out, size_t *n);
 void ov_list_free(struct ov_dirent *d, size_t n);
+
+/* The inode number a copy-up recorded on the upper file behind FD, or 0. */
+uint64_t ov_origin_ino(int fd);
 
 /* Is the directory E empty in the merged view (whiteouts do not count)?
  * 1 empty, 0 not, -errno. */

@@ -314,3 +314,15 @@ os.close(fd)" "$M/opt/f"
 	umount_slimfs "$M" "$T"
 	lower_untouched
 }
+
+@test "overlay keeps a copied-up file's inode number after the kernel forgets it" {
+	want=$(stat -c %i "$L/etc/conf")
+	[[ $(stat -c %i "$M/etc/conf") == "$want" ]]
+	echo changed >> "$M/etc/conf"
+	[[ $(stat -c %i "$M/etc/conf") == "$want" ]]
+	sync
+	echo 2 > /proc/sys/vm/drop_caches
+	[[ $(stat -c %i "$M/etc/conf") == "$want" ]]
+	run getfattr -d -m - "$M/etc/conf"
+	[[ $output != *trusted.overlay* ]]
+}
