@@ -9,6 +9,10 @@
 
 static void sfs_init(void *userdata, struct fuse_conn_info *conn)
 {
+	/* Timeouts (fs->timeout, SFS_TIMEOUT in mount.c, 3600 s) for entries, attributes
+	 * and negative entries: nothing but this mount changes either layer, and every
+	 * change through it updates the kernel's caches; a cached entry or miss only
+	 * hides a REPEATED access, the first one was recorded when it was looked up. */
 	(void)userdata;
 	/* READDIRPLUS off: it would create dentries for every listed name, so the
 	 * lookups that follow a listing (the real accesses) would never reach us. */
