@@ -320,6 +320,7 @@ int slimfs_run(const struct slimfs_opts *o, struct sfs_err *err)
 
 		if (verifier_start(&d.verifier, d.fs.lower_root, d.fs.trace, &vo, &verr) < 0) {
 			d.verifier = NULL;
+			trace_mark_unverified(d.fs.trace);
 			sfs_warn(o->prog, "fanotify verifier off: %s", verr.msg);
 		}
 	}

@@ -116,6 +116,9 @@ uint32_t trace_record_name(struct trace_writer *w, uint32_t parent, const char *
 /* The fanotify verifier lost events: the run is incomplete. */
 void trace_mark_overflow(struct trace_writer *w);
 
+/* The verifier the run was opened with could not start: record it as off. */
+void trace_mark_unverified(struct trace_writer *w);
+
 /* Flush everything now (also done by the writer thread and by close). */
 int trace_writer_flush(struct trace_writer *w, struct sfs_err *err);
 

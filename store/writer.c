@@ -56,6 +56,7 @@ struct trace_writer {
 	uint32_t *dirty;
 	uint32_t ndirty, dirty_cap;
 	bool overflow, overflow_flushed;
+	bool unverified, unverified_flushed;
 
 	pthread_mutex_t flush_mu;
 	sqlite3 *db;
@@ -272,6 +273,13 @@ void trace_mark_overflow(struct trace_writer *w)
 	pthread_mutex_unlock(&w->mu);
 }
 
+void trace_mark_unverified(struct trace_writer *w)
+{
+	pthread_mutex_lock(&w->mu);
+	w->unverified = true;
+	pthread_mutex_unlock(&w->mu);
+}
+
 /* What one flush writes: a snapshot taken under mu, written without it. */
 struct batch {
 	struct node *nodes;
@@ -279,7 +287,7 @@ struct batch {
 	uint32_t first_id, nnodes;
 	struct ev *evs;
 	uint32_t nevs;
-	bool overflow;
+	bool overflow, unverified;
 };
 
 static void take_batch(struct trace_writer *w, struct batch *b)
@@ -314,6 +322,10 @@ static void take_batch(struct trace_writer *w, struct batch *b)
 		b->overflow = true;
 		w->overflow_flushed = true;
 	}
+	if (w->unverified && !w->unverified_flushed) {
+		b->unverified = true;
+		w->unverified_flushed = true;
+	}
 	pthread_mutex_unlock(&w->mu);
 }
 
@@ -327,10 +339,18 @@ static int step_reset(sqlite3 *db, sqlite3_stmt *st, struct sfs_err *err)
 	return 0;
 }
 
-static int write_batch(struct trace_writer *w, const struct batch *b, struct sfs_err *err)
+/* Set one column of this run's row; ASSIGNMENT is a constant of ours, never input. */
+static int set_run(struct trace_writer *w, const char *assignment, struct sfs_err *err)
 {
 	char sql[128];
 
+	snprintf(sql, sizeof sql, "UPDATE runs SET %s WHERE id = %lld", assignment,
+		 (long long)w->run_id);
+	return schema_exec(w->db, sql, err);
+}
+
+static int write_batch(struct trace_writer *w, const struct batch *b, struct sfs_err *err)
+{
 	if (schema_exec(w->db, "BEGIN", err) < 0)
 		return -1;
 	for (uint32_t i = 0; i < b->nnodes; i++) {
@@ -350,12 +370,10 @@ static int write_batch(struct trace_writer *w, const struct batch *b, struct sfs
 		if (step_reset(w->db, w->ins_event, err) < 0)
 			goto fail;
 	}
-	if (b->overflow) {
-		snprintf(sql, sizeof sql, "UPDATE runs SET overflow = 1 WHERE id = %lld",
-			 (long long)w->run_id);
-		if (schema_exec(w->db, sql, err) < 0)
-			goto fail;
-	}
+	if (b->overflow && set_run(w, "overflow = 1", err) < 0)
+		goto fail;
+	if (b->unverified && set_run(w, "verifier = 0", err) < 0)
+		goto fail;
 	return schema_exec(w->db, "COMMIT", err);
 fail:
 	sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
@@ -369,7 +387,7 @@ int trace_writer_flush(struct trace_writer *w, struct sfs_err *err)
 
 	pthread_mutex_lock(&w->flush_mu);
 	take_batch(w, &b);
-	if (b.nnodes || b.nevs || b.overflow)
+	if (b.nnodes || b.nevs || b.overflow || b.unverified)
 		ret = write_batch(w, &b, err);
 	pthread_mutex_unlock(&w->flush_mu);
 	free(b.nodes);
@@ -567,7 +585,7 @@ fail:
 
 int trace_writer_close(struct trace_writer *w, struct sfs_err *err)
 {
-	char sql[128];
+	char end[64];
 	int ret;
 
 	pthread_mutex_lock(&w->stop_mu);
@@ -577,10 +595,9 @@ int trace_writer_close(struct trace_writer *w, struct sfs_err *err)
 	pthread_join(w->thread, NULL);
 
 	ret = trace_writer_flush(w, err);
-	snprintf(sql, sizeof sql, "UPDATE runs SET ended_ns = %lld WHERE id = %lld",
-		 (long long)now_ns(CLOCK_REALTIME), (long long)w->run_id);
+	snprintf(end, sizeof end, "ended_ns = %lld", (long long)now_ns(CLOCK_REALTIME));
 	if (ret == 0)
-		ret = schema_exec(w->db, sql, err);
+		ret = set_run(w, end, err);
 	/* Fold the WAL back so the trace is one self-contained file. */
 	if (ret == 0)
 		sqlite3_wal_checkpoint_v2(w->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);

@@ -243,6 +243,22 @@ static void test_flush_survives_kill(void)
 	}
 }
 
+static void test_unverified(void)
+{
+	struct trace_run_info info = { .lowerdir = "/img", .verifier = true };
+	struct trace_writer *w;
+	struct trace_reader *r;
+	struct sfs_err err;
+
+	trace_writer_open(&w, path_in("e.db"), &info, &err);
+	trace_mark_unverified(w);
+	trace_writer_close(w, &err);
+	trace_reader_open(&r, path_in("e.db"), &err);
+	TAP_OK(!trace_reader_run(r, 0)->verifier && !trace_reader_run(r, 0)->overflow,
+	       "a verifier that could not start is recorded as off");
+	trace_reader_close(r);
+}
+
 int main(void)
 {
 	char cmd[128];
@@ -256,6 +272,7 @@ int main(void)
 	test_one_writer();
 	test_threads();
 	test_flush_survives_kill();
+	test_unverified();
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		printf("# could not remove %s\n", dir);
