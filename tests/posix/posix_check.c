@@ -14,6 +14,7 @@
  * between inode numbers and times, never their values).  Checks that need a non-root
  * user run in a child that drops to uid/gid 1000 with no supplementary groups.
  */
+#define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
