@@ -129,6 +129,8 @@ static int extract(struct archive *in, const char *file, int destfd, struct sfs_
 		ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
 	struct archive *out = archive_write_disk_new();
 	struct archive_entry *e;
+	char first_dev[256] = "";
+	size_t ndev = 0;
 	int r, ret = -1;
 
 	if (!out)
@@ -147,6 +149,12 @@ static int extract(struct archive *in, const char *file, int destfd, struct sfs_
 			sfs_fail(err, 0, "%s: unsafe member '%s': hardlink to '%s' outside the image: refused",
 				 file, name, link);
 			goto out;
+		}
+		/* Device nodes are unpacked as they are (debootstrap trees hold /dev/null
+		 * and friends), but a user should know the host cache now holds them. */
+		if (archive_entry_filetype(e) == AE_IFCHR || archive_entry_filetype(e) == AE_IFBLK) {
+			if (ndev++ == 0)
+				snprintf(first_dev, sizeof first_dev, "%s", name);
 		}
 		r = archive_write_header(out, e);
 		if (r == ARCHIVE_OK && archive_entry_size(e) > 0) {
@@ -178,6 +186,9 @@ static int extract(struct archive *in, const char *file, int destfd, struct sfs_
 		sfs_fail(err, 0, "%s: %s", file, archive_error_string(out) ?: "cannot finish unpacking");
 		goto out;
 	}
+	if (ndev)
+		sfs_warn("slimfs-run", "%s: %zu device node%s unpacked as in the image (first: '%s')",
+			 file, ndev, ndev > 1 ? "s" : "", first_dev);
 	ret = 0;
 out:
 	archive_write_free(out);
