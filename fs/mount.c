@@ -20,6 +20,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "../common/cleanup.h"
@@ -134,10 +135,42 @@ static bool dir_is_empty(int fd)
 	return true;
 }
 
+/* Can the file system of the upper directory FD hold what the overlay writes: a
+ * whiteout (character device 0/0) and a trusted xattr on a directory?  overlayfs
+ * (refuses whiteouts) and NFS (no trusted xattrs) cannot; tmpfs, ext4, xfs, btrfs can. */
+static int probe_upper(int fd, const char *path, struct sfs_err *err)
+{
+	char name[64], proc[OV_PROC_MAX], v = 0;
+	struct stat st;
+	int r = 0, d;
+
+	snprintf(name, sizeof(name), ".slimfs-probe.%d", (int)getpid());
+	if (ov_make_whiteout(fd, name) < 0 || fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !ov_is_whiteout(&st))
+		r = sfs_fail(err, errno, "upper directory %s: its file system cannot hold whiteouts "
+			     "(use tmpfs, ext4, xfs or btrfs)", path);
+	unlinkat(fd, name, 0);
+	if (r < 0)
+		return r;
+	if (mkdirat(fd, name, 0700) < 0)
+		return sfs_fail(err, errno, "upper directory %s", path);
+	d = openat(fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	ov_proc_path(proc, d);
+	if (d < 0 || ov_set_opaque(d) < 0 || getxattr(proc, OV_OPAQUE_XATTR, &v, 1) != 1 || v != 'y')
+		r = sfs_fail(err, errno, "upper directory %s: its file system cannot hold trusted "
+			     "xattrs (use tmpfs, ext4, xfs or btrfs)", path);
+	if (d >= 0)
+		close(d);
+	unlinkat(fd, name, AT_REMOVEDIR);
+	return r;
+}
+
 /* The upper layer: --upper DIR (made if missing) or a private temporary directory,
  * whose path is returned in *TMP so it can be removed at the end. */
 static int open_upper(const struct slimfs_opts *o, char **tmp, struct sfs_err *err)
 {
+	const char *base = getenv("TMPDIR");
+	char *path = NULL;
 	int fd;
 
 	*tmp = NULL;
@@ -147,11 +180,12 @@ static int open_upper(const struct slimfs_opts *o, char **tmp, struct sfs_err *e
 		fd = open(o->upper, O_PATH | O_DIRECTORY | O_CLOEXEC);
 		if (fd < 0)
 			return sfs_fail(err, errno, "upper directory %s", o->upper);
+		if (probe_upper(fd, o->upper, err) < 0) {
+			close(fd);
+			return -1;
+		}
 		return fd;
 	}
-	const char *base = getenv("TMPDIR");
-	char *path;
-
 	if (asprintf(&path, "%s/slimfs-upper.XXXXXX", base && *base ? base : "/tmp") < 0)
 		return sfs_fail(err, ENOMEM, "upper directory");
 	if (!mkdtemp(path)) {
@@ -160,8 +194,11 @@ static int open_upper(const struct slimfs_opts *o, char **tmp, struct sfs_err *e
 		return -1;
 	}
 	fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		sfs_fail(err, errno, "upper directory %s", path);
+	if (fd < 0 || probe_upper(fd, path, err) < 0) {
+		if (fd < 0)
+			sfs_fail(err, errno, "upper directory %s", path);
+		else
+			close(fd);
 		rmdir(path);
 		free(path);
 		return -1;

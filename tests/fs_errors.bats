@@ -154,3 +154,14 @@ wait_mounted() {
 	run "$SLIMFS" "$L"
 	[[ $status -ne 0 && ${#lines[@]} -eq 1 ]]
 }
+
+@test "errors: an upper directory that cannot hold whiteouts is refused" {
+	# overlayfs refuses to make the character devices 0/0 whiteouts are made of
+	mkdir -p "$BATS_TEST_TMPDIR"/ov/{l,u,w,m}
+	mount -t overlay overlay -o "lowerdir=$BATS_TEST_TMPDIR/ov/l,upperdir=$BATS_TEST_TMPDIR/ov/u,workdir=$BATS_TEST_TMPDIR/ov/w" "$BATS_TEST_TMPDIR/ov/m"
+	run "$SLIMFS" --trace "$T" --upper "$BATS_TEST_TMPDIR/ov/m/upper" "$L" "$M"
+	umount "$BATS_TEST_TMPDIR/ov/m"
+	fails_cleanly "$BATS_TEST_TMPDIR/ov/m/upper"
+	[[ ${lines[0]} == *whiteouts* ]]
+	[[ -z $(ls -A "$BATS_TEST_TMPDIR/ov/u/upper") ]]
+}
