@@ -530,7 +530,7 @@ void sfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *
 	char path[OV_PROC_MAX];
 	struct stat st;
 	uint32_t node;
-	int u, npu, r;
+	int u, npu, r, had_whiteout;
 
 	pthread_mutex_lock(&fs->ns_lock);
 	r = ov_copy_up(fs, i);
@@ -539,7 +539,7 @@ void sfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *
 	npu = r = ov_upper_dir(fs, np);
 	if (r < 0)
 		goto out;
-	r = ov_drop_whiteout(npu, newname);
+	had_whiteout = r = ov_drop_whiteout(npu, newname);
 	if (r < 0)
 		goto out;
 	u = atomic_load(&i->upper_fd);
@@ -549,6 +549,8 @@ void sfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *
 		r = -errno;
 	else if (fstat(u, &st) < 0)
 		r = -errno;
+	if (r < 0 && had_whiteout == 1)
+		ov_make_whiteout(npu, newname);
 out:
 	pthread_mutex_unlock(&fs->ns_lock);
 	if (r < 0) {

@@ -121,12 +121,12 @@ void sfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 	struct fuse_entry_param ep;
 	struct sfs_file *f;
 	uint32_t node;
-	int pu, fd = -1, r;
+	int pu, fd = -1, r, had_whiteout = 0;
 
 	pthread_mutex_lock(&fs->ns_lock);
 	pu = r = ov_upper_dir(fs, p);
 	if (r >= 0)
-		r = ov_drop_whiteout(pu, name);
+		r = had_whiteout = ov_drop_whiteout(pu, name);
 	if (r >= 0) {
 		fd = openat(pu, name, upper_flags(fi->flags) | O_CREAT, mode);
 		r = fd < 0 ? -errno : 0;
@@ -140,6 +140,8 @@ void sfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 			unlinkat(pu, name, 0);
 		}
 	}
+	if (r < 0 && had_whiteout == 1)
+		ov_make_whiteout(pu, name);
 	pthread_mutex_unlock(&fs->ns_lock);
 	if (r < 0) {
 		fuse_reply_err(req, -r);

@@ -118,7 +118,7 @@ int ov_drop_whiteout(int udir, const char *name)
 		return errno == ENOENT ? 0 : -errno;
 	if (!ov_is_whiteout(&st))
 		return 0;
-	return unlinkat(udir, name, 0) < 0 ? -errno : 0;
+	return unlinkat(udir, name, 0) < 0 ? -errno : 1;
 }
 
 int ov_make_whiteout(int udir, const char *name)

@@ -106,7 +106,8 @@ int ov_copy_up_entry(struct sfs_fs *fs, int lower_fd, const struct stat *st, int
 /* Make sure the directory I has an upper copy and return its upper fd, or -errno. */
 int ov_upper_dir(struct sfs_fs *fs, struct sfs_inode *i);
 
-/* Remove a whiteout at UDIR/NAME if there is one.  0 or -errno. */
+/* Remove a whiteout at UDIR/NAME if there is one: 1 removed, 0 none, -errno.  A
+ * caller whose change then fails puts it back (ov_make_whiteout). */
 int ov_drop_whiteout(int udir, const char *name);
 int ov_make_whiteout(int udir, const char *name);
 int ov_set_opaque(int fd);

@@ -326,3 +326,19 @@ os.close(fd)" "$M/opt/f"
 	run getfattr -d -m - "$M/etc/conf"
 	[[ $output != *trusted.overlay* ]]
 }
+
+@test "overlay re-creates deleted image names by create, mkdir, link and symlink" {
+	rm "$M/dir/one" "$M/dir/two" "$M/etc/conf"
+	rm -rf "$M/dir/sub"
+	echo again > "$M/dir/one"
+	ln "$M/dir/one" "$M/dir/two"
+	mkdir "$M/dir/sub"
+	ln -s ../dir/one "$M/etc/conf"
+	[[ $(cat "$M/dir/two") == again && $(cat "$M/etc/conf") == again ]]
+	[[ $(stat -c %h "$M/dir/one") == 2 && -L $M/etc/conf ]]
+	run ls -A "$M/dir"
+	[[ $output == $'one\nsub\ntwo' ]]
+	run ls -A "$M/dir/sub"
+	[[ -z $output ]]
+	lower_untouched
+}
