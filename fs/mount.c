@@ -65,22 +65,24 @@ static int fork_daemon(struct sfs_err *err)
 	return p[1];
 }
 
-/* The mount is up: leave the terminal and session, tell the parent. */
+/* The mount is up: leave the terminal and session, tell the parent (always: it
+ * waits for this byte or for our exit). */
 static void detach(int notify)
 {
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 
 	setsid();
-	if (chdir("/") < 0)
-		return;
+	if (chdir("/") < 0) {
+		/* "/" always exists; staying in the old directory is harmless */
+	}
 	if (null >= 0) {
 		dup2(null, 0);
 		dup2(null, 1);
 		dup2(null, 2);
 		close(null);
 	}
-	if (write(notify, "", 1) < 0)
-		return;
+	while (write(notify, "", 1) < 0 && errno == EINTR)
+		;
 	close(notify);
 }
 
