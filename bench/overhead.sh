@@ -8,7 +8,18 @@
 # timed.  Systems are interleaved within each repetition (the machine is noisy) and the
 # table gives the median of REPS runs as a ratio to native's median.
 #
+# Fairness: every system gets the same chroot and environment; output leaves through a
+# pipe (tar skips reading when it writes to /dev/null); PYTHONDONTWRITEBYTECODE keeps
+# python from writing .pyc files into the writable overlays (native and bindfs are
+# read-only, so it could not there); the order of the systems rotates each repetition;
+# a workload that fails on any system stops the benchmark with its error (a fast
+# failure is not a fast run).  No workload opens a device node: FUSE mounts are nodev.
+# The page cache is warm for all ("cold" means a fresh mount, not a cold disk).
+# Each peer runs with its Debian defaults (bindfs: single-threaded).
+#
 # usage: bench/overhead.sh [BUILD_DIR] [REPS]   (as root; installs fuse-overlayfs, bindfs)
+# env:   SLIMFS_OPTS="..."  extra slimfs options (e.g. "-o noatime", "--no-verify")
+#        WORKLOADS="startup data"  a subset
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$src/build}" && pwd)
@@ -26,20 +37,22 @@ trap cleanup EXIT
 
 declare -A WL=(
 	[startup]='python3 -c "import json, re, os, sys, collections, subprocess, email.parser, http.client, argparse, datetime, decimal, logging, yaml"'
-	[data]='tar cf - /usr/lib | cat >/dev/null'
-	[metadata]='ls -lR /usr >/dev/null'
+	[data]='tar cf - /usr/lib'
+	[metadata]='ls -lR /usr'
 )
-WORKLOADS=(startup data metadata)
+read -r -a WORKLOADS <<<"${WORKLOADS:-startup data metadata}"
 SYSTEMS=(native slimfs fuse-overlayfs bindfs)
 
 mount_sys() {
 	local sys=$1 n=$2
 	case $sys in
 	native) mount --bind -o ro "$rootfs" "$mnt" ;;
-	slimfs) "$slimfs" --trace "$work/t$n.db" --upper "$work/up$n" "$rootfs" "$mnt" 2>/dev/null ||
-		"$slimfs" --trace "$work/t$n.db" "$rootfs" "$mnt" ;;
+	slimfs) mkdir -p "$work/up$n"
+		# shellcheck disable=SC2086
+		"$slimfs" ${SLIMFS_OPTS:-} --trace "$work/t$n.db" --upper "$work/up$n" "$rootfs" "$mnt" ;;
 	fuse-overlayfs) mkdir -p "$work/up$n" "$work/wk$n"
-		fuse-overlayfs -o "lowerdir=$rootfs,upperdir=$work/up$n,workdir=$work/wk$n" "$mnt" ;;
+		# (stderr: it warns about the "lazytime" mount flag it does not know)
+		fuse-overlayfs -o "lowerdir=$rootfs,upperdir=$work/up$n,workdir=$work/wk$n" "$mnt" 2>/dev/null ;;
 	bindfs) bindfs -r "$rootfs" "$mnt" ;;
 	esac
 }
@@ -48,14 +61,20 @@ umount_sys() {
 	local sys=$1 n=$2
 	case $sys in
 	native) umount "$mnt" ;;
-	slimfs) fusermount3 -u "$mnt"; flock "$work/t$n.db" true ;;
+	slimfs) fusermount3 -u "$mnt"; timeout 60 flock "$work/t$n.db" true ;;
 	*) fusermount3 -u "$mnt" ;;
 	esac
 	rm -rf "$work/up$n" "$work/wk$n" "$work/t$n.db"*
 }
 
+# Output leaves the chroot through a pipe (tar skips reading when it writes to /dev/null).
 run_wl() {
-	PYTHONDONTWRITEBYTECODE=1 chroot "$mnt" /bin/sh -c "${WL[$1]}"
+	if ! PYTHONDONTWRITEBYTECODE=1 chroot "$mnt" /bin/sh -c "${WL[$1]}" 2>"$work/err" |
+		cat >/dev/null; then
+		echo "overhead.sh: workload $1 failed on $sys:" >&2
+		grep -v 'Removing leading' "$work/err" >&2
+		exit 1
+	fi
 }
 
 now() { date +%s%N; }
@@ -64,7 +83,8 @@ declare -A T   # T[sys,wl,mode] = space-separated ns
 n=0
 for ((r = 1; r <= reps; r++)); do
 	for wl in "${WORKLOADS[@]}"; do
-		for sys in "${SYSTEMS[@]}"; do
+		k=$(((r - 1) % ${#SYSTEMS[@]}))
+		for sys in "${SYSTEMS[@]:k}" "${SYSTEMS[@]:0:k}"; do
 			n=$((n + 1))
 			t0=$(now)
 			mount_sys $sys $n
@@ -101,4 +121,4 @@ for mode in cold warm; do
 	done
 done
 echo
-echo "median of $reps runs each, interleaved; $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%d)"
+echo "median of $reps runs each, interleaved, order rotating; slimfs options: ${SLIMFS_OPTS:-none}"

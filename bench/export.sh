@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# export.sh — slimfs-export against GNU tar archiving the same path list.
+#
+# A synthetic image of N files (bench/mkimage.sh) and a trace (tests' mktrace tool) that
+# looks up 90% of its files, so the lean image keeps most of it.  `slimfs-export --list`
+# gives the kept paths; GNU tar archives exactly those (`--no-recursion -T LIST -C IMAGE`).
+# Both write a .tar on the same file system as the image, page cache warm for both (the
+# image is read once before timing), interleaved, median of REPS.  Peak RSS from GNU time.
+# Prints one markdown table.
+#
+# usage: bench/export.sh [BUILD_DIR] [REPS] [N]   (needs GNU time: apt-get install time)
+set -euo pipefail
+src=$(cd "$(dirname "$0")/.." && pwd)
+build=$(cd "${1:-$src/build}" && pwd)
+reps=${2:-5}
+n=${3:-100000}
+export_bin=$build/export/slimfs-export
+mktrace=$build/tests/mktrace
+for f in "$export_bin" "$mktrace"; do
+	[[ -x $f ]] || { echo "export.sh: $f missing (build $build first)" >&2; exit 1; }
+done
+command -v /usr/bin/time >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
+work=$(mktemp -d /var/tmp/slimfs-bench-export.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+img=$work/img
+"$src/bench/mkimage.sh" "$img" "$n"
+(cd "$img" && find . \( -type f -o -type l \) | awk 'NR % 10 != 0 { print "lookup " substr($0, 2) }') |
+	"$mktrace" "$work/t.db" "$img"
+"$export_bin" --list "$work/t.db" >"$work/list"
+# tar reads names relative to -C; the made-up mount points (/proc, /dev...) are not in
+# the image, tar skips them (--ignore-failed-read), slimfs-export makes them up.
+sed 's|^/||; s|^$|.|' "$work/list" >"$work/rel"
+kept=$(wc -l <"$work/list")
+tar -cf - -C "$img" . | cat >/dev/null    # warm the page cache for both
+
+declare -A T M S
+for ((r = 1; r <= reps; r++)); do
+	for sys in slimfs-export tar; do
+		rm -f "$work/out.tar"
+		case $sys in
+		slimfs-export) /usr/bin/time -f '%e %M' -o "$work/time" \
+			"$export_bin" -q -o "$work/out.tar" "$work/t.db" ;;
+		tar) /usr/bin/time -f '%e %M' -o "$work/time" \
+			tar -cf "$work/out.tar" --no-recursion --ignore-failed-read \
+			-C "$img" -T "$work/rel" 2>/dev/null ;;
+		esac
+		read -r s kb <"$work/time"
+		T[$sys]+="$s "
+		M[$sys]+="$kb "
+		S[$sys]=$(stat -c %s "$work/out.tar")
+	done
+done
+
+median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+te=$(echo "${T[slimfs-export]}" | median)
+tt=$(echo "${T[tar]}" | median)
+me=$(echo "${M[slimfs-export]}" | median)
+mt=$(echo "${M[tar]}" | median)
+echo "| export measure ($kept kept paths of a $n-file image) | value | target |"
+echo "|---|---|---|"
+awk -v e="$te" -v t="$tt" 'BEGIN { printf "| slimfs-export time / GNU tar time | %.2fx (tar %.2f s) | <= 1.2x |\n", e / t, t }'
+awk -v m="$me" 'BEGIN { printf "| slimfs-export peak RSS | %.1f MB | < 64 MB |\n", m / 1024 }'
+awk -v m="$mt" 'BEGIN { printf "| GNU tar peak RSS (reference) | %.1f MB | |\n", m / 1024 }'
+awk -v e="${S[slimfs-export]}" -v t="${S[tar]}" 'BEGIN { printf "| archive size slimfs-export / tar | %.2fx | |\n", e / t }'
+echo
+echo "median of $reps runs each, interleaved, page cache warm"
