@@ -37,6 +37,10 @@ static void sfs_init(void *userdata, struct fuse_conn_info *conn)
 	/* POSIX and flock locks are left to the kernel: it is the only client, and
 	 * a blocking lock then never ties up a daemon thread. */
 	conn->want &= ~(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
+	/* ACLs: the kernel enforces them and caches each inode's (or its absence), so
+	 * `ls -l` does not ask us for system.posix_acl_access on every file. */
+	if (conn->capable & FUSE_CAP_POSIX_ACL)
+		conn->want |= FUSE_CAP_POSIX_ACL;
 	/* The kernel applies the caller's umask before asking us (the daemon's is 0). */
 	conn->want &= ~FUSE_CAP_DONT_MASK;
 	/* The kernel clears set-id bits and capabilities itself, by setattr/removexattr. */

@@ -264,6 +264,11 @@ void sfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	handle_add(fs, &d->h, true);
 	trace_record(fs->trace, atomic_load(&i->node), OP_OPENDIR);
 	fi->fh = (uintptr_t)d;
+	/* The kernel may keep the listing across opens: it drops it whenever the
+	 * directory changes through the mount (its version and mtime), and the first
+	 * listing, the one that is evidence, was recorded when it reached us. */
+	fi->cache_readdir = 1;
+	fi->keep_cache = 1;
 	if (fuse_reply_open(req, fi) < 0)
 		free_dir(fs, d);
 }

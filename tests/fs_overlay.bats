@@ -342,3 +342,30 @@ os.close(fd)" "$M/opt/f"
 	[[ -z $output ]]
 	lower_untouched
 }
+
+@test "overlay listing shows changes made after the directory was listed" {
+	run ls -A "$M/dir"
+	[[ $output == $'one\nsub\ntwo' ]]
+	run ls -A "$M/dir"
+	echo new > "$M/dir/three"
+	rm "$M/dir/one"
+	run ls -A "$M/dir"
+	[[ $output == $'sub\nthree\ntwo' ]]
+	mv "$M/dir/three" "$M/opt/three"
+	run ls -A "$M/dir"
+	[[ $output == $'sub\ntwo' ]]
+	run ls -A "$M/opt"
+	[[ $output == $'capped\nthree' ]]
+}
+
+@test "overlay enforces an image file's POSIX ACL" {
+	umount_slimfs "$M" "$T"
+	echo acl > "$L/etc/acl"
+	chmod 640 "$L/etc/acl"
+	setfacl -m u:1000:r "$L/etc/acl"
+	mount_slimfs "$L" "$M" "$T" --upper "$U"
+	[[ $(setpriv --reuid 1000 --regid 1000 --clear-groups cat "$M/etc/acl") == acl ]]
+	run setpriv --reuid 1001 --regid 1001 --clear-groups cat "$M/etc/acl"
+	[[ $status -ne 0 && $output == *"Permission denied"* ]]
+	[[ $(getfacl -cn "$M/etc/acl" 2>/dev/null | grep '^user:1000') == user:1000:r-- ]]
+}
