@@ -116,12 +116,12 @@ PY
 	[ "$(ls -f "$MNT/big" | grep -c '^file-')" -eq "$NBIG" ]
 	n=$(python3 -c 'import os,sys; print(sum(1 for e in os.scandir(sys.argv[1]) if e.stat(follow_symlinks=False).st_size == 0))' "$MNT/big")
 	[ "$n" -eq "$NBIG" ]
-	took=$(echo "$(date +%s.%N) - $start" | bc)
+	took=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
 	umount_slimfs "$MNT" "$TRACE"
 	[ "$(sqlite3 "$TRACE" "SELECT count(DISTINCT path) FROM event_paths WHERE path LIKE '/big/file-%'")" -eq "$NBIG" ]
 	"$SLIMFS_EXPORT" -q -o "$TMP/out.tar" "$TRACE"
 	[ "$(tar -tf "$TMP/out.tar" | grep -c '^\./big/file-')" -eq "$NBIG" ]
-	echo "# $NBIG files: listed and stat'ed through the mount in ${took%????} s" >&3
+	echo "# $NBIG files: listed and stat'ed through the mount in $took s" >&3
 }
 
 @test "a 4 GiB sparse file is read at its end through the mount and exported whole" {
