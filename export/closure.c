@@ -5,7 +5,9 @@
  *   2. created-in: the nearest existing directory above what the workload created;
  *   3. mount points: /proc /sys /dev /run /tmp, the image's or made up;
  *   4. --include: a walk of the image (the same walk counts the image for --stats
- *      and finds every name of multiply linked inodes);
+ *      and finds every name of multiply linked inodes; with neither --include nor
+ *      --stats it only looks for the names of kept inodes the set lacks, and
+ *      stats only the entries readdir says have such an inode number);
  *   5. --exclude: a path is dropped when it or a directory above it matches;
  *   6. hardlinks: every other name of a kept inode, unless excluded;
  *   7. ancestors: every directory above a kept path, with its own metadata.
@@ -16,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/cleanup.h"
 #include "ctx.h"
 #include "glob.h"
 
@@ -35,6 +38,11 @@ static void set_stat(struct pent *e, const struct stat *st)
 	e->dev = st->st_dev;
 	e->ino = st->st_ino;
 	e->size = S_ISREG(st->st_mode) ? (uint64_t)st->st_size : 0;
+	e->uid = st->st_uid;
+	e->gid = st->st_gid;
+	e->mtime_sec = st->st_mtim.tv_sec;
+	e->mtime_nsec = (uint32_t)st->st_mtim.tv_nsec;
+	e->rdev = S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode) ? (uint64_t)st->st_rdev : 0;
 }
 
 /* lstat entry I inside the root; 0 found, 1 missing, -1 error. */
@@ -158,9 +166,68 @@ static int cmp_hl(const void *x, const void *y, void *arena)
 	return strcmp((const char *)arena + a->off, (const char *)arena + b->off);
 }
 
-static int walk_image(struct export_ctx *c, struct sfs_err *err)
+static int cmp_u64(const void *x, const void *y)
 {
-	if (image_walk(&c->im, on_walk, c, err) < 0)
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+
+	return (a > b) - (a < b);
+}
+
+static bool want_lost(void *ctx, uint64_t d_ino)
+{
+	const struct export_ctx *c = ctx;
+
+	return bsearch(&d_ino, c->lost_ino, c->nlost_ino, sizeof d_ino, cmp_u64) != NULL;
+}
+
+/* Fill c->lost_ino: the kept non-directories with more links than the set has
+ * names for them.  When there is none, every name of every kept inode is already
+ * in the set and no walk is needed for hardlinks. */
+static int find_lost_links(struct export_ctx *c, struct sfs_err *err)
+{
+	_cleanup_free_ struct hl_name *v = NULL;
+	size_t n = 0;
+
+	for (size_t i = 0; i < c->ps.n; i++) {
+		const struct pent *e = &c->ps.v[i];
+
+		n += e->why && (e->flags & F_STAT) && !S_ISDIR(e->mode) && e->nlink > 1;
+	}
+	if (n == 0)
+		return 0;
+	v = calloc(n, sizeof *v);
+	c->lost_ino = calloc(n, sizeof *c->lost_ino);
+	if (v == NULL || c->lost_ino == NULL)
+		return sfs_fail(err, ENOMEM, "grouping hardlinks");
+	n = 0;
+	for (size_t i = 0; i < c->ps.n; i++) {
+		const struct pent *e = &c->ps.v[i];
+
+		if (e->why && (e->flags & F_STAT) && !S_ISDIR(e->mode) && e->nlink > 1)
+			v[n++] = (struct hl_name){ .dev = e->dev, .ino = e->ino, .size = e->nlink,
+						   .off = e->off, .len = e->len };
+	}
+	qsort_r(v, n, sizeof *v, cmp_hl, c->ps.arena);
+	for (size_t i = 0, j; i < n; i = j) {
+		uint64_t names = 1;
+
+		/* the set is not folded yet: count each path once */
+		for (j = i + 1; j < n && v[j].dev == v[i].dev && v[j].ino == v[i].ino; j++)
+			names += v[j].len != v[j - 1].len ||
+				 memcmp(c->ps.arena + v[j].off, c->ps.arena + v[j - 1].off,
+					v[j].len) != 0;
+		if (names < v[i].size)
+			c->lost_ino[c->nlost_ino++] = v[i].ino;
+	}
+	if (c->nlost_ino > 0)
+		qsort(c->lost_ino, c->nlost_ino, sizeof *c->lost_ino, cmp_u64);
+	return 0;
+}
+
+/* FULL: every entry (totals for --stats, --include); else only the lost links. */
+static int walk_image(struct export_ctx *c, bool full, struct sfs_err *err)
+{
+	if (image_walk(&c->im, full ? NULL : want_lost, on_walk, c, err) < 0)
 		return -1;
 	if (c->nhl > 0)
 		qsort_r(c->hl, c->nhl, sizeof *c->hl, cmp_hl, c->ps.arena);
@@ -235,11 +302,7 @@ static void add_hardlinks(struct export_ctx *c)
 
 			ne->why |= W_HARDLINK;
 			ne->flags |= F_STAT;
-			ne->mode = e.mode;
-			ne->nlink = e.nlink;
-			ne->dev = e.dev;
-			ne->ino = e.ino;
-			ne->size = e.size;
+			pent_copy_meta(ne, &e);
 		}
 	}
 	mark_excluded(c, first);
@@ -272,7 +335,7 @@ int closure_compute(struct export_ctx *c, struct sfs_err *err)
 {
 	const struct export_opts *o = c->o;
 	size_t n = c->ps.n;
-	bool need_walk = o->nincludes > 0 || o->stats;
+	bool full_walk = o->nincludes > 0 || o->stats;
 
 	for (size_t i = 0; i < n; i++) {
 		struct pent *e = &c->ps.v[i];
@@ -290,12 +353,9 @@ int closure_compute(struct export_ctx *c, struct sfs_err *err)
 	}
 	if (add_mount_points(c, err) < 0)
 		return -1;
-	for (size_t i = 0; i < c->ps.n && !need_walk; i++) {
-		const struct pent *e = &c->ps.v[i];
-
-		need_walk = e->why && (e->flags & F_STAT) && !S_ISDIR(e->mode) && e->nlink > 1;
-	}
-	if (need_walk && walk_image(c, err) < 0)
+	if (!full_walk && find_lost_links(c, err) < 0)
+		return -1;
+	if ((full_walk || c->nlost_ino > 0) && walk_image(c, full_walk, err) < 0)
 		return -1;
 	pathset_sort(&c->ps);
 	mark_excluded(c, 0);

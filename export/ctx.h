@@ -48,6 +48,8 @@ struct export_ctx {
 	uint64_t entries_total, files_total, bytes_total;
 	struct hl_name *hl;      /* sorted by dev, ino, path */
 	size_t nhl;
+	uint64_t *lost_ino;      /* sorted inode numbers of kept inodes with names */
+	size_t nlost_ino;        /* the path set lacks: what a hardlink walk looks for */
 };
 
 void ctx_free(struct export_ctx *c);

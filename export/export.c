@@ -12,6 +12,7 @@ void ctx_free(struct export_ctx *c)
 	free(c->imagedir);
 	free(c->why_ev);
 	free(c->hl);
+	free(c->lost_ino);
 }
 
 int export_main(const struct export_opts *o, struct sfs_err *err)

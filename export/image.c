@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -112,10 +114,54 @@ int image_lstat(struct image *im, const char *path, size_t len, struct stat *st,
 
 struct walk {
 	image_walk_cb cb;
+	image_walk_want want;     /* NULL: every entry is stat-ed */
 	void *ctx;
 	dev_t dev;
 	char path[PATH_MAX];
 };
+
+/* Readdir's d_ino is the entry's st_ino on these (overlayfs, FUSE and network
+ * file systems may differ: there every entry is stat-ed). */
+static bool dino_is_stino(int rootfd)
+{
+	struct statfs sf;
+
+	if (fstatfs(rootfd, &sf) < 0)
+		return false;
+	switch ((unsigned long)sf.f_type) {
+	case EXT4_SUPER_MAGIC:    /* ext2 and ext3 share it */
+	case XFS_SUPER_MAGIC:
+	case BTRFS_SUPER_MAGIC:
+	case TMPFS_MAGIC:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Enter directory NAME of DFD (path w->path[0..LEN)) if it is on the image's file
+ * system: only its fd is stat-ed, for st_dev. */
+static int walk_dir(struct walk *w, int dfd, size_t len, struct sfs_err *err);
+
+static int enter(struct walk *w, int dfd, const char *name, size_t len, struct sfs_err *err)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+
+	if (fd < 0)
+		return sfs_fail(err, errno, "%s", w->path);
+	if (fstat(fd, &st) < 0) {
+		int e = errno;
+
+		close(fd);
+		return sfs_fail(err, e, "%s", w->path);
+	}
+	if (st.st_dev != w->dev) {
+		close(fd);
+		return 0;
+	}
+	return walk_dir(w, fd, len, err);
+}
 
 static int walk_dir(struct walk *w, int dfd, size_t len, struct sfs_err *err)
 {
@@ -139,6 +185,11 @@ static int walk_dir(struct walk *w, int dfd, size_t len, struct sfs_err *err)
 			return sfs_fail(err, ENAMETOOLONG, "%.*s/%s", (int)len, w->path, de->d_name);
 		w->path[len] = '/';
 		memcpy(w->path + len + 1, de->d_name, nlen + 1);
+		if (w->want && de->d_type != DT_UNKNOWN && !w->want(w->ctx, de->d_ino)) {
+			if (de->d_type == DT_DIR && enter(w, dirfd(d), de->d_name, plen, err) < 0)
+				return -1;
+			continue;
+		}
 		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			if (errno == ENOENT)
 				continue;
@@ -161,7 +212,8 @@ static int walk_dir(struct walk *w, int dfd, size_t len, struct sfs_err *err)
 	return 0;
 }
 
-int image_walk(struct image *im, image_walk_cb cb, void *ctx, struct sfs_err *err)
+int image_walk(struct image *im, image_walk_want want, image_walk_cb cb, void *ctx,
+	       struct sfs_err *err)
 {
 	_cleanup_free_ struct walk *w = calloc(1, sizeof *w);
 	struct stat st;
@@ -170,6 +222,7 @@ int image_walk(struct image *im, image_walk_cb cb, void *ctx, struct sfs_err *er
 	if (w == NULL)
 		return sfs_fail(err, ENOMEM, "walking %s", im->dir);
 	w->cb = cb;
+	w->want = want && dino_is_stino(im->rootfd) ? want : NULL;
 	w->ctx = ctx;
 	if (fstat(im->rootfd, &st) < 0)
 		return sfs_fail(err, errno, "%s", im->dir);

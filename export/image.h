@@ -15,6 +15,7 @@
 #define SLIMFS_EXPORT_IMAGE_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -45,9 +46,18 @@ int image_lstat(struct image *im, const char *path, size_t len, struct stat *st,
 
 /* Call CB for every entry below the root (not the root itself), depth first,
  * never following symlinks or entering another file system.  PATH is absolute
- * ("/usr/bin/ls").  CB returns 0 to go on, -1 (with ERR filled) to stop. */
+ * ("/usr/bin/ls").  CB returns 0 to go on, -1 (with ERR filled) to stop.
+ *
+ * WANT, when not NULL, lets the walk skip the lstat of most entries: an entry is
+ * stat-ed and given to CB only if WANT(CTX, D_INO) says so, D_INO being the inode
+ * number readdir gave.  That is only done on file systems whose readdir inode
+ * numbers are the st_ino of the entries (ext2/3/4, xfs, btrfs, tmpfs), and for
+ * entries whose readdir type is known; elsewhere every entry goes to CB, so CB
+ * must accept entries it did not want.  Directories are entered either way. */
 typedef int (*image_walk_cb)(void *ctx, const char *path, size_t len, const struct stat *st,
 			     struct sfs_err *err);
-int image_walk(struct image *im, image_walk_cb cb, void *ctx, struct sfs_err *err);
+typedef bool (*image_walk_want)(void *ctx, uint64_t d_ino);
+int image_walk(struct image *im, image_walk_want want, image_walk_cb cb, void *ctx,
+	       struct sfs_err *err);
 
 #endif

@@ -1,11 +1,17 @@
 /* pathset.c — arena-backed, sortable set of image paths (see pathset.h).
  *
- * Memory: one byte per path byte plus one struct pent (48 bytes) per entry; the
+ * Memory: one byte per path byte plus one struct pent (72 bytes) per entry; the
  * arena and the entry array grow by doubling.  Out of memory aborts: the exporter
  * cannot do anything useful without its path set.
+ *
+ * Sorting is incremental: entries [0, nsorted) are sorted and folded since the
+ * last pathset_sort(), so only what was appended since is sorted (usually a few
+ * ancestors or hardlinks; the trace gives its paths already in order) and then
+ * merged in, instead of sorting the whole set again.
  */
 #include "pathset.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,13 +91,41 @@ static int cmp_pent(const void *x, const void *y, void *arena)
 	return cmp_bytes(base + a->off, a->len, base + b->off, b->len);
 }
 
+static bool is_sorted(const struct pathset *ps, size_t from, size_t to)
+{
+	for (size_t i = from + 1; i < to; i++)
+		if (cmp_pent(&ps->v[i - 1], &ps->v[i], ps->arena) > 0)
+			return false;
+	return true;
+}
+
+/* Merge the sorted runs [0, M) and [M, N) in place, from the back, with a copy of
+ * the (usually short) second run. */
+static void merge_tail(struct pathset *ps, size_t m)
+{
+	size_t n = ps->n, k = n - m, i = m, j = k, o = n;
+	struct pent *tail = xrealloc(NULL, k * sizeof *tail);
+
+	memcpy(tail, ps->v + m, k * sizeof *tail);
+	while (j > 0) {
+		if (i > 0 && cmp_pent(&ps->v[i - 1], &tail[j - 1], ps->arena) > 0)
+			ps->v[--o] = ps->v[--i];
+		else
+			ps->v[--o] = tail[--j];
+	}
+	free(tail);
+}
+
 void pathset_sort(struct pathset *ps)
 {
-	size_t i, j;
+	size_t i, j, m = ps->nsorted;
 
-	if (ps->n == 0)
-		return;
-	qsort_r(ps->v, ps->n, sizeof *ps->v, cmp_pent, ps->arena);
+	if (m >= ps->n)
+		return;   /* nothing appended since the last sort */
+	if (!is_sorted(ps, m, ps->n))
+		qsort_r(ps->v + m, ps->n - m, sizeof *ps->v, cmp_pent, ps->arena);
+	if (m > 0 && cmp_pent(&ps->v[m - 1], &ps->v[m], ps->arena) > 0)
+		merge_tail(ps, m);
 	for (i = 0, j = 1; j < ps->n; j++) {
 		struct pent *a = &ps->v[i], *b = &ps->v[j];
 
@@ -106,17 +140,14 @@ void pathset_sort(struct pathset *ps)
 		 * that is not in the image has no mode of its own) */
 		if (!(a->flags & F_STAT) && ((b->flags & F_STAT) ||
 					     ((b->flags & F_SYNTH) && !(a->flags & F_SYNTH)))) {
-			a->mode = b->mode;
-			a->nlink = b->nlink;
-			a->dev = b->dev;
-			a->ino = b->ino;
-			a->size = b->size;
+			pent_copy_meta(a, b);
 		}
 		a->flags |= b->flags;
 		if (a->flags & F_STAT)  /* a path found in the image is not missing */
 			a->flags &= (uint8_t)~F_MISSING;
 	}
 	ps->n = i + 1;
+	ps->nsorted = ps->n;
 }
 
 ssize_t pathset_find(const struct pathset *ps, const char *path, size_t len)

@@ -33,7 +33,7 @@ enum {
 
 /* What is known about a path (pent.flags). */
 enum {
-	F_STAT = 1 << 0,      /* mode..size below are the image's (lstat inside the root) */
+	F_STAT = 1 << 0,      /* mode..rdev below are the image's (lstat inside the root) */
 	F_MISSING = 1 << 1,   /* not in the image (or only through a symlink) */
 	F_EXCLUDED = 1 << 2,  /* matched --exclude, or lies below such a path */
 	F_SYNTH = 1 << 3,     /* mount point the image lacks: made up, 0755 root */
@@ -47,17 +47,39 @@ struct pent {
 	uint8_t ev;       /* enum trace_evidence: max over the path's events */
 	uint8_t why;      /* W_* */
 	uint8_t flags;    /* F_* */
-	uint32_t mode;    /* st_mode, st_nlink, ... when F_STAT */
+	/* The image's lstat when F_STAT (made up when F_SYNTH): everything a member
+	 * header needs, kept from the closure's one lstat so that the writer never
+	 * stats the path again.  pent_copy_meta() copies exactly these. */
+	uint32_t mode;
 	uint32_t nlink;
 	uint64_t dev, ino;
-	uint64_t size;
+	uint64_t size;    /* regular files only, else 0 */
+	uint32_t uid, gid;
+	uint32_t mtime_nsec;
+	int64_t mtime_sec;
+	uint64_t rdev;    /* character and block devices */
 };
+
+static inline void pent_copy_meta(struct pent *to, const struct pent *from)
+{
+	to->mode = from->mode;
+	to->nlink = from->nlink;
+	to->dev = from->dev;
+	to->ino = from->ino;
+	to->size = from->size;
+	to->uid = from->uid;
+	to->gid = from->gid;
+	to->mtime_nsec = from->mtime_nsec;
+	to->mtime_sec = from->mtime_sec;
+	to->rdev = from->rdev;
+}
 
 struct pathset {
 	char *arena;
 	size_t arena_len, arena_cap;
 	struct pent *v;
 	size_t n, cap;
+	size_t nsorted;   /* v[0..nsorted) is sorted and folded (pathset_sort) */
 };
 
 void pathset_free(struct pathset *ps);

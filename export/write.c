@@ -27,6 +27,7 @@
 #include "ctx.h"
 
 #define COPY_BUF (256 * 1024)
+#define OUT_BLOCK (1024 * 1024)
 
 struct writer {
 	struct export_ctx *c;
@@ -269,7 +270,6 @@ static int copy_data(struct writer *w, int fd, uint64_t size, const char *what,
 {
 	uint64_t done = 0;
 
-	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	while (done < size) {
 		size_t want = size - done < COPY_BUF ? (size_t)(size - done) : COPY_BUF;
 		ssize_t n = read(fd, w->buf, want);
@@ -320,37 +320,25 @@ static int write_one(struct writer *w, size_t i, struct archive_entry *entry,
 	const struct pent *e = &c->ps.v[i];
 	const char *path = w->path;
 	_cleanup_close_ int fd = -1;
-	struct stat st = { .st_mode = 0 };
 	int dfd, ret;
 	size_t first;
 
 	snprintf(w->path, sizeof w->path, "%.*s", (int)e->len, pent_path(&c->ps, e));
 	archive_entry_clear(entry);
 	archive_entry_set_pathname(entry, member_name(w, w->name, path, e->len));
-	if (e->flags & F_SYNTH) {
-		archive_entry_set_mode(entry, e->mode);
-		archive_entry_set_uid(entry, 0);
-		archive_entry_set_gid(entry, 0);
-		archive_entry_set_mtime(entry, 0, 0);
+	/* The header comes from the closure's lstat (or the made-up mount point):
+	 * the path is not stat-ed again. */
+	archive_entry_set_mode(entry, e->mode);
+	archive_entry_set_uid(entry, e->uid);
+	archive_entry_set_gid(entry, e->gid);
+	archive_entry_set_mtime(entry, e->mtime_sec, e->mtime_nsec);
+	if (e->flags & F_SYNTH)
 		goto write;
-	}
-	dfd = image_parent(&c->im, path, e->len, err);
-	if (dfd < 0)
-		return -1;
-	if (fstatat(dfd, c->im.name, &st, AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) < 0)
-		return sfs_fail(err, errno, "%s", path);
-	if ((st.st_mode & S_IFMT) != (e->mode & S_IFMT) || st.st_ino != e->ino)
-		return sfs_fail(err, 0, "%s in image %s changed during the export", path,
-				c->imagedir);
-	if (S_ISSOCK(st.st_mode)) {
+	if (S_ISSOCK(e->mode)) {
 		if (!c->o->quiet)
 			sfs_warn(c->o->prog, "%s: skipping socket", path);
 		return 0;
 	}
-	archive_entry_set_mode(entry, st.st_mode);
-	archive_entry_set_uid(entry, st.st_uid);
-	archive_entry_set_gid(entry, st.st_gid);
-	archive_entry_set_mtime(entry, st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
 	first = link_first(w, i);
 	if (first != i) {
 		const struct pent *f = &c->ps.v[first];
@@ -360,28 +348,45 @@ static int write_one(struct writer *w, size_t i, struct archive_entry *entry,
 		archive_entry_set_size(entry, 0);
 		goto write;
 	}
-	if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) {
+	dfd = image_parent(&c->im, path, e->len, err);
+	if (dfd < 0)
+		return -1;
+	if (S_ISREG(e->mode) || S_ISDIR(e->mode)) {
+		struct stat st;
+
+		/* O_NOFOLLOW: a symlink put there since the closure is refused, and
+		 * O_NONBLOCK: a fifo put there does not hang the export; the fstat of
+		 * what was opened then tells whether it is still the closure's inode. */
 		if (e->len == 1)
 			fd = openat(c->im.rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		else
 			fd = openat(dfd, c->im.name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY |
-				    (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0));
+				    O_NONBLOCK | (S_ISDIR(e->mode) ? O_DIRECTORY : 0));
+		if (fd < 0 && (errno == ELOOP || errno == ENOTDIR || errno == ENOENT))
+			goto changed;
 		if (fd < 0)
 			return sfs_fail(err, errno, "%s", path);
+		if (fstat(fd, &st) < 0)
+			return sfs_fail(err, errno, "%s", path);
+		if ((st.st_mode & S_IFMT) != (e->mode & S_IFMT) || st.st_ino != e->ino ||
+		    st.st_dev != e->dev)
+			goto changed;
 	}
 	if (add_xattrs(w, entry, fd, dfd, c->im.name, path, err) < 0)
 		return -1;
-	if (S_ISREG(st.st_mode))
-		archive_entry_set_size(entry, st.st_size);
-	else if (S_ISLNK(st.st_mode)) {
+	if (S_ISREG(e->mode))
+		archive_entry_set_size(entry, (la_int64_t)e->size);
+	else if (S_ISLNK(e->mode)) {
 		ssize_t n = readlinkat(dfd, c->im.name, w->target, sizeof w->target - 1);
 
+		if (n < 0 && (errno == EINVAL || errno == ENOENT))
+			goto changed;
 		if (n < 0)
 			return sfs_fail(err, errno, "%s", path);
 		w->target[n] = '\0';
 		archive_entry_set_symlink(entry, w->target);
-	} else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))
-		archive_entry_set_rdev(entry, st.st_rdev);
+	} else if (S_ISCHR(e->mode) || S_ISBLK(e->mode))
+		archive_entry_set_rdev(entry, e->rdev);
 write:
 	ret = archive_write_header(w->a, entry);
 	if (ret == ARCHIVE_WARN) {
@@ -390,8 +395,7 @@ write:
 	} else if (ret != ARCHIVE_OK) {
 		return archive_fail(w, err, path);
 	}
-	if (fd >= 0 && S_ISREG(st.st_mode) && archive_entry_size(entry) > 0 &&
-	    copy_data(w, fd, (uint64_t)st.st_size, path, err) < 0)
+	if (fd >= 0 && S_ISREG(e->mode) && e->size > 0 && copy_data(w, fd, e->size, path, err) < 0)
 		return -1;
 	ret = archive_write_finish_entry(w->a);
 	if (ret == ARCHIVE_WARN) {
@@ -401,6 +405,8 @@ write:
 		return archive_fail(w, err, path);
 	}
 	return 0;
+changed:
+	return sfs_fail(err, 0, "%s in image %s changed during the export", path, c->imagedir);
 }
 
 static bool has_suffix(const char *s, const char *suf)
@@ -439,6 +445,12 @@ static int open_tar(struct writer *w, int fd, struct sfs_err *err)
 				".tar.xz, or --format dir)", out);
 	}
 	if (r != ARCHIVE_OK)
+		return archive_fail(w, err, out);
+	/* Write in large blocks (fewer system calls); no padding after the last
+	 * byte, as archive_write_open_fd does for a regular file: the bytes are
+	 * those of 10 KB blocks. */
+	if (archive_write_set_bytes_per_block(w->a, OUT_BLOCK) != ARCHIVE_OK ||
+	    archive_write_set_bytes_in_last_block(w->a, 1) != ARCHIVE_OK)
 		return archive_fail(w, err, out);
 	if (archive_write_open_fd(w->a, fd) != ARCHIVE_OK)
 		return archive_fail(w, err, out);
