@@ -1,11 +1,15 @@
-/* inode.c — the inode table (see inode.h for the invariants).
+/* inode.c — the inode table and its fd cache (see inode.h for the invariants).
  *
  * A chained hash on (st_dev, st_ino) that doubles when it holds more inodes than
- * buckets.  Every field that links inodes together (hash chain, parent, name) and
- * every count is changed under the one table lock; the lock is held only for memory
- * work, except that freeing an inode closes its fds.
+ * buckets.  Every field that links inodes together (hash chain, parent, name), every
+ * count and every fd slot is changed under the one table lock.  The lock is held for
+ * memory work and for closing evicted fds; reopening a closed fd (openat, fstat,
+ * open_by_handle_at) runs without it, and a thread that loses the race to reopen the
+ * same slot closes its own fd.
  */
 #include <errno.h>
+#include <limits.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -18,8 +22,36 @@ static size_t hash_key(dev_t dev, ino_t ino, size_t n)
 	return (size_t)(h ^ (h >> 29)) & (n - 1);
 }
 
+static void slot_init(struct fd_slot *s, enum sfs_layer l)
+{
+	s->layer = l;
+	s->prev = s->next = NULL;
+	s->fd = -1;
+	s->pins = 0;
+	s->fixed = false;
+}
+
+/* DIR must be a real (not O_PATH) directory fd: open_by_handle_at's mount fd. */
+bool inode_handles_work(int dir)
+{
+	struct {
+		struct file_handle fh;
+		unsigned char buf[MAX_HANDLE_SZ];
+	} h;
+	int mnt, fd;
+
+	h.fh.handle_bytes = MAX_HANDLE_SZ;
+	if (dir < 0 || name_to_handle_at(dir, "", &h.fh, &mnt, AT_EMPTY_PATH) < 0)
+		return false;
+	fd = open_by_handle_at(dir, &h.fh, O_PATH | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
 int itable_init(struct inode_table *t, int lower_root, int upper_root,
-		const struct stat *lower_st)
+		const struct stat *lower_st, int upper_mount, size_t max_fds)
 {
 	memset(t, 0, sizeof(*t));
 	pthread_mutex_init(&t->lock, NULL);
@@ -27,16 +59,236 @@ int itable_init(struct inode_table *t, int lower_root, int upper_root,
 	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
 	if (!t->buckets)
 		return -1;
-	t->root.dev = lower_st->st_dev;
-	t->root.ino = lower_st->st_ino;
+	t->lru.prev = t->lru.next = &t->lru;
+	t->max_fds = max_fds ? max_fds : 1;
+	/* open_by_handle_at refuses an O_PATH mount fd: open the directory for real. */
+	t->upper_mount = upper_mount < 0 ? -1 :
+			 openat(upper_mount, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	t->upper_handles = inode_handles_work(t->upper_mount);
+	t->root.dev = t->root.lower_dev = lower_st->st_dev;
+	t->root.ino = t->root.lower_ino = lower_st->st_ino;
 	t->root.shown_ino = lower_st->st_ino;
 	t->root.type = S_IFDIR;
-	t->root.lower_fd = lower_root;
-	atomic_init(&t->root.upper_fd, upper_root);
+	slot_init(&t->root.slot[SFS_LOWER], SFS_LOWER);
+	slot_init(&t->root.slot[SFS_UPPER], SFS_UPPER);
+	/* The root's fds belong to the caller and live as long as the table. */
+	t->root.has_lower = lower_root >= 0;
+	t->root.slot[SFS_LOWER].fd = lower_root;
+	t->root.slot[SFS_LOWER].fixed = true;
+	atomic_init(&t->root.has_upper, upper_root >= 0);
+	t->root.slot[SFS_UPPER].fd = upper_root;
+	t->root.slot[SFS_UPPER].fixed = true;
 	atomic_init(&t->root.node, 1);
 	t->root.nlookup = 1;    /* never reaches zero: the kernel never forgets the root */
 	return 0;
 }
+
+/* ---- the fd cache (table lock held) ---------------------------------------- */
+
+static void lru_unlink(struct fd_slot *s)
+{
+	if (!s->prev)
+		return;
+	s->prev->next = s->next;
+	s->next->prev = s->prev;
+	s->prev = s->next = NULL;
+}
+
+static void lru_push(struct inode_table *t, struct fd_slot *s)
+{
+	s->next = t->lru.next;
+	s->prev = &t->lru;
+	s->next->prev = s;
+	t->lru.next = s;
+}
+
+/* The inode whose slot[S->layer] is S. */
+static struct sfs_inode *slot_inode(struct fd_slot *s)
+{
+	return (struct sfs_inode *)((char *)(s - s->layer) - offsetof(struct sfs_inode, slot));
+}
+
+/* Before an upper fd is closed: take the handle that will reopen it.  false if none
+ * can be taken (the fd then stays open for the inode's life). */
+static bool upper_handle_locked(struct inode_table *t, struct sfs_inode *i)
+{
+	struct file_handle *fh;
+	int mnt;
+
+	if (i->upper_fh)
+		return true;
+	if (!t->upper_handles)
+		return false;
+	fh = malloc(sizeof(*fh) + MAX_HANDLE_SZ);
+	if (!fh)
+		return false;
+	fh->handle_bytes = MAX_HANDLE_SZ;
+	if (name_to_handle_at(i->slot[SFS_UPPER].fd, "", fh, &mnt, AT_EMPTY_PATH) < 0) {
+		free(fh);
+		return false;
+	}
+	i->upper_fh = fh;
+	return true;
+}
+
+/* Close the least recently used unpinned fds until at most max_fds are open. */
+static void evict_locked(struct inode_table *t)
+{
+	while (t->open_fds > t->max_fds && t->lru.prev != &t->lru) {
+		struct fd_slot *s = t->lru.prev;
+		struct sfs_inode *i = slot_inode(s);
+
+		lru_unlink(s);
+		t->open_fds--;
+		if (s->layer == SFS_UPPER && !upper_handle_locked(t, i)) {
+			s->fixed = true;
+			continue;
+		}
+		close(s->fd);
+		s->fd = -1;
+	}
+}
+
+/* Take an open fd into slot S (unpinned unless PIN). */
+static void slot_fill_locked(struct inode_table *t, struct fd_slot *s, int fd, bool pin)
+{
+	s->fd = fd;
+	if (s->fixed)
+		return;
+	t->open_fds++;
+	if (pin)
+		s->pins++;
+	else
+		lru_push(t, s);
+	evict_locked(t);
+}
+
+static void slot_close_locked(struct inode_table *t, struct fd_slot *s)
+{
+	if (s->fd < 0)
+		return;
+	if (!s->fixed) {
+		lru_unlink(s);
+		t->open_fds--;
+	}
+	close(s->fd);
+	s->fd = -1;
+}
+
+/* Reopen I's lower file through its parent's lower fd; check it is the same file. */
+static int reopen_lower(struct inode_table *t, struct sfs_inode *p, const char *name,
+			struct sfs_inode *i)
+{
+	struct stat st;
+	int pfd, fd;
+
+	pfd = inode_get_fd(t, p, SFS_LOWER);
+	if (pfd < 0)
+		return pfd == -ENOENT ? -ESTALE : pfd;
+	fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		fd = -errno;
+	inode_put_fd(t, p, SFS_LOWER);
+	if (fd < 0)
+		return fd == -ENOENT ? -ESTALE : fd;
+	if (fstat(fd, &st) < 0 || st.st_dev != i->lower_dev || st.st_ino != i->lower_ino) {
+		close(fd);
+		return -ESTALE;
+	}
+	return fd;
+}
+
+int inode_get_fd(struct inode_table *t, struct sfs_inode *i, enum sfs_layer l)
+{
+	struct fd_slot *s = &i->slot[l];
+	struct sfs_inode *p = NULL;
+	struct file_handle *fh = NULL;
+	char name[NAME_MAX + 1];
+	int fd;
+
+	pthread_mutex_lock(&t->lock);
+	if (s->fd >= 0) {
+		if (!s->fixed && s->pins++ == 0)
+			lru_unlink(s);
+		fd = s->fd;
+		pthread_mutex_unlock(&t->lock);
+		return fd;
+	}
+	if (l == SFS_LOWER ? !i->has_lower : !atomic_load(&i->has_upper)) {
+		pthread_mutex_unlock(&t->lock);
+		return -ENOENT;
+	}
+	if (l == SFS_LOWER) {
+		p = i->parent;
+		if (!p || !i->name || strlen(i->name) > NAME_MAX) {
+			pthread_mutex_unlock(&t->lock);
+			return -ESTALE;
+		}
+		strcpy(name, i->name);
+		if (p != &t->root)
+			p->refs++;
+	} else {
+		/* Set before the fd was first closed and kept until the inode is freed,
+		 * which our caller's use of I rules out. */
+		fh = i->upper_fh;
+	}
+	t->reopens++;
+	pthread_mutex_unlock(&t->lock);
+
+	if (l == SFS_LOWER) {
+		fd = reopen_lower(t, p, name, i);
+		itable_unref(t, p);
+	} else {
+		fd = fh ? open_by_handle_at(t->upper_mount, fh, O_PATH | O_CLOEXEC) : -1;
+		if (fd < 0)
+			fd = fh ? -errno : -ESTALE;
+	}
+	if (fd < 0)
+		return fd;
+
+	pthread_mutex_lock(&t->lock);
+	if (s->fd >= 0) {
+		/* Another thread reopened it meanwhile: use theirs. */
+		close(fd);
+		if (!s->fixed && s->pins++ == 0)
+			lru_unlink(s);
+		fd = s->fd;
+	} else {
+		slot_fill_locked(t, s, fd, true);
+	}
+	pthread_mutex_unlock(&t->lock);
+	return fd;
+}
+
+void inode_put_fd(struct inode_table *t, struct sfs_inode *i, enum sfs_layer l)
+{
+	struct fd_slot *s = &i->slot[l];
+
+	pthread_mutex_lock(&t->lock);
+	if (!s->fixed && s->pins > 0 && --s->pins == 0) {
+		lru_push(t, s);
+		evict_locked(t);
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+void inode_set_upper(struct inode_table *t, struct sfs_inode *i, int fd)
+{
+	struct fd_slot *s = &i->slot[SFS_UPPER];
+
+	pthread_mutex_lock(&t->lock);
+	if (atomic_load(&i->has_upper)) {
+		if (i != &t->root)      /* the root's upper fd is the caller's */
+			close(fd);
+	} else {
+		/* The root joins with the caller's upper root, which stays open. */
+		slot_fill_locked(t, s, fd, false);
+		atomic_store(&i->has_upper, true);
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* ---- the hash --------------------------------------------------------------- */
 
 static void unlink_hash(struct inode_table *t, struct sfs_inode *i)
 {
@@ -82,21 +334,24 @@ static void grow(struct inode_table *t)
 	t->nbuckets = n;
 }
 
+static void free_inode_locked(struct inode_table *t, struct sfs_inode *i)
+{
+	slot_close_locked(t, &i->slot[SFS_LOWER]);
+	slot_close_locked(t, &i->slot[SFS_UPPER]);
+	free(i->upper_fh);
+	free(i->name);
+	free(i);
+}
+
 /* Free I and, as their last child goes, the parents it kept alive.  Lock held. */
 static void put_locked(struct inode_table *t, struct sfs_inode *i)
 {
 	while (i && i != &t->root && i->nlookup == 0 && i->refs == 0) {
 		struct sfs_inode *parent = i->parent;
-		int u = atomic_load(&i->upper_fd);
 
 		unlink_hash(t, i);
 		t->count--;
-		if (i->lower_fd >= 0)
-			close(i->lower_fd);
-		if (u >= 0)
-			close(u);
-		free(i->name);
-		free(i);
+		free_inode_locked(t, i);
 		if (parent && parent != &t->root)
 			parent->refs--;
 		i = parent;
@@ -143,6 +398,21 @@ static int set_name_locked(struct inode_table *t, struct sfs_inode *i,
 	return 0;
 }
 
+/* A slot of a known inode that is closed takes the fd the lookup just opened (saves
+ * a reopen); otherwise the new fd is a duplicate and is closed. */
+static void adopt_fd_locked(struct inode_table *t, struct sfs_inode *i, enum sfs_layer l,
+			    int fd)
+{
+	bool lives = l == SFS_LOWER ? i->has_lower : atomic_load(&i->has_upper);
+
+	if (fd < 0)
+		return;
+	if (lives && i->slot[l].fd < 0)
+		slot_fill_locked(t, &i->slot[l], fd, false);
+	else
+		close(fd);
+}
+
 struct sfs_inode *itable_lookup(struct inode_table *t, struct inode_key *k,
 				struct sfs_inode *parent, const char *name, uint32_t node)
 {
@@ -151,11 +421,8 @@ struct sfs_inode *itable_lookup(struct inode_table *t, struct inode_key *k,
 	pthread_mutex_lock(&t->lock);
 	i = find_locked(t, k->dev, k->ino);
 	if (i) {
-		/* Known already: the new fds are duplicates of what the inode holds. */
-		if (k->lower_fd >= 0)
-			close(k->lower_fd);
-		if (k->upper_fd >= 0)
-			close(k->upper_fd);
+		adopt_fd_locked(t, i, SFS_LOWER, k->lower_fd);
+		adopt_fd_locked(t, i, SFS_UPPER, k->upper_fd);
 	} else {
 		i = calloc(1, sizeof(*i));
 		if (!i) {
@@ -168,13 +435,21 @@ struct sfs_inode *itable_lookup(struct inode_table *t, struct inode_key *k,
 		}
 		i->dev = k->dev;
 		i->ino = k->ino;
+		i->lower_dev = k->lower_dev;
+		i->lower_ino = k->lower_ino;
 		i->shown_ino = k->shown_ino;
 		i->type = k->type;
-		i->lower_fd = k->lower_fd;
-		atomic_init(&i->upper_fd, k->upper_fd);
+		slot_init(&i->slot[SFS_LOWER], SFS_LOWER);
+		slot_init(&i->slot[SFS_UPPER], SFS_UPPER);
+		i->has_lower = k->lower_fd >= 0;
+		atomic_init(&i->has_upper, k->upper_fd >= 0);
 		link_hash(t, i);
 		if (++t->count > t->nbuckets)
 			grow(t);
+		if (k->lower_fd >= 0)
+			slot_fill_locked(t, &i->slot[SFS_LOWER], k->lower_fd, false);
+		if (k->upper_fd >= 0)
+			slot_fill_locked(t, &i->slot[SFS_UPPER], k->upper_fd, false);
 	}
 	k->lower_fd = k->upper_fd = -1;
 	i->nlookup++;
@@ -268,18 +543,13 @@ void itable_destroy(struct inode_table *t)
 		struct sfs_inode *i = t->buckets[b], *next;
 
 		for (; i; i = next) {
-			int u = atomic_load(&i->upper_fd);
-
 			next = i->hnext;
-			if (i->lower_fd >= 0)
-				close(i->lower_fd);
-			if (u >= 0)
-				close(u);
-			free(i->name);
-			free(i);
+			free_inode_locked(t, i);
 		}
 	}
 	free(t->buckets);
 	t->buckets = NULL;
+	if (t->upper_mount >= 0)
+		close(t->upper_mount);
 	pthread_mutex_destroy(&t->lock);
 }

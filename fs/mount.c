@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -225,6 +226,36 @@ static int open_lower(const struct slimfs_opts *o, bool *private_mount)
 	return open(o->lowerdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 }
 
+/* How many O_PATH fds the inode table may keep open (inode.h).  The soft fd limit is
+ * raised to the hard one first (that is free); the cache takes at most a quarter of
+ * it, leaving the rest to the workload's open files, the verifier's event fds and
+ * the trace.  SLIMFS_FD_CACHE=N overrides it (tests use a small N to make every
+ * reopen path run). */
+static size_t fd_cache_size(void)
+{
+	const char *env = getenv("SLIMFS_FD_CACHE");
+	struct rlimit rl;
+	size_t n = SFS_MAX_FDS;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		if (rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+			getrlimit(RLIMIT_NOFILE, &rl);
+		}
+		if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur / 4 < n)
+			n = rl.rlim_cur / 4;
+	}
+	if (env && *env) {
+		char *end;
+		unsigned long v = strtoul(env, &end, 10);
+
+		if (*end == '\0' && v > 0)
+			n = v;
+	}
+	return n ? n : 1;
+}
+
 struct daemon {
 	struct sfs_fs fs;
 	struct fuse_session *se;
@@ -352,7 +383,8 @@ int slimfs_run(const struct slimfs_opts *o, struct sfs_err *err)
 	/* An empty upper root joins the root inode at the first change (copy-up), so
 	 * lookups in "/" skip the upper layer until then. */
 	if (itable_init(&d.fs.it, d.fs.lower_root,
-			dir_is_empty(d.fs.upper_root) ? -1 : d.fs.upper_root, &lst) < 0) {
+			dir_is_empty(d.fs.upper_root) ? -1 : d.fs.upper_root, &lst,
+			d.fs.upper_root, fd_cache_size()) < 0) {
 		sfs_fail(err, ENOMEM, "inode table");
 		goto out;
 	}

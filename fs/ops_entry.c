@@ -51,6 +51,8 @@ struct sfs_inode *sfs_enter(struct sfs_fs *fs, struct sfs_inode *parent, const c
 		k.ino = e->lower_st.st_ino;
 		k.shown_ino = e->lower_st.st_ino;
 	}
+	k.lower_dev = e->lower_fd >= 0 ? e->lower_st.st_dev : 0;
+	k.lower_ino = e->lower_fd >= 0 ? e->lower_st.st_ino : 0;
 	k.type = st.st_mode & S_IFMT;
 	k.lower_fd = e->lower_fd;
 	k.upper_fd = e->upper_fd;
@@ -120,11 +122,19 @@ void sfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct sfs_fs *fs = req_fs(req);
 	struct sfs_inode *i = itable_get(&fs->it, ino);
+	enum sfs_layer l = inode_top(i);
 	struct stat st;
+	int fd = inode_get_fd(&fs->it, i, l), r;
 
 	(void)fi;
-	if (fstat(inode_fd(i), &st) < 0) {
-		fuse_reply_err(req, errno);
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	r = fstat(fd, &st) < 0 ? errno : 0;
+	inode_put_fd(&fs->it, i, l);
+	if (r) {
+		fuse_reply_err(req, r);
 		return;
 	}
 	st.st_ino = i->shown_ino;
@@ -137,7 +147,7 @@ static int copy_up_locked(struct sfs_fs *fs, struct sfs_inode *i)
 {
 	int r;
 
-	if (atomic_load(&i->upper_fd) >= 0)
+	if (inode_has_upper(i))
 		return 0;
 	pthread_mutex_lock(&fs->ns_lock);
 	r = ov_copy_up(fs, i);
@@ -152,17 +162,26 @@ static int set_times(struct sfs_fs *fs, struct sfs_inode *i, const struct timesp
 	char path[OV_PROC_MAX];
 	_cleanup_free_ char *name = NULL;
 	struct sfs_inode *p;
-	int r = 0;
+	int pu, r = 0;
 
 	if (!S_ISLNK(i->type)) {
-		ov_proc_path(path, atomic_load(&i->upper_fd));
-		return utimensat(AT_FDCWD, path, tv, 0) < 0 ? -errno : 0;
+		int u = inode_get_fd(&fs->it, i, SFS_UPPER);
+
+		if (u < 0)
+			return u;
+		ov_proc_path(path, u);
+		r = utimensat(AT_FDCWD, path, tv, 0) < 0 ? -errno : 0;
+		inode_put_fd(&fs->it, i, SFS_UPPER);
+		return r;
 	}
 	p = itable_parent(&fs->it, i, &name);
-	if (!p || !name || atomic_load(&p->upper_fd) < 0)
+	if (!p || !name || (pu = inode_get_fd(&fs->it, p, SFS_UPPER)) < 0) {
 		r = -EIO;
-	else if (utimensat(atomic_load(&p->upper_fd), name, tv, AT_SYMLINK_NOFOLLOW) < 0)
-		r = -errno;
+	} else {
+		if (utimensat(pu, name, tv, AT_SYMLINK_NOFOLLOW) < 0)
+			r = -errno;
+		inode_put_fd(&fs->it, p, SFS_UPPER);
+	}
 	itable_unref(&fs->it, p);
 	return r;
 }
@@ -174,12 +193,14 @@ void sfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
 	struct sfs_inode *i = itable_get(&fs->it, ino);
 	char path[OV_PROC_MAX];
 	struct stat st;
-	int u, r = copy_up_locked(fs, i);
+	int u = -1, r = copy_up_locked(fs, i);
 
 	(void)fi;
 	if (r < 0)
 		goto err;
-	u = atomic_load(&i->upper_fd);
+	u = r = inode_get_fd(&fs->it, i, SFS_UPPER);
+	if (r < 0)
+		goto err;
 	ov_proc_path(path, u);
 	if ((valid & FUSE_SET_ATTR_MODE) && chmod(path, attr->st_mode & 07777) < 0)
 		goto errno_err;
@@ -210,12 +231,15 @@ void sfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
 	trace_record(fs->trace, atomic_load(&i->node), OP_SETATTR);
 	if (fstat(u, &st) < 0)
 		goto errno_err;
+	inode_put_fd(&fs->it, i, SFS_UPPER);
 	st.st_ino = i->shown_ino;
 	fuse_reply_attr(req, &st, fs->timeout);
 	return;
 errno_err:
 	r = -errno;
 err:
+	if (u >= 0)
+		inode_put_fd(&fs->it, i, SFS_UPPER);
 	fuse_reply_err(req, -r);
 }
 
@@ -223,11 +247,21 @@ void sfs_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct sfs_fs *fs = req_fs(req);
 	struct sfs_inode *i = itable_get(&fs->it, ino);
+	enum sfs_layer l = inode_top(i);
 	char buf[PATH_MAX + 1];
-	ssize_t n = readlinkat(inode_fd(i), "", buf, sizeof(buf));
+	int fd = inode_get_fd(&fs->it, i, l);
+	ssize_t n;
 
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	n = readlinkat(fd, "", buf, sizeof(buf));
+	if (n < 0)
+		n = -errno;
+	inode_put_fd(&fs->it, i, l);
 	if (n < 0 || n >= (ssize_t)sizeof(buf)) {
-		fuse_reply_err(req, n < 0 ? errno : ENAMETOOLONG);
+		fuse_reply_err(req, n < 0 ? (int)-n : ENAMETOOLONG);
 		return;
 	}
 	buf[n] = '\0';
@@ -273,7 +307,7 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, enum 
 		       ov_is_whiteout(&before);
 	if (had_whiteout && unlinkat(pu, name, 0) < 0) {
 		r = -errno;
-		goto out;
+		goto out_put;
 	}
 	if (kind == MAKE_DIR)
 		r = mkdirat(pu, name, mode);
@@ -285,7 +319,7 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, enum 
 		r = -errno;
 		if (had_whiteout)
 			ov_make_whiteout(pu, name);
-		goto out;
+		goto out_put;
 	}
 	r = sfs_chown_new(req, pu, name);
 	if (r == 0) {
@@ -299,6 +333,8 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, enum 
 			ov_make_whiteout(pu, name);
 		ov_entry_release(&e);
 	}
+out_put:
+	inode_put_fd(&fs->it, p, SFS_UPPER);
 out:
 	pthread_mutex_unlock(&fs->ns_lock);
 	if (r < 0) {
@@ -354,8 +390,9 @@ void sfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	r = 0;
 	if (e.upper_fd >= 0 && unlinkat(pu, name, 0) < 0)
 		r = -errno;
-	else if (ov_lower_has(p, name))
+	else if (ov_lower_has(fs, p, name))
 		r = ov_make_whiteout(pu, name);
+	inode_put_fd(&fs->it, p, SFS_UPPER);
 out_e:
 	ov_entry_release(&e);
 out:
@@ -394,8 +431,9 @@ void sfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		if (r == 0 && unlinkat(pu, name, AT_REMOVEDIR) < 0)
 			r = -errno;
 	}
-	if (r == 0 && ov_lower_has(p, name))
+	if (r == 0 && ov_lower_has(fs, p, name))
 		r = ov_make_whiteout(pu, name);
+	inode_put_fd(&fs->it, p, SFS_UPPER);
 out_e:
 	ov_entry_release(&e);
 out:
@@ -405,6 +443,57 @@ out:
 	fuse_reply_err(req, -r);
 }
 
+/* The rename in the upper layer, with P's upper fd PU and NP's NPU at hand. */
+static int rename_in(struct sfs_fs *fs, struct sfs_inode *p, const char *name,
+		     struct sfs_inode *np, const char *newname, struct ov_entry *s, int pu,
+		     int npu, bool s_dir, bool src_lower, bool dst_lower)
+{
+	const struct stat *sst = ov_entry_stat(s);
+	struct sfs_inode *i;
+	int r = 0;
+
+	(void)p;
+	if (s_dir && (r = ov_drop_whiteout(npu, newname)) < 0)
+		return r;
+	if (s->upper_fd < 0 &&
+	    (r = ov_copy_up_entry(fs, s->lower_fd, &s->lower_st, pu, name)) < 0)
+		return r;
+	if (renameat(pu, name, npu, newname) < 0) {
+		r = -errno;
+		if (s->upper_fd < 0)
+			unlinkat(pu, name, 0);
+		return r;
+	}
+	if (src_lower && (r = ov_make_whiteout(pu, name)) < 0)
+		return r;
+	/* The inode the kernel knows follows its new name. */
+	i = itable_find(&fs->it, sst->st_dev, sst->st_ino);
+	if (i && !inode_has_upper(i)) {
+		struct stat ust;
+		int fd = ov_open_stat(npu, newname, &ust);
+
+		if (fd >= 0) {
+			itable_rekey(&fs->it, i, ust.st_dev, ust.st_ino);
+			inode_set_upper(&fs->it, i, fd);
+		}
+	}
+	if (i)
+		itable_set_name(&fs->it, i, np, newname);
+	if (s_dir && dst_lower) {
+		_cleanup_close_ int fd = openat(npu, newname, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+
+		r = fd < 0 ? -errno : ov_set_opaque(fd);
+	}
+	if (i) {
+		uint32_t node = trace_node(fs->trace, atomic_load(&np->node), newname,
+					   strlen(newname));
+
+		atomic_store(&i->node, node);
+		itable_unref(&fs->it, i);
+	}
+	return r < 0 ? r : 0;
+}
+
 /* The rename proper, ns_lock held.  S is the source, D the destination (fd -1 each if
  * absent).  Returns 0 or -errno. */
 static int do_rename(struct sfs_fs *fs, struct sfs_inode *p, const char *name,
@@ -412,8 +501,6 @@ static int do_rename(struct sfs_fs *fs, struct sfs_inode *p, const char *name,
 		     struct ov_entry *d, bool d_exists, unsigned int flags)
 {
 	bool s_dir = S_ISDIR(ov_entry_stat(s)->st_mode);
-	const struct stat *sst = ov_entry_stat(s);
-	struct sfs_inode *i;
 	bool src_lower, dst_lower;
 	int pu, npu, r = 0;
 
@@ -438,52 +525,19 @@ static int do_rename(struct sfs_fs *fs, struct sfs_inode *p, const char *name,
 				return r;
 		}
 	}
-	src_lower = ov_lower_has(p, name);
-	dst_lower = ov_lower_has(np, newname);
+	src_lower = ov_lower_has(fs, p, name);
+	dst_lower = ov_lower_has(fs, np, newname);
 	pu = ov_upper_dir(fs, p);
 	if (pu < 0)
 		return pu;
 	npu = ov_upper_dir(fs, np);
-	if (npu < 0)
+	if (npu < 0) {
+		inode_put_fd(&fs->it, p, SFS_UPPER);
 		return npu;
-	if (s_dir && (r = ov_drop_whiteout(npu, newname)) < 0)
-		return r;
-	if (s->upper_fd < 0 &&
-	    (r = ov_copy_up_entry(fs, s->lower_fd, &s->lower_st, pu, name)) < 0)
-		return r;
-	if (renameat(pu, name, npu, newname) < 0) {
-		r = -errno;
-		if (s->upper_fd < 0)
-			unlinkat(pu, name, 0);
-		return r;
 	}
-	if (src_lower && (r = ov_make_whiteout(pu, name)) < 0)
-		return r;
-	/* The inode the kernel knows follows its new name. */
-	i = itable_find(&fs->it, sst->st_dev, sst->st_ino);
-	if (i && atomic_load(&i->upper_fd) < 0) {
-		struct stat ust;
-		int fd = ov_open_stat(npu, newname, &ust);
-
-		if (fd >= 0) {
-			itable_rekey(&fs->it, i, ust.st_dev, ust.st_ino);
-			atomic_store(&i->upper_fd, fd);
-		}
-	}
-	if (i)
-		itable_set_name(&fs->it, i, np, newname);
-	if (s_dir && dst_lower) {
-		_cleanup_close_ int fd = openat(npu, newname, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-
-		r = fd < 0 ? -errno : ov_set_opaque(fd);
-	}
-	if (i) {
-		uint32_t node = trace_node(fs->trace, atomic_load(&np->node), newname,
-					   strlen(newname));
-
-		atomic_store(&i->node, node);
-		itable_unref(&fs->it, i);
-	}
+	r = rename_in(fs, p, name, np, newname, s, pu, npu, s_dir, src_lower, dst_lower);
+	inode_put_fd(&fs->it, np, SFS_UPPER);
+	inode_put_fd(&fs->it, p, SFS_UPPER);
 	return r < 0 ? r : 0;
 }
 
@@ -540,17 +594,21 @@ void sfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *
 	if (r < 0)
 		goto out;
 	had_whiteout = r = ov_drop_whiteout(npu, newname);
-	if (r < 0)
-		goto out;
-	u = atomic_load(&i->upper_fd);
-	ov_proc_path(path, u);
-	if (linkat(u, "", npu, newname, AT_EMPTY_PATH) < 0 &&
-	    linkat(AT_FDCWD, path, npu, newname, AT_SYMLINK_FOLLOW) < 0)
-		r = -errno;
-	else if (fstat(u, &st) < 0)
-		r = -errno;
-	if (r < 0 && had_whiteout == 1)
-		ov_make_whiteout(npu, newname);
+	if (r >= 0)
+		u = r = inode_get_fd(&fs->it, i, SFS_UPPER);
+	if (r >= 0) {
+		r = 0;
+		ov_proc_path(path, u);
+		if (linkat(u, "", npu, newname, AT_EMPTY_PATH) < 0 &&
+		    linkat(AT_FDCWD, path, npu, newname, AT_SYMLINK_FOLLOW) < 0)
+			r = -errno;
+		else if (fstat(u, &st) < 0)
+			r = -errno;
+		inode_put_fd(&fs->it, i, SFS_UPPER);
+		if (r < 0 && had_whiteout == 1)
+			ov_make_whiteout(npu, newname);
+	}
+	inode_put_fd(&fs->it, np, SFS_UPPER);
 out:
 	pthread_mutex_unlock(&fs->ns_lock);
 	if (r < 0) {
@@ -575,9 +633,11 @@ void sfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct sfs_fs *fs = req_fs(req);
 	struct sfs_inode *i = itable_get(&fs->it, ino);
+	enum sfs_layer l = inode_top(i);
 	_cleanup_free_ char *buf = NULL;
 	char path[OV_PROC_MAX];
 	ssize_t n;
+	int fd;
 
 	trace_record(fs->trace, atomic_load(&i->node), OP_GETXATTR);
 	/* No race-free way to reach a symlink's own xattrs from an O_PATH fd. */
@@ -585,23 +645,24 @@ void sfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 		fuse_reply_err(req, ENODATA);
 		return;
 	}
-	ov_proc_path(path, inode_fd(i));
-	if (size == 0) {
-		n = getxattr(path, name, NULL, 0);
-		if (n < 0)
-			fuse_reply_err(req, errno);
-		else
-			fuse_reply_xattr(req, n);
-		return;
-	}
-	buf = malloc(size);
-	if (!buf) {
+	if (size > 0 && !(buf = malloc(size))) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	fd = inode_get_fd(&fs->it, i, l);
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	ov_proc_path(path, fd);
 	n = getxattr(path, name, buf, size);
 	if (n < 0)
-		fuse_reply_err(req, errno);
+		n = -errno;
+	inode_put_fd(&fs->it, i, l);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else if (size == 0)
+		fuse_reply_xattr(req, n);
 	else
 		fuse_reply_buf(req, buf, n);
 }
@@ -610,31 +671,38 @@ void sfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	struct sfs_fs *fs = req_fs(req);
 	struct sfs_inode *i = itable_get(&fs->it, ino);
+	enum sfs_layer l = inode_top(i);
 	_cleanup_free_ char *buf = NULL, *out = NULL;
 	char path[OV_PROC_MAX];
 	ssize_t n;
 	size_t len = 0;
+	int fd;
 
 	trace_record(fs->trace, atomic_load(&i->node), OP_LISTXATTR);
 	if (S_ISLNK(i->type)) {
 		fuse_reply_xattr(req, 0);
 		return;
 	}
-	ov_proc_path(path, inode_fd(i));
+	fd = inode_get_fd(&fs->it, i, l);
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	ov_proc_path(path, fd);
 	n = listxattr(path, NULL, 0);
-	if (n < 0) {
-		fuse_reply_err(req, errno);
-		return;
+	if (n >= 0) {
+		buf = malloc(n + 1);
+		out = malloc(n + 1);
+		if (!buf || !out)
+			n = -1, errno = ENOMEM;
+		else
+			n = listxattr(path, buf, n);
 	}
-	buf = malloc(n + 1);
-	out = malloc(n + 1);
-	if (!buf || !out) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	n = listxattr(path, buf, n);
+	if (n < 0)
+		n = -errno;
+	inode_put_fd(&fs->it, i, l);
 	if (n < 0) {
-		fuse_reply_err(req, errno);
+		fuse_reply_err(req, (int)-n);
 		return;
 	}
 	/* The overlay's own attributes are not the file's. */
@@ -658,7 +726,7 @@ void sfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *
 	struct sfs_fs *fs = req_fs(req);
 	struct sfs_inode *i = itable_get(&fs->it, ino);
 	char path[OV_PROC_MAX];
-	int r;
+	int r, u;
 
 	if (private_xattr(name) || S_ISLNK(i->type)) {
 		fuse_reply_err(req, EPERM);
@@ -669,8 +737,14 @@ void sfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *
 		fuse_reply_err(req, -r);
 		return;
 	}
-	ov_proc_path(path, atomic_load(&i->upper_fd));
+	u = inode_get_fd(&fs->it, i, SFS_UPPER);
+	if (u < 0) {
+		fuse_reply_err(req, -u);
+		return;
+	}
+	ov_proc_path(path, u);
 	r = setxattr(path, name, value, size, flags) < 0 ? errno : 0;
+	inode_put_fd(&fs->it, i, SFS_UPPER);
 	if (r == 0)
 		trace_record(fs->trace, atomic_load(&i->node), OP_SETXATTR);
 	fuse_reply_err(req, r);
@@ -680,17 +754,25 @@ void sfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	struct sfs_fs *fs = req_fs(req);
 	struct sfs_inode *i = itable_get(&fs->it, ino);
+	enum sfs_layer l = inode_top(i);
 	char path[OV_PROC_MAX];
-	int r;
+	int r, fd;
 
 	if (private_xattr(name) || S_ISLNK(i->type)) {
 		fuse_reply_err(req, private_xattr(name) ? ENODATA : EPERM);
 		return;
 	}
 	/* Removing what is not there changes nothing: no copy-up for it. */
-	ov_proc_path(path, inode_fd(i));
-	if (getxattr(path, name, NULL, 0) < 0) {
-		fuse_reply_err(req, errno);
+	fd = inode_get_fd(&fs->it, i, l);
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	ov_proc_path(path, fd);
+	r = getxattr(path, name, NULL, 0) < 0 ? errno : 0;
+	inode_put_fd(&fs->it, i, l);
+	if (r) {
+		fuse_reply_err(req, r);
 		return;
 	}
 	r = copy_up_locked(fs, i);
@@ -698,8 +780,14 @@ void sfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 		fuse_reply_err(req, -r);
 		return;
 	}
-	ov_proc_path(path, atomic_load(&i->upper_fd));
+	fd = inode_get_fd(&fs->it, i, SFS_UPPER);
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	ov_proc_path(path, fd);
 	r = removexattr(path, name) < 0 ? errno : 0;
+	inode_put_fd(&fs->it, i, SFS_UPPER);
 	if (r == 0)
 		trace_record(fs->trace, atomic_load(&i->node), OP_REMOVEXATTR);
 	fuse_reply_err(req, r);

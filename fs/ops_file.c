@@ -76,9 +76,10 @@ void sfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			   (fi->flags & SFS_FMODE_EXEC) ? OP_EXEC : OP_OPEN;
 	char path[OV_PROC_MAX];
 	struct sfs_file *f;
-	int u, fd;
+	enum sfs_layer l;
+	int pfd, fd;
 
-	if (writes && atomic_load(&i->upper_fd) < 0) {
+	if (writes && !inode_has_upper(i)) {
 		int r;
 
 		pthread_mutex_lock(&fs->ns_lock);
@@ -89,11 +90,19 @@ void sfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			return;
 		}
 	}
-	u = atomic_load(&i->upper_fd);
-	ov_proc_path(path, u >= 0 ? u : i->lower_fd);
-	fd = open(path, u >= 0 ? upper_flags(fi->flags) : O_RDONLY | O_CLOEXEC);
+	l = inode_top(i);
+	pfd = inode_get_fd(&fs->it, i, l);
+	if (pfd < 0) {
+		fuse_reply_err(req, -pfd);
+		return;
+	}
+	ov_proc_path(path, pfd);
+	fd = open(path, l == SFS_UPPER ? upper_flags(fi->flags) : O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		fd = -errno;
+	inode_put_fd(&fs->it, i, l);
 	if (fd < 0) {
-		fuse_reply_err(req, errno);
+		fuse_reply_err(req, -fd);
 		return;
 	}
 	f = new_file(fs, fd, i);
@@ -106,8 +115,8 @@ void sfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->fh = (uintptr_t)f;
 	/* Only the mount changes files, so cached pages of an image file stay valid;
 	 * closing a read-only image file needs no flush round trip (locks are local). */
-	fi->keep_cache = u < 0;
-	fi->noflush = u < 0;
+	fi->keep_cache = l == SFS_LOWER;
+	fi->noflush = l == SFS_LOWER;
 	if (fuse_reply_open(req, fi) < 0)
 		free_file(fs, f);
 }
@@ -142,6 +151,8 @@ void sfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 	}
 	if (r < 0 && had_whiteout == 1)
 		ov_make_whiteout(pu, name);
+	if (pu >= 0)
+		inode_put_fd(&fs->it, p, SFS_UPPER);
 	pthread_mutex_unlock(&fs->ns_lock);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
@@ -338,15 +349,21 @@ void sfs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file
 {
 	struct sfs_fs *fs = req_fs(req);
 	struct sfs_inode *i = itable_get(&fs->it, ino);
-	int u = atomic_load(&i->upper_fd);
 	_cleanup_close_ int fd = -1;
+	int u;
 
 	(void)fi;
-	if (u < 0) {            /* nothing of it was ever written */
+	if (!inode_has_upper(i)) {      /* nothing of it was ever written */
 		fuse_reply_err(req, 0);
 		return;
 	}
+	u = inode_get_fd(&fs->it, i, SFS_UPPER);
+	if (u < 0) {
+		fuse_reply_err(req, -u);
+		return;
+	}
 	fd = openat(u, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	inode_put_fd(&fs->it, i, SFS_UPPER);
 	if (fd < 0 || (datasync ? fdatasync(fd) : fsync(fd)) < 0)
 		fuse_reply_err(req, errno);
 	else

@@ -66,12 +66,11 @@ int ov_open_stat(int dir, const char *name, struct stat *st)
 	return fd;
 }
 
-int ov_resolve(struct sfs_fs *fs, struct sfs_inode *p, const char *name, struct ov_entry *e)
+/* ov_resolve with P's fds at hand: PU upper, PL lower (-1 where P does not live). */
+static int resolve_in(int pu, int pl, const char *name, struct ov_entry *e)
 {
-	int pu = atomic_load(&p->upper_fd);
 	int fd;
 
-	(void)fs;
 	e->upper_fd = e->lower_fd = -1;
 	if (pu >= 0) {
 		fd = ov_open_stat(pu, name, &e->upper_st);
@@ -82,15 +81,15 @@ int ov_resolve(struct sfs_fs *fs, struct sfs_inode *p, const char *name, struct 
 			}
 			e->upper_fd = fd;
 			/* Only a non-opaque upper directory lets a lower one show through. */
-			if (!S_ISDIR(e->upper_st.st_mode) || p->lower_fd < 0 || is_opaque(fd))
+			if (!S_ISDIR(e->upper_st.st_mode) || pl < 0 || is_opaque(fd))
 				return 0;
 		} else if (fd != -ENOENT) {
 			return fd;
 		}
 	}
-	if (p->lower_fd < 0)
+	if (pl < 0)
 		return e->upper_fd >= 0 ? 0 : -ENOENT;
-	fd = ov_open_stat(p->lower_fd, name, &e->lower_st);
+	fd = ov_open_stat(pl, name, &e->lower_st);
 	if (fd < 0)
 		return e->upper_fd >= 0 ? 0 : fd;
 	if (e->upper_fd >= 0 && !S_ISDIR(e->lower_st.st_mode)) {
@@ -101,13 +100,62 @@ int ov_resolve(struct sfs_fs *fs, struct sfs_inode *p, const char *name, struct 
 	return 0;
 }
 
-bool ov_lower_has(struct sfs_inode *p, const char *name)
+int ov_get_fds(struct sfs_fs *fs, struct sfs_inode *i, int *u, int *l)
+{
+	*u = *l = -1;
+	if (inode_has_upper(i)) {
+		*u = inode_get_fd(&fs->it, i, SFS_UPPER);
+		if (*u < 0)
+			return *u;
+	}
+	if (i->has_lower) {
+		*l = inode_get_fd(&fs->it, i, SFS_LOWER);
+		if (*l < 0) {
+			int r = *l;
+
+			ov_put_fds(fs, i, *u, -1);
+			*u = *l = -1;
+			return r;
+		}
+	}
+	return 0;
+}
+
+void ov_put_fds(struct sfs_fs *fs, struct sfs_inode *i, int u, int l)
+{
+	if (u >= 0)
+		inode_put_fd(&fs->it, i, SFS_UPPER);
+	if (l >= 0)
+		inode_put_fd(&fs->it, i, SFS_LOWER);
+}
+
+int ov_resolve(struct sfs_fs *fs, struct sfs_inode *p, const char *name, struct ov_entry *e)
+{
+	int pu, pl, r;
+
+	e->upper_fd = e->lower_fd = -1;
+	r = ov_get_fds(fs, p, &pu, &pl);
+	if (r < 0)
+		return r;
+	r = resolve_in(pu, pl, name, e);
+	ov_put_fds(fs, p, pu, pl);
+	return r;
+}
+
+bool ov_lower_has(struct sfs_fs *fs, struct sfs_inode *p, const char *name)
 {
 	struct stat st;
+	bool r;
+	int pl;
 
-	if (p->lower_fd < 0)
+	if (!p->has_lower)
 		return false;
-	return fstatat(p->lower_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	pl = inode_get_fd(&fs->it, p, SFS_LOWER);
+	if (pl < 0)
+		return false;
+	r = fstatat(pl, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	inode_put_fd(&fs->it, p, SFS_LOWER);
+	return r;
 }
 
 int ov_drop_whiteout(int udir, const char *name)
@@ -313,25 +361,22 @@ int ov_copy_up_entry(struct sfs_fs *fs, int lower_fd, const struct stat *st, int
 	return r;
 }
 
-int ov_copy_up(struct sfs_fs *fs, struct sfs_inode *i)
+/* ov_copy_up with I's lower fd LFD at hand. */
+static int copy_up_from(struct sfs_fs *fs, struct sfs_inode *i, int lfd)
 {
 	struct sfs_inode *parent;
 	_cleanup_free_ char *name = NULL;
 	struct stat st, ust;
 	int pu, fd, r;
 
-	if (atomic_load(&i->upper_fd) >= 0)
-		return 0;
-	if (i->lower_fd < 0)
-		return -EIO;    /* an inode lives in at least one layer */
-	if (fstat(i->lower_fd, &st) < 0)
+	if (fstat(lfd, &st) < 0)
 		return -errno;
 	if (i == &fs->it.root) {
 		/* The upper root exists from the start; it takes the image root's looks. */
-		r = copy_meta(i->lower_fd, &st, fs->upper_root, ".");
+		r = copy_meta(lfd, &st, fs->upper_root, ".");
 		if (r < 0)
 			return r;
-		atomic_store(&i->upper_fd, fs->upper_root);
+		inode_set_upper(&fs->it, i, fs->upper_root);
 		return 0;
 	}
 	parent = itable_parent(&fs->it, i, &name);
@@ -339,27 +384,44 @@ int ov_copy_up(struct sfs_fs *fs, struct sfs_inode *i)
 		itable_unref(&fs->it, parent);
 		return -EIO;
 	}
-	r = ov_copy_up(fs, parent);
-	pu = atomic_load(&parent->upper_fd);
+	pu = r = ov_upper_dir(fs, parent);
+	if (r >= 0) {
+		r = ov_copy_up_entry(fs, lfd, &st, pu, name);
+		if (r == 0) {
+			fd = r = ov_open_stat(pu, name, &ust);
+			if (fd >= 0) {
+				itable_rekey(&fs->it, i, ust.st_dev, ust.st_ino);
+				inode_set_upper(&fs->it, i, fd);
+				r = 0;
+			}
+		}
+		inode_put_fd(&fs->it, parent, SFS_UPPER);
+	}
 	itable_unref(&fs->it, parent);
-	if (r < 0)
-		return r;
-	r = ov_copy_up_entry(fs, i->lower_fd, &st, pu, name);
-	if (r < 0)
-		return r;
-	fd = ov_open_stat(pu, name, &ust);
-	if (fd < 0)
-		return fd;
-	itable_rekey(&fs->it, i, ust.st_dev, ust.st_ino);
-	atomic_store(&i->upper_fd, fd);
-	return 0;
+	return r;
+}
+
+int ov_copy_up(struct sfs_fs *fs, struct sfs_inode *i)
+{
+	int lfd, r;
+
+	if (inode_has_upper(i))
+		return 0;
+	if (!i->has_lower)
+		return -EIO;    /* an inode lives in at least one layer */
+	lfd = inode_get_fd(&fs->it, i, SFS_LOWER);
+	if (lfd < 0)
+		return lfd;
+	r = copy_up_from(fs, i, lfd);
+	inode_put_fd(&fs->it, i, SFS_LOWER);
+	return r;
 }
 
 int ov_upper_dir(struct sfs_fs *fs, struct sfs_inode *i)
 {
 	int r = ov_copy_up(fs, i);
 
-	return r < 0 ? r : atomic_load(&i->upper_fd);
+	return r < 0 ? r : inode_get_fd(&fs->it, i, SFS_UPPER);
 }
 
 static DIR *dir_at(int fd)
@@ -457,22 +519,21 @@ void ov_list_free(struct ov_dirent *d, size_t n)
 	free(d);
 }
 
-int ov_list(struct sfs_fs *fs, struct sfs_inode *i, struct ov_dirent **out, size_t *n)
+/* ov_list with I's fds at hand: U upper, L lower (-1 where I does not live). */
+static int list_in(int u, int l, struct ov_dirent **out, size_t *n)
 {
-	int u = atomic_load(&i->upper_fd);
 	struct strvec seen = { 0 };     /* upper names and whiteouts: hide these below */
 	struct dvec d = { 0 };
 	struct dirent *de;
 	int r = 0;
 
-	(void)fs;
 	if (u >= 0) {
 		_cleanup_closedir_ DIR *dir = dir_at(u);
 
 		if (!dir)
 			return -errno;
 		while ((errno = 0, de = readdir(dir))) {
-			if (i->lower_fd >= 0 && (r = strvec_add(&seen, de->d_name)) < 0)
+			if (l >= 0 && (r = strvec_add(&seen, de->d_name)) < 0)
 				goto out;
 			if (dirent_whiteout(dir, de))
 				continue;
@@ -488,8 +549,8 @@ int ov_list(struct sfs_fs *fs, struct sfs_inode *i, struct ov_dirent **out, size
 		if (seen.n)
 			qsort(seen.v, seen.n, sizeof(char *), cmp_str);
 	}
-	if (i->lower_fd >= 0) {
-		_cleanup_closedir_ DIR *dir = dir_at(i->lower_fd);
+	if (l >= 0) {
+		_cleanup_closedir_ DIR *dir = dir_at(l);
 
 		if (!dir) {
 			r = -errno;
@@ -514,6 +575,17 @@ out:
 	*out = d.v;
 	*n = d.n;
 	return 0;
+}
+
+int ov_list(struct sfs_fs *fs, struct sfs_inode *i, struct ov_dirent **out, size_t *n)
+{
+	int u, l, r = ov_get_fds(fs, i, &u, &l);
+
+	if (r < 0)
+		return r;
+	r = list_in(u, l, out, n);
+	ov_put_fds(fs, i, u, l);
+	return r;
 }
 
 int ov_dir_empty(const struct ov_entry *e)

@@ -93,7 +93,12 @@ static inline const struct stat *ov_entry_stat(const struct ov_entry *e)
 }
 
 /* Does the lower layer hold P/NAME where the merged view can see it? */
-bool ov_lower_has(struct sfs_inode *p, const char *name);
+bool ov_lower_has(struct sfs_fs *fs, struct sfs_inode *p, const char *name);
+
+/* I's fds, pinned: *U upper, *L lower (-1 where I does not live).  0 or -errno;
+ * ov_put_fds(U, L) unpins them. */
+int ov_get_fds(struct sfs_fs *fs, struct sfs_inode *i, int *u, int *l);
+void ov_put_fds(struct sfs_fs *fs, struct sfs_inode *i, int u, int l);
 
 /* Give I an upper copy (parents first).  ns_lock held.  0 or -errno. */
 int ov_copy_up(struct sfs_fs *fs, struct sfs_inode *i);
@@ -103,7 +108,8 @@ int ov_copy_up(struct sfs_fs *fs, struct sfs_inode *i);
 int ov_copy_up_entry(struct sfs_fs *fs, int lower_fd, const struct stat *st, int udir,
 		     const char *name);
 
-/* Make sure the directory I has an upper copy and return its upper fd, or -errno. */
+/* Make sure the directory I has an upper copy and return its upper fd, pinned (the
+ * caller unpins it with inode_put_fd(SFS_UPPER)), or -errno. */
 int ov_upper_dir(struct sfs_fs *fs, struct sfs_inode *i);
 
 /* Remove a whiteout at UDIR/NAME if there is one: 1 removed, 0 none, -errno.  A

@@ -2,11 +2,15 @@
  *
  * What is checked: one inode per (st_dev, st_ino), lookup counting as FUSE
  * prescribes, a child keeping its parent alive, fds closed exactly when an inode is
- * freed, re-keying after copy-up, and growth of the hash to many inodes.
+ * freed, re-keying after copy-up, growth of the hash to many inodes, and the fd
+ * cache: never more than its cap open, an evicted lower fd reopened through the
+ * parent and checked against the file's identity, an upper fd reopened by handle.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,6 +41,104 @@ static struct inode_key key(ino_t ino, int fd)
 	return k;
 }
 
+/* Enter file NAME of directory fd DIR (an inode of T under PARENT) as a lower file. */
+static struct sfs_inode *enter_lower(struct inode_table *t, struct sfs_inode *parent, int dir,
+				     const char *name)
+{
+	struct inode_key k = { .upper_fd = -1 };
+	struct stat st;
+
+	k.lower_fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (k.lower_fd < 0 || fstat(k.lower_fd, &st) < 0)
+		return NULL;
+	k.dev = k.lower_dev = st.st_dev;
+	k.ino = k.lower_ino = st.st_ino;
+	k.shown_ino = st.st_ino;
+	k.type = st.st_mode & S_IFMT;
+	return itable_lookup(t, &k, parent, name, 9);
+}
+
+static void fd_cache_tests(void)
+{
+	char lower[] = "/tmp/fs_unit.XXXXXX", upper[] = "/tmp/fs_unit_up.XXXXXX", name[32];
+	struct sfs_inode *in[10], *sub;
+	struct inode_table t;
+	struct stat st, root_st;
+	int lroot, uroot, sfd, fd, all = 1;
+
+	if (!mkdtemp(lower) || !mkdtemp(upper))
+		return;
+	lroot = open(lower, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	uroot = open(upper, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	fstat(lroot, &root_st);
+	mkdirat(lroot, "sub", 0755);
+	sfd = openat(lroot, "sub", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	for (int k = 0; k < 10; k++) {
+		snprintf(name, sizeof(name), "f%d", k);
+		close(openat(sfd, name, O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
+	}
+	itable_init(&t, lroot, -1, &root_st, uroot, 4);
+	sub = enter_lower(&t, &t.root, lroot, "sub");
+	for (int k = 0; k < 10; k++) {
+		snprintf(name, sizeof(name), "f%d", k);
+		in[k] = enter_lower(&t, sub, sfd, name);
+		all = all && in[k] && t.open_fds <= 4;
+	}
+	ok(all, "the cache never holds more fds than its cap");
+	ok(in[0]->slot[SFS_LOWER].fd < 0 && sub->slot[SFS_LOWER].fd < 0,
+	   "the least recently used fds were closed");
+	fd = inode_get_fd(&t, in[0], SFS_LOWER);
+	ok(fd >= 0 && fstat(fd, &st) == 0 && st.st_ino == in[0]->lower_ino && t.reopens >= 2,
+	   "an evicted lower fd is reopened through its (evicted) parent");
+	inode_put_fd(&t, in[0], SFS_LOWER);
+
+	/* A name that now leads to another file is refused, not followed. */
+	close(openat(sfd, "g", O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
+	renameat(sfd, "g", sfd, "f1");
+	for (int k = 2; k < 10; k++) {   /* push f1 out of the cache */
+		if (inode_get_fd(&t, in[k], SFS_LOWER) >= 0)
+			inode_put_fd(&t, in[k], SFS_LOWER);
+	}
+	ok(in[1]->slot[SFS_LOWER].fd < 0 && inode_get_fd(&t, in[1], SFS_LOWER) == -ESTALE,
+	   "a reopen that finds another file under the name fails with ESTALE");
+
+	fd = openat(uroot, "u", O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+	close(fd);
+	fd = openat(uroot, "u", O_PATH | O_CLOEXEC);
+	fstat(fd, &st);
+	itable_rekey(&t, in[2], st.st_dev, st.st_ino);
+	inode_set_upper(&t, in[2], fd);
+	for (int k = 3; k < 10; k++) {   /* push u out of the cache */
+		if (inode_get_fd(&t, in[k], SFS_LOWER) >= 0)
+			inode_put_fd(&t, in[k], SFS_LOWER);
+	}
+	renameat(uroot, "u", uroot, "u2");
+	fd = inode_get_fd(&t, in[2], SFS_UPPER);
+	ok(t.upper_handles && (in[2]->upper_fh && fd >= 0 && fstat(fd, &root_st) == 0 &&
+				root_st.st_ino == st.st_ino),
+	   "an evicted upper fd is reopened by handle, even after a rename");
+	if (fd >= 0)
+		inode_put_fd(&t, in[2], SFS_UPPER);
+	for (int k = 0; k < 10; k++)
+		itable_forget(&t, in[k], 1);
+	itable_forget(&t, sub, 1);
+	ok(t.count == 0 && t.open_fds == 0, "freeing every inode closes every cached fd");
+	itable_destroy(&t);
+	close(sfd);
+	close(lroot);
+	close(uroot);
+	for (int k = 0; k < 10; k++) {
+		snprintf(name, sizeof(name), "%s/sub/f%d", lower, k);
+		unlink(name);
+	}
+	snprintf(name, sizeof(name), "%s/u2", upper);
+	unlink(name);
+	snprintf(name, sizeof(name), "%s/sub", lower);
+	rmdir(name);
+	rmdir(lower);
+	rmdir(upper);
+}
+
 int main(void)
 {
 	struct inode_table t;
@@ -46,8 +148,8 @@ int main(void)
 	char *name;
 	int fa, fa2, fdir, fchild;
 
-	printf("1..14\n");
-	ok(itable_init(&t, -1, -1, &root_st) == 0, "table starts");
+	printf("1..20\n");
+	ok(itable_init(&t, -1, -1, &root_st, -1, 64) == 0, "table starts");
 
 	fa = open("/dev/null", O_RDONLY);
 	k = key(100, fa);
@@ -103,5 +205,6 @@ int main(void)
 	}
 	ok(t.count == 0, "all of them are freed by their forgets");
 	itable_destroy(&t);
+	fd_cache_tests();
 	return failed;
 }
