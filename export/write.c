@@ -28,6 +28,7 @@
 
 #define COPY_BUF (256 * 1024)
 #define OUT_BLOCK (1024 * 1024)
+#define SYNC_EVERY (8 * 1024 * 1024)
 
 struct writer {
 	struct export_ctx *c;
@@ -47,6 +48,8 @@ struct writer {
 	struct timespec start, last_progress;
 	bool progress_shown;
 	uint64_t bytes;
+	int outfd;                /* the temporary archive */
+	off_t written, synced;    /* bytes written to it, and handed to writeback */
 };
 
 static int cmp_link(const void *x, const void *y)
@@ -416,6 +419,34 @@ static bool has_suffix(const char *s, const char *suf)
 	return n >= m && strcmp(s + n - m, suf) == 0;
 }
 
+/* libarchive's output callback.  Writeback of what was written is started every
+ * SYNC_EVERY bytes, so that the final fsync() waits for little: the disk works
+ * while the archive is being built instead of after. */
+static la_ssize_t out_write(struct archive *a, void *ctx, const void *buf, size_t len)
+{
+	struct writer *w = ctx;
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = write(w->outfd, (const char *)buf + done, len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			archive_set_error(a, errno, "%s", strerror(errno));
+			return -1;
+		}
+		done += (size_t)n;
+	}
+	w->written += (off_t)len;
+	if (w->written - w->synced >= SYNC_EVERY) {
+		sync_file_range(w->outfd, w->synced, w->written - w->synced,
+				SYNC_FILE_RANGE_WRITE);
+		w->synced = w->written;
+	}
+	return (la_ssize_t)len;
+}
+
 static int open_tar(struct writer *w, int fd, struct sfs_err *err)
 {
 	const char *out = w->c->o->out;
@@ -452,7 +483,8 @@ static int open_tar(struct writer *w, int fd, struct sfs_err *err)
 	if (archive_write_set_bytes_per_block(w->a, OUT_BLOCK) != ARCHIVE_OK ||
 	    archive_write_set_bytes_in_last_block(w->a, 1) != ARCHIVE_OK)
 		return archive_fail(w, err, out);
-	if (archive_write_open_fd(w->a, fd) != ARCHIVE_OK)
+	w->outfd = fd;
+	if (archive_write_open2(w->a, w, NULL, out_write, NULL, NULL) != ARCHIVE_OK)
 		return archive_fail(w, err, out);
 	return 0;
 }
