@@ -55,7 +55,11 @@ daemon_fds() {
 	[[ $fds -lt 5000 ]]
 	hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$daemon_pid/status")
 	echo "# daemon VmHWM after the walk: $hwm kB" >&3
-	[[ $hwm -lt 100000 ]]
+	# 100 MB is the target at 100k inodes; under ASan (quarantine, shadow memory) the
+	# same walk peaks several times higher, so the bound is 4x there.
+	limit=100000
+	if ldd "$SLIMFS" | grep -q libasan; then limit=400000; fi
+	[[ $hwm -lt $limit ]]
 	# the mount is alive after the walk, and every path was recorded
 	cat "$M/d01/f0001" >/dev/null
 	umount_slimfs "$M" "$T"
