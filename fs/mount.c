@@ -7,9 +7,12 @@
  *  - Without -f the process forks FIRST (before any thread or lock exists: the trace
  *    writer and verifier run threads, the trace holds an flock) and the parent only
  *    waits for the daemon's word: one byte once mounted, or the daemon's exit status.
- *  - Teardown order: unmount, stop the verifier, free what the kernel left open,
- *    remove a private upper, and close the trace last (which releases its lock: once
- *    the lock is free, the run is complete in every respect).
+ *  - Teardown order: unmount, halt the verifier, free what the kernel left open,
+ *    remove a private upper, and close the trace (which releases its lock: once the
+ *    lock is free, the run is complete in every respect); only then release the
+ *    verifier's fanotify group, whose close waits for the kernel (10-30 ms).
+ *  - The trace gets its run row only after the checks, the layers and the FUSE
+ *    session (mount options) succeeded; only the mount itself can still fail after.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -274,7 +277,9 @@ static void teardown(struct daemon *d, struct sfs_err *err)
 		fuse_remove_signal_handlers(d->se);
 		fuse_session_destroy(d->se);
 	}
-	verifier_stop(d->verifier);
+	/* Every event of the run is recorded once the verifier thread has stopped; its
+	 * fanotify group is released after the trace (verifier_stop). */
+	verifier_halt(d->verifier);
 	if (d->fs.handles.next)
 		sfs_handles_free_all(&d->fs);
 	if (d->fs.it.buckets)
@@ -294,16 +299,18 @@ static void teardown(struct daemon *d, struct sfs_err *err)
 	 * takes the run as finished, private upper directory included. */
 	if (d->fs.trace && trace_writer_close(d->fs.trace, &cerr) < 0 && err && !err->msg[0])
 		*err = cerr;
+	verifier_stop(d->verifier);
 	pthread_mutex_destroy(&d->fs.handles_lock);
 	pthread_mutex_destroy(&d->fs.ns_lock);
 }
 
-static int serve(struct daemon *d, const struct slimfs_opts *o, int notify, struct sfs_err *err)
+/* The FUSE session, before anything is written: bad mount options fail here, before
+ * the trace gets a run row. */
+static int new_session(struct daemon *d, const struct slimfs_opts *o, struct sfs_err *err)
 {
 	_cleanup_free_ char *mopts = NULL;
-	struct fuse_loop_config cfg = { .clone_fd = 0, .max_idle_threads = 16 };
 	char *argv[4];
-	int argc = 0, r;
+	int argc = 0;
 
 	if (asprintf(&mopts, "%s%s%s", SFS_MOUNT_OPTS, o->fuse_opts ? "," : "",
 		     o->fuse_opts ? o->fuse_opts : "") < 0)
@@ -321,6 +328,14 @@ static int serve(struct daemon *d, const struct slimfs_opts *o, int notify, stru
 		return sfs_fail(err, 0, "cannot start a FUSE session (mount options: %s)", mopts);
 	if (fuse_set_signal_handlers(d->se) < 0)
 		return sfs_fail(err, 0, "cannot install signal handlers");
+	return 0;
+}
+
+static int serve(struct daemon *d, const struct slimfs_opts *o, int notify, struct sfs_err *err)
+{
+	struct fuse_loop_config cfg = { .clone_fd = 0, .max_idle_threads = 16 };
+	int r;
+
 	if (fuse_session_mount(d->se, o->mountpoint) < 0)
 		return sfs_fail(err, 0, "cannot mount on %s", o->mountpoint);
 	d->mounted = true;
@@ -369,6 +384,9 @@ int slimfs_run(const struct slimfs_opts *o, struct sfs_err *err)
 		sfs_fail(err, errno, "lower directory %s", o->lowerdir);
 		goto out;
 	}
+
+	if (new_session(&d, o, err) < 0)
+		goto out;
 
 	struct trace_run_info info = {
 		.lowerdir = lower_abs,

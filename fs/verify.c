@@ -65,8 +65,9 @@ struct cache_ent {
 };
 
 struct verifier {
+	bool running;                   /* the thread runs (verifier_halt not yet done) */
 	int fan;
-	int stop_fd;                    /* eventfd: written once by verifier_stop */
+	int stop_fd;                    /* eventfd: written once by verifier_halt */
 	pthread_t thread;
 	struct trace_writer *w;
 	char *prefix;                   /* how the root reads in /proc; "" for "/" */
@@ -391,6 +392,7 @@ int verifier_start(struct verifier **out, int root_fd, struct trace_writer *w,
 		ret = sfs_fail(err, ret, "start the verifier thread");
 		goto fail;
 	}
+	v->running = true;
 	*out = v;
 	return 0;
 fail:
@@ -398,14 +400,22 @@ fail:
 	return ret;
 }
 
-void verifier_stop(struct verifier *v)
+void verifier_halt(struct verifier *v)
 {
 	uint64_t one = 1;
 
-	if (!v)
+	if (!v || !v->running)
 		return;
 	while (write(v->stop_fd, &one, sizeof(one)) < 0 && errno == EINTR)
 		;
 	pthread_join(v->thread, NULL);
+	v->running = false;
+}
+
+void verifier_stop(struct verifier *v)
+{
+	if (!v)
+		return;
+	verifier_halt(v);
 	verifier_free(v);
 }

@@ -39,7 +39,14 @@ struct verifier_opts {
 int verifier_start(struct verifier **out, int root_fd, struct trace_writer *w,
 		   const struct verifier_opts *opts, struct sfs_err *err);
 
-/* Drain what is queued, stop the thread, free V (NULL is fine). */
+/* Drain what is queued and stop the thread (NULL is fine): after it, V records
+ * nothing more, but still holds its fanotify group. */
+void verifier_halt(struct verifier *v);
+
+/* Halt V if it runs, release its fanotify group and free V (NULL is fine).  Closing
+ * a group that holds marks waits for an SRCU grace period in the kernel (10-30 ms),
+ * so the daemon halts V before closing the trace and frees it after, where no one
+ * waits for it. */
 void verifier_stop(struct verifier *v);
 
 #endif
