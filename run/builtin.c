@@ -169,7 +169,7 @@ int builtin_run(const struct container *c, int *status, struct sfs_err *err)
 		init_main(c, wr);
 	}
 	close(steal_fd(&wr));
-	*status = wait_forwarding(pid);
+	*status = wait_forwarding(pid, c->daemon);
 	n = read(rd, msg, sizeof msg - 1);
 	if (n > 0) {
 		msg[n] = '\0';

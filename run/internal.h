@@ -24,14 +24,20 @@ struct container {
 	uid_t uid;
 	gid_t gid;
 	int stdin_fd, stdout_fd;        /* -1: inherited */
+	pid_t daemon;                   /* the slimfs daemon serving root */
 };
 
 /* ---- process.c: signals, waiting, exit statuses ---- */
 
 /* Wait for CHILD, forwarding INT/TERM/HUP/QUIT to it (those sent by kill(); the
  * terminal already signals the whole foreground process group).  The signals must be
- * blocked (run_block_signals).  Returns the exit status in shell convention. */
-int wait_forwarding(pid_t child);
+ * blocked (run_block_signals).  If DAEMON (> 0) dies first, CHILD's root file system is
+ * gone: CHILD is killed (a workload that ignores ENOTCONN would never end).  Returns
+ * the exit status in shell convention. */
+int wait_forwarding(pid_t child, pid_t daemon);
+
+/* True if PID, a child of ours, has exited (it is left to be reaped). */
+bool child_exited(pid_t pid);
 
 /* Shell convention: exit code, or 128+N for death by signal N. */
 int exit_status(int wstatus);

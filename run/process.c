@@ -65,8 +65,17 @@ int exit_status(int wstatus)
 	return RUN_EXIT_ERROR;
 }
 
-int wait_forwarding(pid_t child)
+bool child_exited(pid_t pid)
 {
+	siginfo_t si = { 0 };
+
+	return pid > 0 && waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+	       si.si_pid == pid;
+}
+
+int wait_forwarding(pid_t child, pid_t daemon)
+{
+	bool killed = false;
 	sigset_t set;
 	siginfo_t info;
 	int wstatus;
@@ -79,6 +88,11 @@ int wait_forwarding(pid_t child)
 			return exit_status(wstatus);
 		if (r < 0 && errno != EINTR)
 			return RUN_EXIT_ERROR;
+		if (!killed && child_exited(daemon)) {
+			kill(child, SIGKILL);
+			killed = true;
+			continue;
+		}
 		if (sigwaitinfo(&set, &info) < 0)
 			continue;
 		if (info.si_signo == SIGCHLD)

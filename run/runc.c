@@ -175,7 +175,7 @@ int runc_run(const struct container *c, int *status, struct sfs_err *err)
 		fprintf(stderr, "slimfs-run: runc: %s\n", strerror(errno));
 		_exit(RUN_EXIT_ERROR);
 	}
-	*status = wait_forwarding(pid);
+	*status = wait_forwarding(pid, c->daemon);
 	ret = 0;
 out:
 	{

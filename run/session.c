@@ -130,10 +130,17 @@ int run_session(const struct run_opts *o, const struct run_target *t, int *statu
 	if (daemon_start(&d, t, cmdline, o->no_verify, err) < 0)
 		goto stop;
 	c.root = d.mnt;
+	c.daemon = d.pid;
 	if (o->runtime == RUNTIME_RUNC)
 		ret = runc_run(&c, status, err);
 	else
 		ret = builtin_run(&c, status, err);
+	if (ret == 0 && child_exited(d.pid)) {
+		sfs_fail(err, 0, "the slimfs daemon died during the run (the trace holds what it "
+			 "flushed before); %s was stopped", o->argv[0]);
+		*status = RUN_EXIT_ERROR;
+		ret = -1;
+	}
 stop:
 	if (daemon_stop(&d, &stop_err) < 0 && ret == 0) {
 		*err = stop_err;

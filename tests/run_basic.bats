@@ -124,6 +124,26 @@ teardown() {
 	[ "$(sqlite3 t.db 'SELECT count(*) FROM runs WHERE ended_ns IS NOT NULL')" -eq 1 ]
 }
 
+@test "a dead slimfs daemon stops CMD and fails the run" {
+	# the workload ignores every error, so only the runner can end it
+	"$SLIMFS_RUN" --trace "$PWD/t.db" "$ROOTFS" -- sh -c 'echo ready; while :; do cat /etc/os-release >/dev/null 2>&1; sleep 0.05; done' >out 2>err &
+	pid=$!
+	for _ in $(seq 100); do grep -q ready out && break; sleep 0.1; done
+	daemon=
+	for p in $(pgrep -x slimfs); do
+		grep -qF -- "$PWD/t.db" "/proc/$p/cmdline" && daemon=$p
+	done
+	[ -n "$daemon" ] || { kill -KILL "$pid"; false; }
+	kill -KILL "$daemon"
+	st=0 && timeout 20 tail --pid="$pid" -f /dev/null || st=$?
+	[ "$st" -eq 0 ] || { kill -KILL "$pid"; false; }
+	st=0 && wait "$pid" || st=$?
+	[ "$st" -eq 125 ]
+	grep -q "slimfs daemon died during the run" err
+	[ "$(wc -l <err)" -eq 1 ]
+	assert_nothing_left
+}
+
 @test "CMD killed by the forwarded signal gives 128+N" {
 	"$SLIMFS_RUN" --trace t.db "$ROOTFS" -- sh -c 'echo ready; exec sleep 60' >out 2>&1 &
 	pid=$!
