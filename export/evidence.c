@@ -111,6 +111,10 @@ int evidence_load(struct export_ctx *c, struct sfs_err *err)
 
 		if (trace_reader_open(&r, o->traces[t], err) < 0)
 			return -1;
+		if (trace_reader_dropped(r) && !o->quiet)
+			sfs_warn(o->prog, "%s: ignoring %zu path(s) slimfs cannot have recorded "
+				 "(a name empty or holding '/', or a broken parent)", o->traces[t],
+				 trace_reader_dropped(r));
 		n = trace_reader_nruns(r);
 		for (size_t i = 0; i < n; i++) {
 			const struct trace_run *run = trace_reader_run(r, i);

@@ -26,6 +26,7 @@ struct trace_reader {
 	uint32_t nnodes;
 	struct rev *evs;
 	size_t nevs;
+	size_t dropped;       /* nodes that break the invariants, skipped */
 };
 
 static char *dup_col(sqlite3_stmt *st, int col)
@@ -108,8 +109,10 @@ static int load_nodes(struct trace_reader *r, sqlite3 *db, struct sfs_err *err)
 		 * are dropped with it. */
 		if (id <= 1 || id >= r->nnodes || parent < 1 || parent >= id ||
 		    r->path_off[parent] == UINT64_MAX || nlen == 0 || memchr(name, '/', nlen) ||
-		    memchr(name, '\0', nlen))
+		    memchr(name, '\0', nlen)) {
+			r->dropped++;
 			continue;
+		}
 		ppath = r->paths + r->path_off[parent];
 		plen = strlen(ppath);
 		while (len + plen + nlen + 2 > cap) {
@@ -235,6 +238,11 @@ void trace_reader_close(struct trace_reader *r)
 	free(r->path_off);
 	free(r->evs);
 	free(r);
+}
+
+size_t trace_reader_dropped(const struct trace_reader *r)
+{
+	return r->dropped;
 }
 
 size_t trace_reader_nruns(const struct trace_reader *r)

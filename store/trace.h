@@ -150,6 +150,11 @@ int trace_reader_open(struct trace_reader **out, const char *file, struct sfs_er
 void trace_reader_close(struct trace_reader *r);
 
 size_t trace_reader_nruns(const struct trace_reader *r);
+
+/* How many nodes the reader dropped because slimfs could not have written them (a name
+ * that is empty or holds '/' or NUL, a parent that does not come first), with the
+ * events naming them and their descendants: a trace edited by hand. */
+size_t trace_reader_dropped(const struct trace_reader *r);
 const struct trace_run *trace_reader_run(const struct trace_reader *r, size_t i);
 
 /* Call CB for every event, ordered by path then run then op.  CB returns 0 to go
