@@ -56,6 +56,8 @@
 
 enum sfs_layer { SFS_LOWER = 0, SFS_UPPER = 1 };
 
+enum sfs_xattrs { SFS_XATTRS_UNKNOWN = 0, SFS_XATTRS_NONE, SFS_XATTRS_SOME };
+
 struct fd_slot {
 	struct fd_slot *prev, *next;    /* LRU list while open and unpinned, else NULL */
 	int fd;                         /* O_PATH fd, or -1 while closed */
@@ -77,6 +79,9 @@ struct sfs_inode {
 	struct file_handle *upper_fh;   /* table lock; how a closed upper fd is reopened */
 	struct fd_slot slot[2];         /* table lock; indexed by enum sfs_layer */
 	_Atomic uint32_t node;          /* trace node of the path it was last reached by */
+	/* Whether the lower file has any xattr (enum sfs_xattrs): learnt once, by the
+	 * first getxattr, and valid for good since the lower layer never changes. */
+	_Atomic unsigned char lower_xattrs;
 	uint64_t nlookup;               /* table lock */
 	uint64_t refs;                  /* table lock */
 	struct sfs_inode *parent;       /* table lock; holds a ref; NULL for the root */

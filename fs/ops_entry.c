@@ -636,12 +636,21 @@ void sfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 	enum sfs_layer l = inode_top(i);
 	_cleanup_free_ char *buf = NULL;
 	char path[OV_PROC_MAX];
+	bool lower_only;
 	ssize_t n;
 	int fd;
 
 	trace_record(fs->trace, atomic_load(&i->node), OP_GETXATTR);
 	/* No race-free way to reach a symlink's own xattrs from an O_PATH fd. */
 	if (private_xattr(name) || S_ISLNK(i->type)) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	/* `ls -l` asks every file for security.selinux and its ACL, and image files
+	 * almost never have any xattr: a lower-only file answers from memory once its
+	 * (unchanging) list is known to be empty.  A copy-up makes it upper: asked again. */
+	lower_only = l == SFS_LOWER;
+	if (lower_only && atomic_load(&i->lower_xattrs) == SFS_XATTRS_NONE) {
 		fuse_reply_err(req, ENODATA);
 		return;
 	}
@@ -655,9 +664,18 @@ void sfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 		return;
 	}
 	ov_proc_path(path, fd);
-	n = getxattr(path, name, buf, size);
-	if (n < 0)
-		n = -errno;
+	if (lower_only && atomic_load(&i->lower_xattrs) == SFS_XATTRS_UNKNOWN) {
+		n = listxattr(path, NULL, 0);
+		if (n >= 0)
+			atomic_store(&i->lower_xattrs, n == 0 ? SFS_XATTRS_NONE : SFS_XATTRS_SOME);
+	}
+	if (lower_only && atomic_load(&i->lower_xattrs) == SFS_XATTRS_NONE) {
+		n = -ENODATA;
+	} else {
+		n = getxattr(path, name, buf, size);
+		if (n < 0)
+			n = -errno;
+	}
 	inode_put_fd(&fs->it, i, l);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);

@@ -168,6 +168,32 @@ except OSError as e:
 	lower_untouched
 }
 
+@test "overlay answers an image file's xattrs the same on every ask, and new ones once set" {
+	echo bare > "$L/opt/bare"
+	echo tagged > "$L/opt/tagged"
+	setfattr -n user.k -v v "$L/opt/tagged"
+	manifest "$L" > "$BATS_TEST_TMPDIR/before"
+	# a file with no xattr, asked several times and for several names (ls -l does)
+	for n in security.selinux user.k security.capability security.selinux; do
+		run getfattr --only-values -n "$n" "$M/opt/bare"
+		[[ $status -ne 0 && $output == *"No such attribute"* ]]
+	done
+	[[ -z $(getfattr -d -m - "$M/opt/bare" 2>/dev/null) ]]
+	# files with xattrs keep answering them, and a missing name is still missing
+	for _ in 1 2; do
+		[[ $(getfattr --only-values -n user.k "$M/opt/tagged") == v ]]
+		[[ $(getcap "$M/opt/capped") == *cap_net_raw=ep ]]
+		run getfattr -n user.none "$M/opt/tagged"
+		[[ $status -ne 0 ]]
+	done
+	# setting one through the mount (copy-up) makes it visible at once
+	setfattr -n user.k -v w "$M/opt/bare"
+	[[ $(getfattr --only-values -n user.k "$M/opt/bare") == w ]]
+	run getfattr --only-values -n user.k "$L/opt/bare"
+	[[ $status -ne 0 ]]
+	lower_untouched
+}
+
 @test "overlay hides its own xattrs" {
 	mkdir "$M/opaque"
 	run getfattr -d -m - "$M/opaque"
