@@ -738,34 +738,44 @@ void sfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_buf(req, out, len);
 }
 
+/* Copy I up and set (VALUE != NULL) or remove NAME on its upper file; record OP.
+ * Returns 0 or an errno value. */
+static int upper_xattr(struct sfs_fs *fs, struct sfs_inode *i, const char *name,
+		       const char *value, size_t size, int flags, enum trace_op op)
+{
+	char path[OV_PROC_MAX];
+	int r, u;
+
+	r = copy_up_locked(fs, i);
+	if (r < 0)
+		return -r;
+	u = inode_get_fd(&fs->it, i, SFS_UPPER);
+	if (u < 0)
+		return -u;
+	ov_proc_path(path, u);
+	if (value)
+		r = setxattr(path, name, value, size, flags) < 0 ? errno : 0;
+	else
+		r = removexattr(path, name) < 0 ? errno : 0;
+	inode_put_fd(&fs->it, i, SFS_UPPER);
+	if (r == 0)
+		trace_record(fs->trace, atomic_load(&i->node), op);
+	return r;
+}
+
 void sfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 		  size_t size, int flags)
 {
 	struct sfs_fs *fs = req_fs(req);
 	struct sfs_inode *i = itable_get(&fs->it, ino);
-	char path[OV_PROC_MAX];
-	int r, u;
 
 	if (private_xattr(name) || S_ISLNK(i->type)) {
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	r = copy_up_locked(fs, i);
-	if (r < 0) {
-		fuse_reply_err(req, -r);
-		return;
-	}
-	u = inode_get_fd(&fs->it, i, SFS_UPPER);
-	if (u < 0) {
-		fuse_reply_err(req, -u);
-		return;
-	}
-	ov_proc_path(path, u);
-	r = setxattr(path, name, value, size, flags) < 0 ? errno : 0;
-	inode_put_fd(&fs->it, i, SFS_UPPER);
-	if (r == 0)
-		trace_record(fs->trace, atomic_load(&i->node), OP_SETXATTR);
-	fuse_reply_err(req, r);
+	/* setxattr with a NULL value and size 0 is legal: give it a non-NULL empty one */
+	fuse_reply_err(req, upper_xattr(fs, i, name, value ? value : "", size, flags,
+					OP_SETXATTR));
 }
 
 void sfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
@@ -789,24 +799,7 @@ void sfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	ov_proc_path(path, fd);
 	r = getxattr(path, name, NULL, 0) < 0 ? errno : 0;
 	inode_put_fd(&fs->it, i, l);
-	if (r) {
-		fuse_reply_err(req, r);
-		return;
-	}
-	r = copy_up_locked(fs, i);
-	if (r < 0) {
-		fuse_reply_err(req, -r);
-		return;
-	}
-	fd = inode_get_fd(&fs->it, i, SFS_UPPER);
-	if (fd < 0) {
-		fuse_reply_err(req, -fd);
-		return;
-	}
-	ov_proc_path(path, fd);
-	r = removexattr(path, name) < 0 ? errno : 0;
-	inode_put_fd(&fs->it, i, SFS_UPPER);
 	if (r == 0)
-		trace_record(fs->trace, atomic_load(&i->node), OP_REMOVEXATTR);
+		r = upper_xattr(fs, i, name, NULL, 0, 0, OP_REMOVEXATTR);
 	fuse_reply_err(req, r);
 }
