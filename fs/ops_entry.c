@@ -369,7 +369,9 @@ void sfs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char
 	make_node(req, parent, name, MAKE_LNK, S_IFLNK | 0777, 0, link);
 }
 
-void sfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+/* unlink and rmdir: remove NAME from the upper layer if it is there, and hide the
+ * image's NAME behind a whiteout if the image has one. */
+static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir)
 {
 	struct sfs_fs *fs = req_fs(req);
 	struct sfs_inode *p = itable_get(&fs->it, parent);
@@ -380,55 +382,25 @@ void sfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	r = ov_resolve(fs, p, name, &e);
 	if (r < 0)
 		goto out;
-	if (S_ISDIR(ov_entry_stat(&e)->st_mode)) {
-		r = -EISDIR;
+	if ((bool)S_ISDIR(ov_entry_stat(&e)->st_mode) != dir) {
+		r = dir ? -ENOTDIR : -EISDIR;
 		goto out_e;
 	}
-	pu = r = ov_upper_dir(fs, p);
-	if (r < 0)
-		goto out_e;
-	r = 0;
-	if (e.upper_fd >= 0 && unlinkat(pu, name, 0) < 0)
-		r = -errno;
-	else if (ov_lower_has(fs, p, name))
-		r = ov_make_whiteout(pu, name);
-	inode_put_fd(&fs->it, p, SFS_UPPER);
-out_e:
-	ov_entry_release(&e);
-out:
-	pthread_mutex_unlock(&fs->ns_lock);
-	if (r == 0)
-		trace_record_name(fs->trace, atomic_load(&p->node), name, strlen(name), OP_UNLINK);
-	fuse_reply_err(req, -r);
-}
-
-void sfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-	struct sfs_fs *fs = req_fs(req);
-	struct sfs_inode *p = itable_get(&fs->it, parent);
-	struct ov_entry e;
-	int pu, r;
-
-	pthread_mutex_lock(&fs->ns_lock);
-	r = ov_resolve(fs, p, name, &e);
-	if (r < 0)
-		goto out;
-	if (!S_ISDIR(ov_entry_stat(&e)->st_mode)) {
-		r = -ENOTDIR;
-		goto out_e;
-	}
-	r = ov_dir_empty(&e);
-	if (r <= 0) {
-		r = r == 0 ? -ENOTEMPTY : r;
-		goto out_e;
+	if (dir) {
+		r = ov_dir_empty(&e);
+		if (r <= 0) {
+			r = r == 0 ? -ENOTEMPTY : r;
+			goto out_e;
+		}
 	}
 	pu = r = ov_upper_dir(fs, p);
 	if (r < 0)
 		goto out_e;
 	r = 0;
 	if (e.upper_fd >= 0) {
-		r = ov_clear_whiteouts(e.upper_fd);
-		if (r == 0 && unlinkat(pu, name, AT_REMOVEDIR) < 0)
+		if (dir)
+			r = ov_clear_whiteouts(e.upper_fd);
+		if (r == 0 && unlinkat(pu, name, dir ? AT_REMOVEDIR : 0) < 0)
 			r = -errno;
 	}
 	if (r == 0 && ov_lower_has(fs, p, name))
@@ -439,8 +411,19 @@ out_e:
 out:
 	pthread_mutex_unlock(&fs->ns_lock);
 	if (r == 0)
-		trace_record_name(fs->trace, atomic_load(&p->node), name, strlen(name), OP_RMDIR);
+		trace_record_name(fs->trace, atomic_load(&p->node), name, strlen(name),
+				  dir ? OP_RMDIR : OP_UNLINK);
 	fuse_reply_err(req, -r);
+}
+
+void sfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_entry(req, parent, name, false);
+}
+
+void sfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_entry(req, parent, name, true);
 }
 
 /* The rename in the upper layer, with P's upper fd PU and NP's NPU at hand. */
