@@ -11,14 +11,11 @@
 # tests/verify_unit.c, where a binary runs straight from the private mount.
 load helpers
 
-QUEUED=/proc/sys/fs/fanotify/max_queued_events
-
 setup() {
 	TMP=$(mktemp -d /tmp/slimfs-fsverify.XXXXXX)
 	LOWER=$TMP/lower
 	MNT=$TMP/mnt
 	TRACE=$TMP/trace.db
-	SAVED_QUEUED=$(cat "$QUEUED")
 	mkdir -p "$LOWER"/etc "$LOWER"/bin "$LOWER"/many "$MNT"
 	echo "read through the mount" >"$LOWER/etc/data"
 	echo "only stat'ed" >"$LOWER/etc/statonly"
@@ -29,7 +26,6 @@ setup() {
 
 teardown() {
 	umount_slimfs "$MNT" "$TRACE"
-	echo "$SAVED_QUEUED" >"$QUEUED"
 	rm -rf "$TMP"
 }
 
@@ -116,11 +112,8 @@ verify_events_of() {
 
 @test "a burst over a tiny limited fanotify queue marks the run overflowed and the export incomplete" {
 	for i in $(seq 1 3000); do echo "$i" >"$LOWER/many/f$i"; done
-	# The limit is taken when the daemon makes its fanotify group, at mount.
-	echo 1 >"$QUEUED"
-	mount_slimfs "$LOWER" "$MNT" "$TRACE" --verify-queue limited
-	echo "$SAVED_QUEUED" >"$QUEUED"
-	find "$MNT/many" -type f -print0 | xargs -0 -P 4 -n 100 cat >/dev/null
+	mount_slimfs_tiny_queue "$LOWER" "$MNT" "$TRACE" --verify-queue limited
+	read_all_files "$MNT/many"
 	umount_slimfs "$MNT" "$TRACE"
 	[ "$(run_value verifier)" -eq 1 ]
 	[ "$(run_value overflow)" -eq 1 ]
@@ -130,10 +123,8 @@ verify_events_of() {
 
 @test "an unlimited fanotify queue does not overflow under the same burst" {
 	for i in $(seq 1 3000); do echo "$i" >"$LOWER/many/f$i"; done
-	echo 1 >"$QUEUED"
-	mount_slimfs "$LOWER" "$MNT" "$TRACE"
-	echo "$SAVED_QUEUED" >"$QUEUED"
-	find "$MNT/many" -type f -print0 | xargs -0 -P 4 -n 100 cat >/dev/null
+	mount_slimfs_tiny_queue "$LOWER" "$MNT" "$TRACE"
+	read_all_files "$MNT/many"
 	umount_slimfs "$MNT" "$TRACE"
 	[ "$(run_value overflow)" -eq 0 ]
 	[ "$(stats_value incomplete)" -eq 0 ]

@@ -44,3 +44,22 @@ manifest() {
 	(cd "$1" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum) &&
 	(cd "$1" && getfattr -R -d -m - -h . 2>/dev/null || true)
 }
+
+# mount_slimfs_tiny_queue LOWER MNT TRACE [slimfs options...] — mount while the host's
+# fanotify queue limit (fs.fanotify.max_queued_events) is 1; the daemon takes the limit
+# when it makes its fanotify group, so the host value is put back right after mounting.
+# With --verify-queue limited the daemon's queue then holds one event.
+mount_slimfs_tiny_queue() {
+	local q=/proc/sys/fs/fanotify/max_queued_events saved rc=0
+	saved=$(cat "$q")
+	echo 1 >"$q"
+	mount_slimfs "$@" || rc=$?
+	echo "$saved" >"$q"
+	return "$rc"
+}
+
+# read_all_files DIR — cat every file below DIR, 4 readers in parallel (a burst of
+# opens and reads for the verifier).
+read_all_files() {
+	find "$1" -type f -print0 | xargs -0 -P 4 -n 100 cat >/dev/null
+}

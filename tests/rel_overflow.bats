@@ -8,34 +8,24 @@
 load helpers
 bats_require_minimum_version 1.5.0
 
-QUEUED=/proc/sys/fs/fanotify/max_queued_events
-
 setup() {
 	TMP=$(mktemp -d /tmp/slimfs-overflow.XXXXXX)
 	LOWER=$TMP/lower
 	MNT=$TMP/mnt
 	TRACE=$TMP/trace.db
-	SAVED_QUEUED=$(cat "$QUEUED")
 	mkdir -p "$LOWER/many" "$LOWER/usr/bin" "$MNT"
 	for i in $(seq 1 3000); do echo "$i" >"$LOWER/many/f$i"; done
 }
 
 teardown() {
-	echo "$SAVED_QUEUED" >"$QUEUED"
 	umount_slimfs "$MNT" "$TRACE"
 	rm -rf "$TMP"
 }
 
-burst() {
-	find "$MNT/many" -type f -print0 | xargs -0 -P 4 -n 100 cat >/dev/null
-}
 
 @test "a fanotify overflow marks the run incomplete in the trace and in export --stats" {
-	# The queue limit is taken when the daemon makes its fanotify group, at mount.
-	echo 1 >"$QUEUED"
-	mount_slimfs "$LOWER" "$MNT" "$TRACE" --verify-queue limited
-	echo "$SAVED_QUEUED" >"$QUEUED"
-	burst
+	mount_slimfs_tiny_queue "$LOWER" "$MNT" "$TRACE" --verify-queue limited
+	read_all_files "$MNT/many"
 	umount_slimfs "$MNT" "$TRACE"
 	[ "$(sqlite3 "$TRACE" 'SELECT overflow FROM runs')" -eq 1 ]
 	run --separate-stderr "$SLIMFS_EXPORT" --stats "$TRACE"
@@ -55,10 +45,8 @@ burst() {
 	mount_slimfs "$LOWER" "$MNT" "$TRACE"
 	cat "$MNT/many/f1" >/dev/null
 	umount_slimfs "$MNT" "$TRACE"
-	echo 1 >"$QUEUED"
-	mount_slimfs "$LOWER" "$MNT" "$TRACE" --verify-queue limited
-	echo "$SAVED_QUEUED" >"$QUEUED"
-	burst
+	mount_slimfs_tiny_queue "$LOWER" "$MNT" "$TRACE" --verify-queue limited
+	read_all_files "$MNT/many"
 	umount_slimfs "$MNT" "$TRACE"
 	[ "$(sqlite3 "$TRACE" 'SELECT group_concat(overflow) FROM (SELECT overflow FROM runs ORDER BY id)')" = "0,1" ]
 	run --separate-stderr "$SLIMFS_EXPORT" --stats --json "$TRACE"
@@ -68,7 +56,7 @@ burst() {
 
 @test "a run without overflow is complete in the trace and in export --stats" {
 	mount_slimfs "$LOWER" "$MNT" "$TRACE"
-	burst
+	read_all_files "$MNT/many"
 	umount_slimfs "$MNT" "$TRACE"
 	[ "$(sqlite3 "$TRACE" 'SELECT overflow FROM runs')" -eq 0 ]
 	run --separate-stderr "$SLIMFS_EXPORT" --stats "$TRACE"
