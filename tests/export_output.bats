@@ -15,17 +15,16 @@ setup() {
 	head -c 5000 /dev/urandom >"$IMG/srv/data/small"
 	head -c 900000 /dev/urandom >"$IMG/unused/big"
 	head -c 1000 /dev/urandom >"$IMG/unused/small"
-	trace t.db <<-'END'
-		exec /usr/bin/tool
-		read /usr/bin/tool
-		lookup /usr/lib/libx.so
-		readlink /usr/lib/libx.so
-		read /usr/lib/libx.so.1
-		open /etc/tool.conf
-		lookup /srv/data/small
-		create /srv/data/out
-		lookup /nowhere
-	END
+	EVIDENCE='exec /usr/bin/tool
+read /usr/bin/tool
+lookup /usr/lib/libx.so
+readlink /usr/lib/libx.so
+read /usr/lib/libx.so.1
+open /etc/tool.conf
+lookup /srv/data/small
+create /srv/data/out
+lookup /nowhere'
+	trace t.db <<<"$EVIDENCE"
 }
 
 @test "export writes .tar, .tar.gz, .tar.zst and .tar.xz by suffix, and a directory" {
@@ -69,17 +68,7 @@ setup() {
 	# no export-time timestamps: members carry the image's times only
 	tar --full-time -tvf a.tar | grep -q "$(date -u -d "@$(stat -c %Y "$IMG/usr/bin/tool")" '+%Y-%m-%d %H:%M:%S')"
 	# a trace written later, with the same evidence in another order, gives the same bytes
-	tac <<-'END' | trace t2.db
-		exec /usr/bin/tool
-		read /usr/bin/tool
-		lookup /usr/lib/libx.so
-		readlink /usr/lib/libx.so
-		read /usr/lib/libx.so.1
-		open /etc/tool.conf
-		lookup /srv/data/small
-		create /srv/data/out
-		lookup /nowhere
-	END
+	tac <<<"$EVIDENCE" | trace t2.db
 	slimfs_export -o c.tar t2.db
 	cmp a.tar c.tar
 }
