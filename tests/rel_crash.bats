@@ -51,6 +51,15 @@ start_daemon() {
 
 # busy_workload N — N processes stat and read the files through the mount, each logging
 # "time path" (container path) after every successful access, until the mount dies.
+# kill -9 the daemon, then wait for the workers (they end on their first failed read).
+kill_daemon_and_workers() {
+	kill -9 "$DPID"
+	wait "$DPID" || true
+	DPID=
+	for p in $WPIDS; do wait "$p" || true; done
+	WPIDS=
+}
+
 busy_workload() {
 	WPIDS=
 	for w in $(seq 0 $(($1 - 1))); do
@@ -78,11 +87,7 @@ PY
 	busy_workload 4
 	sleep 4
 	kill_time=$(date +%s.%N)
-	kill -9 "$DPID"
-	wait "$DPID" || true
-	DPID=
-	for p in $WPIDS; do wait "$p" || true; done
-	WPIDS=
+	kill_daemon_and_workers
 	[ "$(sqlite3 "$TRACE" 'PRAGMA integrity_check')" = ok ]
 	cat "$TMP"/touched.* | awk -v k="$kill_time" '$1 < k - 1 { print $2 }' | sort -u >"$TMP/expected"
 	cat "$TMP"/touched.* | awk '{ print $2 }' | sort -u >"$TMP/all"
@@ -100,11 +105,7 @@ PY
 	start_daemon
 	busy_workload 2
 	sleep 3
-	kill -9 "$DPID"
-	wait "$DPID" || true
-	DPID=
-	for p in $WPIDS; do wait "$p" || true; done
-	WPIDS=
+	kill_daemon_and_workers
 	[ "$(sqlite3 "$TRACE" 'PRAGMA integrity_check')" = ok ]
 	n=$(sqlite3 "$TRACE" "SELECT count(DISTINCT path) FROM event_paths WHERE op = 'read'")
 	[ "$n" -gt 50 ]
@@ -114,11 +115,7 @@ PY
 	start_daemon --no-verify
 	busy_workload 2
 	sleep 2
-	kill -9 "$DPID"
-	wait "$DPID" || true
-	DPID=
-	for p in $WPIDS; do wait "$p" || true; done
-	WPIDS=
+	kill_daemon_and_workers
 	run --separate-stderr "$SLIMFS_EXPORT" --list "$TRACE"
 	[ "$status" -eq 0 ]
 	[[ "$output" == */d0/f0* ]]
