@@ -1,8 +1,10 @@
 /* reader.c — loading a trace for the exporter and the tests.
  *
  * The whole trace is read at open: runs into an array, nodes into a path table
- * (nodes[id] = offset of its absolute path in `paths`, built parent-first since a
- * parent's id is always smaller), events into an array sorted by path, run, op.
+ * (ids[i] and path_off[i]: a node id, ascending, and the offset of its absolute path in
+ * `paths`, built parent-first since a parent's id is always smaller), events into an
+ * array sorted by path, run, op.  The table is as long as the node table, whatever ids
+ * a hand-edited trace holds: a lone node 4000000000 costs one entry, not 32 GB.
  * A trace left by a killed daemon (no end time, a WAL beside it) reads the same way.
  */
 #include <errno.h>
@@ -13,7 +15,7 @@
 #include "trace.h"
 
 struct rev {
-	uint32_t node;
+	uint32_t node;        /* index into ids/path_off */
 	uint8_t op;
 	int64_t run, first_us, count;
 };
@@ -22,7 +24,8 @@ struct trace_reader {
 	struct trace_run *runs;
 	size_t nruns;
 	char *paths;          /* NUL-terminated absolute paths, back to back */
-	uint64_t *path_off;   /* by node id; UINT64_MAX when the node is unknown */
+	int64_t *ids;         /* node ids, ascending; ids[0] is TRACE_ROOT */
+	uint64_t *path_off;   /* path of ids[i] */
 	uint32_t nnodes;
 	struct rev *evs;
 	size_t nevs;
@@ -72,28 +75,46 @@ static int load_runs(struct trace_reader *r, sqlite3 *db, struct sfs_err *err)
 	return 0;
 }
 
+/* The index of node `id` in r->ids, or UINT32_MAX when the trace has no such node. */
+static uint32_t node_index(const struct trace_reader *r, int64_t id)
+{
+	uint32_t lo = 0, hi = r->nnodes;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (r->ids[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < r->nnodes && r->ids[lo] == id ? lo : UINT32_MAX;
+}
+
 static int load_nodes(struct trace_reader *r, sqlite3 *db, struct sfs_err *err)
 {
 	sqlite3_stmt *st;
 	uint64_t len = 2, cap = 4096;
-	int64_t max_id = 1;
+	int64_t count = 0;
 	int rc;
 
-	if (sqlite3_prepare_v2(db, "SELECT max(id) FROM nodes", -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM nodes WHERE id > 1", -1, &st, NULL) !=
+	    SQLITE_OK)
 		return sfs_fail(err, 0, "%s", sqlite3_errmsg(db));
 	if (sqlite3_step(st) == SQLITE_ROW)
-		max_id = sqlite3_column_int64(st, 0);
+		count = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
-	if (max_id < 1 || max_id > UINT32_MAX - 1)
+	if (count < 0 || count > UINT32_MAX - 2)
 		return sfs_fail(err, 0, "damaged node table");
-	r->nnodes = (uint32_t)max_id + 1;
-	r->path_off = malloc(r->nnodes * sizeof *r->path_off);
+	r->ids = malloc((size_t)(count + 1) * sizeof *r->ids);
+	r->path_off = malloc((size_t)(count + 1) * sizeof *r->path_off);
 	r->paths = malloc(cap);
-	if (r->path_off == NULL || r->paths == NULL)
+	if (r->ids == NULL || r->path_off == NULL || r->paths == NULL)
 		return sfs_fail(err, ENOMEM, "loading paths");
-	memset(r->path_off, 0xff, r->nnodes * sizeof *r->path_off);
 	memcpy(r->paths, "/", 2);
-	r->path_off[TRACE_ROOT] = 0;
+	r->ids[0] = TRACE_ROOT;
+	r->path_off[0] = 0;
+	r->nnodes = 1;
 
 	if (sqlite3_prepare_v2(db, "SELECT id, parent, name FROM nodes WHERE id > 1 ORDER BY id",
 			       -1, &st, NULL) != SQLITE_OK)
@@ -102,18 +123,20 @@ static int load_nodes(struct trace_reader *r, sqlite3 *db, struct sfs_err *err)
 		int64_t id = sqlite3_column_int64(st, 0), parent = sqlite3_column_int64(st, 1);
 		const char *name = sqlite3_column_blob(st, 2);
 		size_t nlen = (size_t)sqlite3_column_bytes(st, 2), plen;
+		uint32_t pi = parent < id ? node_index(r, parent) : UINT32_MAX;
 		const char *ppath;
 
 		/* A parent must come first; a name must be one component.  A trace that
 		 * breaks this was not written by slimfs: skip the node, the events naming it
-		 * are dropped with it. */
-		if (id <= 1 || id >= r->nnodes || parent < 1 || parent >= id ||
-		    r->path_off[parent] == UINT64_MAX || nlen == 0 || memchr(name, '/', nlen) ||
-		    memchr(name, '\0', nlen)) {
+		 * are dropped with it.  The count bounds the table even if the file changed
+		 * under us (it cannot, inside one transaction, but a damaged one may lie). */
+		if (id <= r->ids[r->nnodes - 1] || pi == UINT32_MAX || nlen == 0 ||
+		    memchr(name, '/', nlen) || memchr(name, '\0', nlen) ||
+		    r->nnodes > (uint64_t)count) {
 			r->dropped++;
 			continue;
 		}
-		ppath = r->paths + r->path_off[parent];
+		ppath = r->paths + r->path_off[pi];
 		plen = strlen(ppath);
 		while (len + plen + nlen + 2 > cap) {
 			char *p = realloc(r->paths, cap * 2);
@@ -123,10 +146,11 @@ static int load_nodes(struct trace_reader *r, sqlite3 *db, struct sfs_err *err)
 			}
 			r->paths = p;
 			cap *= 2;
-			ppath = r->paths + r->path_off[parent];
+			ppath = r->paths + r->path_off[pi];
 		}
-		r->path_off[id] = len;
-		if (parent != TRACE_ROOT) {
+		r->ids[r->nnodes] = id;
+		r->path_off[r->nnodes++] = len;
+		if (pi != 0) {
 			memcpy(r->paths + len, ppath, plen);
 			len += plen;
 		}
@@ -151,11 +175,10 @@ static int load_events(struct trace_reader *r, sqlite3 *db, struct sfs_err *err)
 			       NULL) != SQLITE_OK)
 		return sfs_fail(err, 0, "%s", sqlite3_errmsg(db));
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t node = sqlite3_column_int64(st, 1);
+		uint32_t node = node_index(r, sqlite3_column_int64(st, 1));
 		int op = sqlite3_column_int(st, 2);
 
-		if (node < 1 || node >= r->nnodes || r->path_off[node] == UINT64_MAX ||
-		    op <= 0 || op >= OP__COUNT)
+		if (node == UINT32_MAX || op <= 0 || op >= OP__COUNT)
 			continue;   /* unknown node or an operation of a newer slimfs */
 		if (r->nevs == cap) {
 			struct rev *p;
@@ -168,7 +191,7 @@ static int load_events(struct trace_reader *r, sqlite3 *db, struct sfs_err *err)
 			r->evs = p;
 		}
 		r->evs[r->nevs++] = (struct rev){
-			.run = sqlite3_column_int64(st, 0), .node = (uint32_t)node, .op = (uint8_t)op,
+			.run = sqlite3_column_int64(st, 0), .node = node, .op = (uint8_t)op,
 			.first_us = sqlite3_column_int64(st, 3), .count = sqlite3_column_int64(st, 4),
 		};
 	}
@@ -235,6 +258,7 @@ void trace_reader_close(struct trace_reader *r)
 	}
 	free(r->runs);
 	free(r->paths);
+	free(r->ids);
 	free(r->path_off);
 	free(r->evs);
 	free(r);

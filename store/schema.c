@@ -172,6 +172,11 @@ int schema_open(sqlite3 **out, const char *file, enum schema_mode mode, struct s
 		return -1;
 	}
 	sqlite3_busy_timeout(db, 5000);
+	/* A trace may come from anywhere: SQLite's own advice for untrusted databases
+	 * (no schema tricks, no writes to its internals, cells checked as they are read). */
+	sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+	sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+	sqlite3_exec(db, "PRAGMA cell_size_check = ON", NULL, NULL, NULL);
 	if (check_trace(db, mode, err) < 0) {
 		sqlite3_close(db);
 		return sfs_wrap(err, "trace %s", file);
