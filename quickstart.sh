@@ -28,11 +28,22 @@ build() {   # build DIR [meson options...]
 	ninja -C "$dir" >/dev/null
 }
 
-# Count TAP results of every test in a build dir's last meson test run.
+# Count TAP results of every test in a build dir's last meson test run, and show why
+# each failed test failed (its "not ok" lines and the diagnostics after them, which meson
+# keeps only in its log).
 count_results() {
 	python3 - "$@" <<'PY'
 import json, re, sys
 passed = failed = 0
+def why(name, out):
+    lines = out.splitlines()
+    for i, l in enumerate(lines):
+        if l.startswith("not ok"):
+            print(f"== {name}: {l}")
+            for d in lines[i + 1:i + 61]:
+                if not d.startswith("#"):
+                    break
+                print("   " + d)
 for d in sys.argv[1:]:
     for line in open(f"{d}/meson-logs/testlog.json"):
         t = json.loads(line)
@@ -43,6 +54,8 @@ for d in sys.argv[1:]:
             bad = 0 if t.get("result") == "OK" else 1
         if t.get("result") not in ("OK", "EXPECTEDFAIL") and bad == 0:
             bad = 1
+        if bad:
+            why(f"{d}: {t.get('name')}", out)
         passed += ok
         failed += bad
 print(f"{passed} passed, {failed} failed")
