@@ -267,6 +267,7 @@ os.close(fd)" "$M/opt/f"
 	"$SLIMFS" -f --trace "$T" "$L" "$M" &
 	pid=$!
 	for _ in $(seq 100); do fs_is_mounted "$M" && break; sleep 0.1; done
+	ls "$M" >/dev/null   # answered: the daemon's threads and their fds are all up
 	base=$(ls /proc/$pid/fd | wc -l)
 	for i in $(seq 1 2000); do [[ -e $M/many/f$i ]]; done
 	[[ $(ls /proc/$pid/fd | wc -l) -ge $((base + 2000)) ]]
@@ -394,4 +395,18 @@ os.close(fd)" "$M/opt/f"
 	run setpriv --reuid 1001 --regid 1001 --clear-groups cat "$M/etc/acl"
 	[[ $status -ne 0 && $output == *"Permission denied"* ]]
 	[[ $(getfacl -cn "$M/etc/acl" 2>/dev/null | grep '^user:1000') == user:1000:r-- ]]
+}
+
+@test "overlay leaves the image's page cache alone when files are read through it" {
+	# With splice "move", the kernel would steal the image files' cached pages for the
+	# mount's own cache: every later reader of the image would go to the disk.
+	mkdir "$L/pages"
+	for i in $(seq 64); do head -c 12288 /dev/urandom > "$L/pages/f$i"; done
+	sync
+	# drop them from the cache, then read them back the way an image is first read
+	for f in "$L"/pages/*; do dd if="$f" iflag=nocache count=0 status=none; done
+	cat "$L"/pages/* > /dev/null
+	[[ $(fincore -b -n -o RES "$L"/pages/* | awk '{ s += $1 } END { print s }') -eq $((64 * 12288)) ]]
+	cat "$M"/pages/* | cmp - <(cat "$L"/pages/*)
+	[[ $(fincore -b -n -o RES "$L"/pages/* | awk '{ s += $1 } END { print s }') -eq $((64 * 12288)) ]]
 }
