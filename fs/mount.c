@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "../common/cleanup.h"
+#include "loop.h"
 #include "ops.h"
 #include "slimfs.h"
 #include "verify.h"
@@ -333,7 +334,6 @@ static int new_session(struct daemon *d, const struct slimfs_opts *o, struct sfs
 
 static int serve(struct daemon *d, const struct slimfs_opts *o, int notify, struct sfs_err *err)
 {
-	struct fuse_loop_config cfg = { .clone_fd = 0, .max_idle_threads = 16 };
 	int r;
 
 	if (fuse_session_mount(d->se, o->mountpoint) < 0)
@@ -346,10 +346,7 @@ static int serve(struct daemon *d, const struct slimfs_opts *o, int notify, stru
 	}
 	if (notify >= 0)
 		detach(notify);
-	/* FUSE_USE_VERSION 35 takes the plain config struct (the opaque fuse_loop_cfg_*
-	 * one belongs to API 312; mixing them reads garbage: a thread per request).
-	 * Idle workers are kept, so a request never waits for a thread to start. */
-	r = fuse_session_loop_mt(d->se, &cfg);
+	r = sfs_loop(d->se, o->spin_us);
 	if (r < 0)
 		return sfs_fail(err, -r, "serving %s", o->mountpoint);
 	return 0;

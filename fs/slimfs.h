@@ -21,6 +21,7 @@ struct slimfs_opts {
 	bool verify;                    /* start the fanotify verifier when possible */
 	bool verify_unlimited;          /* unlimited fanotify queue */
 	int ready_fd;                   /* -1, or an fd that gets one byte once mounted */
+	unsigned spin_us;               /* poll for requests this long after each (loop.h) */
 };
 
 /* Check the input, open the trace, mount, serve until unmounted, finish the trace.

@@ -167,3 +167,52 @@ wait_mounted() {
 	[[ ${lines[0]} == *whiteouts* ]]
 	[[ -z $(ls -A "$BATS_TEST_TMPDIR/ov/u/upper") ]]
 }
+
+@test "errors: --spin-us takes 0 to 1000000 microseconds" {
+	run "$SLIMFS" --spin-us -1 --trace "$T" "$L" "$M"
+	fails_cleanly "--spin-us"
+	run "$SLIMFS" --spin-us 1ms --trace "$T" "$L" "$M"
+	fails_cleanly "--spin-us"
+	for spin in 0 1000000; do
+		mount_slimfs "$L" "$M" "$T" --spin-us "$spin"
+		[[ $(cat "$M/file") == x ]]
+		umount_slimfs "$M" "$T"
+	done
+}
+
+# cpu_ticks PID — user + system time of a process, in clock ticks
+cpu_ticks() {
+	awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+@test "errors: with --spin-us, an idle mount costs no CPU" {
+	"$SLIMFS" -f --spin-us 100000 --trace "$T" "$L" "$M" &
+	daemon_pid=$!
+	wait_mounted "$M"
+	for _ in $(seq 200); do cat "$M/file" > /dev/null; done
+	sleep 0.5
+	before=$(cpu_ticks "$daemon_pid")
+	sleep 2
+	# 100 ms of polling after the last request at most; a poller that never stopped
+	# would burn ~200 ticks here
+	[[ $(($(cpu_ticks "$daemon_pid") - before)) -le 5 ]]
+	umount_slimfs "$M" "$T"
+	wait "$daemon_pid"
+	daemon_pid=
+}
+
+@test "errors: SIGTERM ends a run while a file on the mount is still open" {
+	"$SLIMFS" -f --trace "$T" "$L" "$M" &
+	daemon_pid=$!
+	wait_mounted "$M"
+	exec 4< "$M/file"
+	kill -TERM "$daemon_pid"
+	st=0
+	timeout 10 tail --pid="$daemon_pid" -f /dev/null || st=$?
+	exec 4<&-
+	[[ $st -eq 0 ]]
+	wait "$daemon_pid"
+	daemon_pid=
+	! fs_is_mounted "$M"
+	[[ $(sqlite3 "$T" "SELECT ended_ns > 0 FROM runs") == 1 ]]
+}

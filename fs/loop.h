@@ -1,0 +1,12 @@
+/* loop.h — the request loop (loop.c). */
+#ifndef SLIMFS_LOOP_H
+#define SLIMFS_LOOP_H
+
+#include <fuse_lowlevel.h>
+
+/* Serve requests until the session ends (unmount or signal) with a pool of threads
+ * in which the thread that answered last polls for up to spin_us (0: never polls).
+ * Returns 0, or a negative errno. */
+int sfs_loop(struct fuse_session *se, unsigned spin_us);
+
+#endif
