@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # overhead.sh — recording overhead of slimfs against native and the FUSE peers.
 #
-# Each workload runs chrooted into a Debian 12 root fs (tests/rootfs.sh) reached four
-# ways: "native" (a read-only bind mount of the directory), slimfs (recording),
-# fuse-overlayfs and bindfs.  "cold": a fresh mount per run, mount + run + unmount (and,
+# Each workload runs chrooted into a Debian 12 root fs (tests/rootfs.sh) reached five
+# ways: "native" (a read-only bind mount of the directory), slimfs (recording), slimfs
+# polling for requests (--spin-us 50, an opt-in: fs/loop.c), fuse-overlayfs and bindfs.  "cold": a fresh mount per run, mount + run + unmount (and,
 # for slimfs, the trace's final flush) timed together.  "warm": the same mount, second run
 # timed.  Systems are interleaved within each repetition (the machine is noisy) and the
 # table gives the median of REPS runs as a ratio to native's median.
@@ -41,7 +41,7 @@ declare -A WL=(
 	[metadata]='ls -lR /usr'
 )
 read -r -a WORKLOADS <<<"${WORKLOADS:-startup data metadata}"
-SYSTEMS=(native slimfs fuse-overlayfs bindfs)
+SYSTEMS=(native slimfs slimfs-spin fuse-overlayfs bindfs)
 
 mount_sys() {
 	local sys=$1 n=$2
@@ -50,6 +50,10 @@ mount_sys() {
 	slimfs) mkdir -p "$work/up$n"
 		# shellcheck disable=SC2086
 		"$slimfs" ${SLIMFS_OPTS:-} --trace "$work/t$n.db" --upper "$work/up$n" "$rootfs" "$mnt" ;;
+	slimfs-spin) mkdir -p "$work/up$n"
+		# shellcheck disable=SC2086
+		"$slimfs" ${SLIMFS_OPTS:-} --spin-us 50 --trace "$work/t$n.db" --upper "$work/up$n" \
+			"$rootfs" "$mnt" ;;
 	fuse-overlayfs) mkdir -p "$work/up$n" "$work/wk$n"
 		# (stderr: it warns about the "lazytime" mount flag it does not know)
 		fuse-overlayfs -o "lowerdir=$rootfs,upperdir=$work/up$n,workdir=$work/wk$n" "$mnt" 2>/dev/null ;;
@@ -61,7 +65,7 @@ umount_sys() {
 	local sys=$1 n=$2
 	case $sys in
 	native) umount "$mnt" ;;
-	slimfs) fusermount3 -u "$mnt"; timeout 60 flock "$work/t$n.db" true ;;
+	slimfs*) fusermount3 -u "$mnt"; timeout 60 flock "$work/t$n.db" true ;;
 	*) fusermount3 -u "$mnt" ;;
 	esac
 	rm -rf "$work/up$n" "$work/wk$n" "$work/t$n.db"*
@@ -104,14 +108,14 @@ done
 
 median() { tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-echo "| workload | native (ms) | slimfs | fuse-overlayfs | bindfs | slimfs target |"
-echo "|---|---|---|---|---|---|"
+echo "| workload | native (ms) | slimfs | slimfs --spin-us 50 | fuse-overlayfs | bindfs | slimfs target |"
+echo "|---|---|---|---|---|---|---|"
 declare -A target=([startup]=1.5 [data]=3.5 [metadata]=12)
 for mode in cold warm; do
 	for wl in "${WORKLOADS[@]}"; do
 		base=$(echo "${T[native,$wl,$mode]}" | median)
 		row="| $wl ($mode) | $((base / 1000000))"
-		for sys in slimfs fuse-overlayfs bindfs; do
+		for sys in slimfs slimfs-spin fuse-overlayfs bindfs; do
 			m=$(echo "${T[$sys,$wl,$mode]}" | median)
 			row+=" | $(awk -v a="$m" -v b="$base" 'BEGIN {printf "%.2fx", a / b}')"
 		done
