@@ -1,4 +1,4 @@
-/* loop.c — serving requests: a fixed pool of threads, one of which polls.
+/* loop.c — serving requests: a fixed pool of threads, one of which may poll.
  *
  * A workload on slimfs waits for the daemon at every path it resolves, so a FUSE
  * round trip is paid thousands of times per second, one at a time.  Measured on a
@@ -7,8 +7,8 @@
  * libfuse's own pool also hands consecutive requests to different threads (the kernel
  * wakes the thread that has slept longest), so each request finds a cold thread.
  *
- * So the thread that has just answered keeps asking the kernel for the next request,
- * without sleeping, for up to `spin_us`: a serial workload's next request is usually
+ * So, with `spin_us` set, the thread that has just answered keeps asking the kernel
+ * for the next request, without sleeping, for up to `spin_us`: a serial workload's next request is usually
  * there within microseconds and is picked up with no wakeup at all.  Only one thread
  * polls at a time (the `spinning` token); the others, and the poller once its window
  * has passed, sleep in epoll_wait, each on its own epoll instance registered with
