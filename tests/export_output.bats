@@ -256,3 +256,21 @@ lookup /nowhere'
 	[ "$(readlink x/certs/988a38cb.0)" = Főtanúsítvány.pem ]
 	[ "$(cat x/certs/$'raw\xff')" = b ]
 }
+
+@test "export shows a progress line on a terminal after a second, and none without one" {
+	# a big sparse file first (members are sorted), then enough small ones after it
+	# for the progress check that runs every 64 members
+	mkdir -p "$IMG/a" "$IMG/b"
+	truncate -s 768M "$IMG/a/big"
+	for i in $(seq 200); do echo "$i" >"$IMG/b/f$i"; done
+	{ echo "read /a/big"; for i in $(seq 200); do echo "read /b/f$i"; done; } | trace p.db
+	# on a terminal (script(1) gives it one); gzip of 768 MB of zeros takes seconds
+	script -qec "$SLIMFS_EXPORT -o tty.tar.gz p.db" /dev/null >tty.out
+	grep -a -q "slimfs-export: .*/.* entries, .* MB" tty.out
+	# the line is erased at the end: "\r", then ESC [ K, is the last thing written
+	[[ $(tail -c 4 tty.out | od -An -tx1 | tr -d ' \n') == 0d1b5b4b ]]
+	# not on a pipe
+	"$SLIMFS_EXPORT" -o pipe.tar.gz p.db 2>pipe.err
+	[[ ! -s pipe.err ]]
+	cmp <(tar -tzf tty.tar.gz) <(tar -tzf pipe.tar.gz)
+}
