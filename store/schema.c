@@ -127,6 +127,20 @@ static int create_schema(sqlite3 *db, struct sfs_err *err)
 	return schema_exec(db, "COMMIT; PRAGMA synchronous = NORMAL;", err);
 }
 
+/* A writer's trace: WAL, synced at checkpoints only, and the operation names of this
+ * slimfs (a newer one may know more) in one transaction, not one synced commit each. */
+static int update_ops(sqlite3 *db, struct sfs_err *err)
+{
+	if (schema_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;", err) < 0 ||
+	    schema_exec(db, "BEGIN IMMEDIATE", err) < 0)
+		return -1;
+	if (fill_ops(db, err) < 0) {
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	return schema_exec(db, "COMMIT", err);
+}
+
 static int check_trace(sqlite3 *db, enum schema_mode mode, struct sfs_err *err)
 {
 	int64_t app, version, tables;
@@ -149,7 +163,7 @@ static int check_trace(sqlite3 *db, enum schema_mode mode, struct sfs_err *err)
 		return sfs_fail(err, 0, "trace schema version %lld is newer than this slimfs (%d)",
 				(long long)version, TRACE_SCHEMA_VERSION);
 	if (mode == SCHEMA_WRITE)
-		return fill_ops(db, err);   /* a newer slimfs may know more operations */
+		return update_ops(db, err);
 	return 0;
 }
 

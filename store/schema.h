@@ -9,7 +9,8 @@
 
 enum schema_mode {
 	SCHEMA_READ,    /* read-only; FILE must be a trace */
-	SCHEMA_WRITE,   /* read-write; a missing or empty FILE becomes a trace */
+	SCHEMA_WRITE,   /* read-write, WAL, synced at checkpoints; a missing or empty FILE
+			 * becomes a trace */
 	SCHEMA_CHECK,   /* read-only; FILE must be a trace or an empty database */
 };
 

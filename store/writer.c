@@ -558,8 +558,7 @@ int trace_writer_open(struct trace_writer **out, const char *file,
 	if (lock_trace(file, O_RDWR | O_CREAT, LOCK_EX, &w->lock_fd, err) < 0 ||
 	    schema_open(&w->db, file, SCHEMA_WRITE, err) < 0)
 		goto fail;
-	if (schema_exec(w->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;", err) < 0 ||
-	    load_nodes(w, err) < 0 || start_run(w, info, err) < 0)
+	if (load_nodes(w, err) < 0 || start_run(w, info, err) < 0)
 		goto fail_named;
 	if (sqlite3_prepare_v2(w->db, "INSERT INTO nodes(id, parent, name) VALUES (?, ?, ?)",
 			       -1, &w->ins_node, NULL) != SQLITE_OK ||
