@@ -64,11 +64,9 @@ static __attribute__((noreturn)) void exec_cmd(const struct container *c, int er
 {
 	struct sfs_err err = { 0 };
 
+	/* handlers first: unblocked, a signal would still hit init's noop handler */
+	forwarded_handle(SIG_DFL);
 	run_unblock_signals();
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
-	signal(SIGQUIT, SIG_DFL);
 	if ((c->stdin_fd >= 0 && dup2(c->stdin_fd, 0) < 0) ||
 	    (c->stdout_fd >= 0 && dup2(c->stdout_fd, 1) < 0)) {
 		sfs_fail(&err, errno, "stdio");
@@ -113,10 +111,7 @@ static __attribute__((noreturn)) void init_main(const struct container *c, int e
 		fail_to(errfd, &err, RUN_EXIT_ERROR);
 	/* pid 1 only receives signals it has a handler for; they stay blocked and are
 	 * taken with sigwaitinfo below. */
-	signal(SIGINT, noop_handler);
-	signal(SIGTERM, noop_handler);
-	signal(SIGHUP, noop_handler);
-	signal(SIGQUIT, noop_handler);
+	forwarded_handle(noop_handler);
 	cmd = fork();
 	if (cmd < 0) {
 		sfs_fail(&err, errno, "fork");
@@ -125,12 +120,7 @@ static __attribute__((noreturn)) void init_main(const struct container *c, int e
 	if (cmd == 0)
 		exec_cmd(c, errfd);
 	close(errfd);
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGQUIT);
-	sigaddset(&set, SIGCHLD);
+	forwarded_set(&set);
 	for (;;) {
 		int wstatus;
 		pid_t r;

@@ -29,6 +29,13 @@ struct container {
 
 /* ---- process.c: signals, waiting, exit statuses ---- */
 
+/* *SET = the signals forwarded to CMD (INT TERM HUP QUIT) and SIGCHLD: what
+ * run_block_signals blocks and the waiters take with sigwaitinfo. */
+void forwarded_set(sigset_t *set);
+
+/* Install HANDLER for each forwarded signal (not SIGCHLD). */
+void forwarded_handle(void (*handler)(int));
+
 /* Wait for CHILD, forwarding INT/TERM/HUP/QUIT to it (those sent by kill(); the
  * terminal already signals the whole foreground process group).  The signals must be
  * blocked (run_block_signals).  If DAEMON (> 0) dies first, CHILD's root file system is

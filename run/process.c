@@ -30,14 +30,20 @@ int run_isolate(struct sfs_err *err)
 	return 0;
 }
 
-static void forwarded_set(sigset_t *set)
+static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+
+void forwarded_set(sigset_t *set)
 {
 	sigemptyset(set);
-	sigaddset(set, SIGINT);
-	sigaddset(set, SIGTERM);
-	sigaddset(set, SIGHUP);
-	sigaddset(set, SIGQUIT);
+	for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
+		sigaddset(set, forwarded[i]);
 	sigaddset(set, SIGCHLD);
+}
+
+void forwarded_handle(void (*handler)(int))
+{
+	for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
+		signal(forwarded[i], handler);
 }
 
 void run_block_signals(void)
