@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "export/glob.h"
+#include "tap.h"
 
 static const struct {
 	const char *pattern, *path;
@@ -40,17 +41,11 @@ static const struct {
 
 int main(void)
 {
-	size_t n = sizeof cases / sizeof cases[0];
-	int failed = 0;
-
-	printf("1..%zu\n", n);
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		int got = glob_match(cases[i].pattern, cases[i].path, strlen(cases[i].path));
-		int ok = got == cases[i].match;
 
-		printf("%s %zu - %s %s %s\n", ok ? "ok" : "not ok", i + 1, cases[i].pattern,
+		TAP_OK(got == cases[i].match, "%s %s %s", cases[i].pattern,
 		       cases[i].match ? "matches" : "does not match", cases[i].path);
-		failed |= !ok;
 	}
-	return failed;
+	return tap_done();
 }

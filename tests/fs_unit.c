@@ -15,17 +15,7 @@
 #include <unistd.h>
 
 #include "fs/inode.h"
-
-static int ntest;
-static int failed;
-
-static void ok(int cond, const char *what)
-{
-	ntest++;
-	if (!cond)
-		failed = 1;
-	printf("%sok %d - %s\n", cond ? "" : "not ", ntest, what);
-}
+#include "tap.h"
 
 static int fd_open(int fd)
 {
@@ -66,8 +56,10 @@ static void fd_cache_tests(void)
 	struct stat st, root_st;
 	int lroot, uroot, sfd, fd, all = 1;
 
-	if (!mkdtemp(lower) || !mkdtemp(upper))
+	if (!mkdtemp(lower) || !mkdtemp(upper)) {
+		TAP_OK(0, "fd cache tests: mkdtemp: %s", strerror(errno));
 		return;
+	}
 	lroot = open(lower, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	uroot = open(upper, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	fstat(lroot, &root_st);
@@ -84,12 +76,12 @@ static void fd_cache_tests(void)
 		in[k] = enter_lower(&t, sub, sfd, name);
 		all = all && in[k] && t.open_fds <= 4;
 	}
-	ok(all, "the cache never holds more fds than its cap");
-	ok(in[0]->slot[SFS_LOWER].fd < 0 && sub->slot[SFS_LOWER].fd < 0,
-	   "the least recently used fds were closed");
+	TAP_OK(all, "the cache never holds more fds than its cap");
+	TAP_OK(in[0]->slot[SFS_LOWER].fd < 0 && sub->slot[SFS_LOWER].fd < 0,
+	       "the least recently used fds were closed");
 	fd = inode_get_fd(&t, in[0], SFS_LOWER);
-	ok(fd >= 0 && fstat(fd, &st) == 0 && st.st_ino == in[0]->lower_ino && t.reopens >= 2,
-	   "an evicted lower fd is reopened through its (evicted) parent");
+	TAP_OK(fd >= 0 && fstat(fd, &st) == 0 && st.st_ino == in[0]->lower_ino && t.reopens >= 2,
+	       "an evicted lower fd is reopened through its (evicted) parent");
 	inode_put_fd(&t, in[0], SFS_LOWER);
 
 	/* A name that now leads to another file is refused, not followed. */
@@ -99,8 +91,8 @@ static void fd_cache_tests(void)
 		if (inode_get_fd(&t, in[k], SFS_LOWER) >= 0)
 			inode_put_fd(&t, in[k], SFS_LOWER);
 	}
-	ok(in[1]->slot[SFS_LOWER].fd < 0 && inode_get_fd(&t, in[1], SFS_LOWER) == -ESTALE,
-	   "a reopen that finds another file under the name fails with ESTALE");
+	TAP_OK(in[1]->slot[SFS_LOWER].fd < 0 && inode_get_fd(&t, in[1], SFS_LOWER) == -ESTALE,
+	       "a reopen that finds another file under the name fails with ESTALE");
 
 	fd = openat(uroot, "u", O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
 	close(fd);
@@ -114,15 +106,15 @@ static void fd_cache_tests(void)
 	}
 	renameat(uroot, "u", uroot, "u2");
 	fd = inode_get_fd(&t, in[2], SFS_UPPER);
-	ok(t.upper_handles && (in[2]->upper_fh && fd >= 0 && fstat(fd, &root_st) == 0 &&
-				root_st.st_ino == st.st_ino),
-	   "an evicted upper fd is reopened by handle, even after a rename");
+	TAP_OK(t.upper_handles && (in[2]->upper_fh && fd >= 0 && fstat(fd, &root_st) == 0 &&
+				   root_st.st_ino == st.st_ino),
+	       "an evicted upper fd is reopened by handle, even after a rename");
 	if (fd >= 0)
 		inode_put_fd(&t, in[2], SFS_UPPER);
 	for (int k = 0; k < 10; k++)
 		itable_forget(&t, in[k], 1);
 	itable_forget(&t, sub, 1);
-	ok(t.count == 0 && t.open_fds == 0, "freeing every inode closes every cached fd");
+	TAP_OK(t.count == 0 && t.open_fds == 0, "freeing every inode closes every cached fd");
 	itable_destroy(&t);
 	close(sfd);
 	close(lroot);
@@ -148,8 +140,7 @@ int main(void)
 	char *name;
 	int fa, fa2, fdir, fchild;
 
-	printf("1..20\n");
-	ok(itable_init(&t, -1, -1, &root_st, -1, 64) == 0, "table starts");
+	TAP_OK(itable_init(&t, -1, -1, &root_st, -1, 64) == 0, "table starts");
 
 	fa = open("/dev/null", O_RDONLY);
 	k = key(100, fa);
@@ -157,13 +148,15 @@ int main(void)
 	fa2 = open("/dev/null", O_RDONLY);
 	k = key(100, fa2);
 	a2 = itable_lookup(&t, &k, &t.root, "b", 6);
-	ok(a && a == a2 && a->nlookup == 2, "two names of one file are one inode, counted twice");
-	ok(!fd_open(fa2) && fd_open(fa), "the duplicate fd of a known inode is closed at once");
-	ok(atomic_load(&a->node) == 6 && a->name && a->name[0] == 'b', "the last name used wins");
+	TAP_OK(a && a == a2 && a->nlookup == 2,
+	       "two names of one file are one inode, counted twice");
+	TAP_OK(!fd_open(fa2) && fd_open(fa), "the duplicate fd of a known inode is closed at once");
+	TAP_OK(atomic_load(&a->node) == 6 && a->name && a->name[0] == 'b',
+	       "the last name used wins");
 	itable_forget(&t, a, 1);
-	ok(fd_open(fa) && t.count == 1, "one forget of two lookups keeps the inode");
+	TAP_OK(fd_open(fa) && t.count == 1, "one forget of two lookups keeps the inode");
 	itable_forget(&t, a, 1);
-	ok(!fd_open(fa) && t.count == 0, "the last forget frees the inode and closes its fd");
+	TAP_OK(!fd_open(fa) && t.count == 0, "the last forget frees the inode and closes its fd");
 
 	fdir = open("/dev/null", O_RDONLY);
 	k = key(200, fdir);
@@ -173,38 +166,39 @@ int main(void)
 	k = key(201, fchild);
 	child = itable_lookup(&t, &k, dir, "child", 8);
 	itable_forget(&t, dir, 1);
-	ok(fd_open(fdir) && t.count == 2, "a child keeps its forgotten parent alive");
+	TAP_OK(fd_open(fdir) && t.count == 2, "a child keeps its forgotten parent alive");
 	p = itable_parent(&t, child, &name);
-	ok(p == dir && name && name[0] == 'c', "the parent and name of an inode are known");
+	TAP_OK(p == dir && name && name[0] == 'c', "the parent and name of an inode are known");
 	free(name);
 	itable_unref(&t, p);
 
 	itable_rekey(&t, child, 43, 900);
-	ok(itable_find(&t, 42, 201) == NULL, "after copy-up the image identity no longer finds it");
+	TAP_OK(itable_find(&t, 42, 201) == NULL,
+	       "after copy-up the image identity no longer finds it");
 	p = itable_find(&t, 43, 900);
-	ok(p == child, "the upper identity finds it");
+	TAP_OK(p == child, "the upper identity finds it");
 	itable_unref(&t, p);
 
 	itable_forget(&t, child, 1);
-	ok(!fd_open(fchild) && !fd_open(fdir) && t.count == 0,
-	   "forgetting the child frees it and then its parent");
+	TAP_OK(!fd_open(fchild) && !fd_open(fdir) && t.count == 0,
+	       "forgetting the child frees it and then its parent");
 
 	for (ino_t i = 1000; i < 21000; i++) {
 		k = key(i, -1);
 		if (!itable_lookup(&t, &k, &t.root, "n", 9))
 			break;
 	}
-	ok(t.count == 20000 && t.nbuckets >= 16384, "the hash grows to 20000 inodes");
+	TAP_OK(t.count == 20000 && t.nbuckets >= 16384, "the hash grows to 20000 inodes");
 	p = itable_find(&t, 42, 12345);
-	ok(p && p->ino == 12345, "every inode is found after growth");
+	TAP_OK(p && p->ino == 12345, "every inode is found after growth");
 	itable_unref(&t, p);
 	for (ino_t i = 1000; i < 21000; i++) {
 		p = itable_find(&t, 42, i);
 		itable_unref(&t, p);
 		itable_forget(&t, p, 1);
 	}
-	ok(t.count == 0, "all of them are freed by their forgets");
+	TAP_OK(t.count == 0, "all of them are freed by their forgets");
 	itable_destroy(&t);
 	fd_cache_tests();
-	return failed;
+	return tap_done();
 }
