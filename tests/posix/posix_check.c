@@ -52,6 +52,14 @@ static void res(const char *name, long r)
 		printf("%s: ok\n", name);
 }
 
+/* res() of an open(2) result, closing the fd it made. */
+static void res_fd(const char *name, int fd)
+{
+	res(name, fd);
+	if (fd >= 0)
+		close(fd);
+}
+
 static void line(const char *name, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 static void line(const char *name, const char *fmt, ...)
@@ -244,23 +252,17 @@ static void check_open(int d)
 	int fd;
 
 	fd = openat(d, "excl_new", O_WRONLY | O_CREAT | O_EXCL, 0640);
-	res("open O_CREAT|O_EXCL new", fd);
-	if (fd >= 0)
-		close(fd);
+	res_fd("open O_CREAT|O_EXCL new", fd);
 	stat_line("open O_CREAT|O_EXCL new: stat", d, "excl_new");
 	res("open O_CREAT|O_EXCL existing lower", openat(d, "excl", O_WRONLY | O_CREAT | O_EXCL, 0640));
 	res("open O_CREAT|O_EXCL existing new",
 	    openat(d, "excl_new", O_WRONLY | O_CREAT | O_EXCL, 0640));
 	fd = openat(d, "excl", O_WRONLY | O_CREAT, 0600);
-	res("open O_CREAT existing keeps mode", fd);
-	if (fd >= 0)
-		close(fd);
+	res_fd("open O_CREAT existing keeps mode", fd);
 	stat_line("open O_CREAT existing keeps mode: stat", d, "excl");
 
 	fd = openat(d, "trunc", O_WRONLY | O_TRUNC);
-	res("open O_TRUNC lower", fd);
-	if (fd >= 0)
-		close(fd);
+	res_fd("open O_TRUNC lower", fd);
 	stat_line("open O_TRUNC lower: stat", d, "trunc");
 
 	fd = openat(d, "append", O_WRONLY | O_APPEND);
@@ -532,9 +534,7 @@ static void check_errors(int d)
 	if (fd >= 0)
 		close(fd);
 	fd = openat(d, "dir", O_WRONLY | O_TMPFILE, 0600);
-	res("O_TMPFILE", fd);
-	if (fd >= 0)
-		close(fd);
+	res_fd("O_TMPFILE", fd);
 }
 
 /* ---- checks as a non-root user ---------------------------------------------- */
@@ -565,14 +565,10 @@ static void check_user(int d)
 	}));
 	res("user: setxattr on root file", setxattr("other_file", "user.u", "v", 1, 0));
 	int fd = openat(d, "shared/u", O_WRONLY | O_CREAT | O_EXCL, 0640);
-	res("user: create in 0777 dir", fd);
-	if (fd >= 0)
-		close(fd);
+	res_fd("user: create in 0777 dir", fd);
 	stat_line("user: create in 0777 dir: stat", d, "shared/u");
 	fd = openat(d, "sticky/own", O_WRONLY | O_CREAT | O_EXCL, 0644);
-	res("user: create in sticky dir", fd);
-	if (fd >= 0)
-		close(fd);
+	res_fd("user: create in sticky dir", fd);
 	res("user: unlink root's file in sticky dir", unlinkat(d, "sticky/roots", 0));
 	res("user: rename root's file in sticky dir", renameat(d, "sticky/roots", d, "sticky/r2"));
 	res("user: unlink own file in sticky dir", unlinkat(d, "sticky/own", 0));
@@ -586,9 +582,7 @@ static void check_sgid(int d)
 {
 	int fd = openat(d, "sgid/f", O_WRONLY | O_CREAT | O_EXCL, 0644);
 
-	res("create in setgid dir", fd);
-	if (fd >= 0)
-		close(fd);
+	res_fd("create in setgid dir", fd);
 	stat_line("create in setgid dir: stat", d, "sgid/f");
 	res("mkdir in setgid dir", mkdirat(d, "sgid/sub", 0755));
 	stat_line("mkdir in setgid dir: stat", d, "sgid/sub");
