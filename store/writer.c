@@ -286,6 +286,7 @@ struct batch {
 	char *names;          /* names of the new nodes, copied */
 	uint32_t first_id, nnodes;
 	struct ev *evs;
+	uint32_t *ev_idx;     /* where each of evs lives in the writer, to re-dirty it */
 	uint32_t nevs;
 	bool overflow, unverified;
 };
@@ -307,24 +308,42 @@ static void take_batch(struct trace_writer *w, struct batch *b)
 		memcpy(b->names, w->names + names_from, names_len);
 		for (uint32_t i = 0; i < b->nnodes; i++)
 			b->nodes[i].name_off -= names_from;
-		w->nodes_flushed = w->nnodes - 1;
 	}
 	if (w->ndirty) {
 		b->evs = xrealloc(NULL, w->ndirty * sizeof *b->evs);
+		b->ev_idx = xrealloc(NULL, w->ndirty * sizeof *b->ev_idx);
 		for (uint32_t i = 0; i < w->ndirty; i++) {
 			struct ev *e = &w->evs[w->dirty[i]];
 			e->dirty = false;
+			b->ev_idx[b->nevs] = w->dirty[i];
 			b->evs[b->nevs++] = *e;
 		}
 		w->ndirty = 0;
 	}
-	if (w->overflow && !w->overflow_flushed) {
-		b->overflow = true;
-		w->overflow_flushed = true;
-	}
-	if (w->unverified && !w->unverified_flushed) {
-		b->unverified = true;
-		w->unverified_flushed = true;
+	b->overflow = w->overflow && !w->overflow_flushed;
+	b->unverified = w->unverified && !w->unverified_flushed;
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* After the batch's transaction: committed, what it held is on disk; rolled back, it
+ * is all still owed, and the next flush writes it (events with their counts by then). */
+static void settle_batch(struct trace_writer *w, const struct batch *b, bool committed)
+{
+	pthread_mutex_lock(&w->mu);
+	if (committed) {
+		w->nodes_flushed = b->first_id + b->nnodes - 1;
+		w->overflow_flushed |= b->overflow;
+		w->unverified_flushed |= b->unverified;
+	} else {
+		for (uint32_t i = 0; i < b->nevs; i++) {
+			struct ev *e = &w->evs[b->ev_idx[i]];
+
+			if (!e->dirty) {
+				e->dirty = true;
+				GROW(w->dirty, w->ndirty, w->dirty_cap);
+				w->dirty[w->ndirty++] = b->ev_idx[i];
+			}
+		}
 	}
 	pthread_mutex_unlock(&w->mu);
 }
@@ -374,7 +393,8 @@ static int write_batch(struct trace_writer *w, const struct batch *b, struct sfs
 		goto fail;
 	if (b->unverified && set_run(w, "verifier = 0", err) < 0)
 		goto fail;
-	return schema_exec(w->db, "COMMIT", err);
+	if (schema_exec(w->db, "COMMIT", err) == 0)
+		return 0;
 fail:
 	sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
 	return -1;
@@ -387,12 +407,15 @@ int trace_writer_flush(struct trace_writer *w, struct sfs_err *err)
 
 	pthread_mutex_lock(&w->flush_mu);
 	take_batch(w, &b);
-	if (b.nnodes || b.nevs || b.overflow || b.unverified)
+	if (b.nnodes || b.nevs || b.overflow || b.unverified) {
 		ret = write_batch(w, &b, err);
+		settle_batch(w, &b, ret == 0);
+	}
 	pthread_mutex_unlock(&w->flush_mu);
 	free(b.nodes);
 	free(b.names);
 	free(b.evs);
+	free(b.ev_idx);
 	return ret;
 }
 
@@ -413,7 +436,7 @@ static void *writer_thread(void *arg)
 			break;
 		pthread_mutex_unlock(&w->stop_mu);
 		if (trace_writer_flush(w, &err) < 0)
-			sfs_err_print("slimfs", &err);   /* keep recording; the next flush retries nothing lost in memory */
+			sfs_err_print("slimfs", &err);   /* keep recording; the next flush retries */
 		pthread_mutex_lock(&w->stop_mu);
 	}
 	pthread_mutex_unlock(&w->stop_mu);

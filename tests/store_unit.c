@@ -296,6 +296,36 @@ static void test_sparse_node_ids(void)
 	       "paths under huge ids resolve; events on unknown nodes are skipped");
 }
 
+/* A flush that fails (here a trigger refuses new nodes, as a full disk would) keeps
+ * what it held: the next flush writes it, and the trace stays whole. */
+static void test_failed_flush_retried(void)
+{
+	struct trace_run_info info = { .lowerdir = "/img" };
+	struct trace_writer *w;
+	struct sfs_err err;
+	struct collect c;
+	sqlite3 *db;
+	const char *file = path_in("g.db");
+
+	trace_writer_open(&w, file, &info, &err);
+	sqlite3_open(file, &db);
+	sqlite3_exec(db, "CREATE TABLE block(x); INSERT INTO block VALUES (1);"
+		     "CREATE TRIGGER refuse BEFORE INSERT ON nodes WHEN (SELECT count(*) FROM block)"
+		     " BEGIN SELECT RAISE(ABORT, 'disk full'); END;", NULL, NULL, NULL);
+	trace_record(w, trace_node_path(w, "/usr/lib/libz.so.1"), OP_READ);
+	TAP_OK(trace_writer_flush(w, &err) < 0, "a flush that cannot write fails");
+	trace_record(w, trace_node_path(w, "/usr/lib/libz.so.1"), OP_READ);
+	sqlite3_exec(db, "DELETE FROM block", NULL, NULL, NULL);
+	sqlite3_close(db);
+	TAP_OK(trace_writer_flush(w, &err) == 0, "the next flush succeeds");
+	TAP_OK(trace_writer_close(w, &err) == 0, "the writer closes");
+	read_all(file, &c, NULL);
+	TAP_OK(strcmp(c.text, "1 /usr/lib/libz.so.1 read 2\n") == 0,
+	       "nodes and events of the failed flush are written by the next one");
+	TAP_OK(trace_writer_open(&w, file, &info, &err) == 0 && trace_writer_close(w, &err) == 0,
+	       "the trace can be appended to afterwards");
+}
+
 int main(void)
 {
 	char cmd[128];
@@ -311,6 +341,7 @@ int main(void)
 	test_flush_survives_kill();
 	test_unverified();
 	test_sparse_node_ids();
+	test_failed_flush_retried();
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		printf("# could not remove %s\n", dir);
