@@ -75,10 +75,14 @@ static int load_runs(struct trace_reader *r, sqlite3 *db, struct sfs_err *err)
 	return 0;
 }
 
-/* The index of node `id` in r->ids, or UINT32_MAX when the trace has no such node. */
+/* The index of node `id` in r->ids, or UINT32_MAX when the trace has no such node.
+ * slimfs writes dense ids (node k at index k - 1): that slot is tried first. */
 static uint32_t node_index(const struct trace_reader *r, int64_t id)
 {
 	uint32_t lo = 0, hi = r->nnodes;
+
+	if (id >= 1 && id <= r->nnodes && r->ids[id - 1] == id)
+		return (uint32_t)(id - 1);
 
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
