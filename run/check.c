@@ -102,7 +102,7 @@ static void show_diff(const struct side *a, const struct side *b)
 int run_check(const struct run_opts *o, const char *rootfs, const char *lean, int *status,
 	      struct sfs_err *err)
 {
-	_cleanup_free_ char *image = NULL, *lean_dir = NULL, *lean_tmp = NULL;
+	_cleanup_free_ char *image = NULL, *lean_dir = NULL;
 	char scratch[] = "/var/tmp/slimfs-check-XXXXXX";
 	struct side a = { .tag = "image", .name = rootfs, .out = -1 };
 	struct side b = { .tag = "lean", .name = lean, .out = -1 };
@@ -111,7 +111,7 @@ int run_check(const struct run_opts *o, const char *rootfs, const char *lean, in
 	int same, ret = -1;
 
 	*status = RUN_EXIT_ERROR;
-	if (image_resolve(rootfs, getenv("SLIMFS_CACHE") ?: RUN_CACHE_DIR, &image, err) < 0)
+	if (image_resolve(rootfs, &image, err) < 0)
 		return -1;
 	if (!mkdtemp(scratch))
 		return sfs_fail(err, errno, "cannot make a scratch directory in /var/tmp");
@@ -120,13 +120,9 @@ int run_check(const struct run_opts *o, const char *rootfs, const char *lean, in
 		goto out;
 	}
 	if (S_ISREG(st.st_mode)) {
-		if (image_unpack_tmp(lean, scratch, &lean_tmp, err) < 0)
+		if (image_unpack_tmp(lean, scratch, &lean_dir, err) < 0)
 			goto out;
-		lean_dir = strdup(lean_tmp);
-	} else {
-		lean_dir = realpath(lean, NULL);
-	}
-	if (!lean_dir) {
+	} else if (!(lean_dir = realpath(lean, NULL))) {
 		sfs_fail(err, errno, "%s", lean);
 		goto out;
 	}

@@ -27,19 +27,21 @@
 
 #include "../common/cleanup.h"
 
-int image_check_rootfs(const char *dir, struct sfs_err *err)
+/* Fail unless DIR looks like a root filesystem (holds usr/ or bin/).  NAME is what the
+ * user gave (DIR may be a cache directory they never saw). */
+static int check_rootfs(const char *dir, const char *name, struct sfs_err *err)
 {
 	_cleanup_close_ int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	struct stat st;
 
 	if (fd < 0)
-		return sfs_fail(err, errno, "%s", dir);
+		return sfs_fail(err, errno, "%s", name);
 	/* usr/ or bin/ (a directory, or the usual bin -> usr/bin symlink) */
 	if (fstatat(fd, "usr", &st, 0) == 0 && S_ISDIR(st.st_mode))
 		return 0;
 	if (fstatat(fd, "bin", &st, 0) == 0 && S_ISDIR(st.st_mode))
 		return 0;
-	return sfs_fail(err, 0, "%s: not a root filesystem (no usr/ or bin/)", dir);
+	return sfs_fail(err, 0, "%s: not a root filesystem (no usr/ or bin/)", name);
 }
 
 static int rm_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
@@ -298,10 +300,8 @@ static int image_from_tarball(const char *file, const char *cache, char **dir,
 		return sfs_fail(err, errno, "cannot make a directory in %s", images);
 	if (unpack_into(file, fd, tmp, err) < 0)
 		goto fail;
-	if (image_check_rootfs(tmp, err) < 0) {
-		sfs_fail(err, 0, "%s: not a root filesystem (no usr/ or bin/)", file);
+	if (check_rootfs(tmp, file, err) < 0)
 		goto fail;
-	}
 	if (rename(tmp, final) < 0) {
 		sfs_fail(err, errno, "cannot rename %s", tmp);
 		goto fail;
@@ -313,7 +313,7 @@ fail:
 	return -1;
 }
 
-int image_resolve(const char *rootfs, const char *cache, char **dir, struct sfs_err *err)
+int image_resolve(const char *rootfs, char **dir, struct sfs_err *err)
 {
 	struct stat st;
 	char *abs;
@@ -321,14 +321,14 @@ int image_resolve(const char *rootfs, const char *cache, char **dir, struct sfs_
 	if (stat(rootfs, &st) < 0)
 		return sfs_fail(err, errno, "%s", rootfs);
 	if (S_ISREG(st.st_mode))
-		return image_from_tarball(rootfs, cache, dir, err);
+		return image_from_tarball(rootfs, getenv("SLIMFS_CACHE") ?: RUN_CACHE_DIR, dir,
+					  err);
 	if (!S_ISDIR(st.st_mode))
 		return sfs_fail(err, 0, "%s: not a directory or an image tarball", rootfs);
 	abs = realpath(rootfs, NULL);
 	if (!abs)
 		return sfs_fail(err, errno, "%s", rootfs);
-	if (image_check_rootfs(abs, err) < 0) {
-		sfs_fail(err, 0, "%s: not a root filesystem (no usr/ or bin/)", rootfs);
+	if (check_rootfs(abs, rootfs, err) < 0) {
 		free(abs);
 		return -1;
 	}

@@ -121,7 +121,7 @@ int main(int argc, char **argv)
 	struct sfs_err err = { 0 };
 	_cleanup_free_ char **env = calloc((size_t)argc + 1, sizeof *env);
 	_cleanup_free_ char *image = NULL, *trace_abs = NULL, *upper_abs = NULL;
-	const char *trace = RUN_DEFAULT_TRACE, *check = NULL, *upper = NULL;
+	const char *trace = NULL, *check = NULL, *upper = NULL;   /* NULL: not given */
 	size_t nenv = 0;
 	int c, status;
 
@@ -193,7 +193,7 @@ int main(int argc, char **argv)
 		return RUN_EXIT_ERROR;
 	}
 	o.argv = argv + optind + 1;
-	if (check && (upper || trace != (const char *)RUN_DEFAULT_TRACE)) {
+	if (check && (upper || trace)) {
 		fprintf(stderr, PROG ": --check records nothing: --trace and --upper do not apply\n");
 		return RUN_EXIT_ERROR;
 	}
@@ -206,6 +206,8 @@ int main(int argc, char **argv)
 			goto fail;
 		return status;
 	}
+	if (!trace)
+		trace = RUN_DEFAULT_TRACE;
 	trace_abs = absolute(trace);
 	if (!trace_abs) {
 		sfs_fail(&err, errno, "%s", trace);
@@ -217,7 +219,7 @@ int main(int argc, char **argv)
 		sfs_fail(&err, errno, "--upper %s", upper);
 		goto fail;
 	}
-	if (image_resolve(argv[optind], getenv("SLIMFS_CACHE") ?: RUN_CACHE_DIR, &image, &err) < 0)
+	if (image_resolve(argv[optind], &image, &err) < 0)
 		goto fail;
 	{
 		struct run_target t = {

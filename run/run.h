@@ -65,14 +65,12 @@ void run_block_signals(void);
 void run_unblock_signals(void);
 
 /* Resolve ROOTFS (directory or tarball) into an absolute image directory in *DIR
- * (malloc'd).  Tarballs are unpacked into CACHE/images/<sha256> once. */
-int image_resolve(const char *rootfs, const char *cache, char **dir, struct sfs_err *err);
+ * (malloc'd).  Tarballs are unpacked once into CACHE/images/<sha256>, CACHE being
+ * $SLIMFS_CACHE or RUN_CACHE_DIR. */
+int image_resolve(const char *rootfs, char **dir, struct sfs_err *err);
 
 /* Unpack tarball FILE into a new directory under PARENT; *DIR gets its path. */
 int image_unpack_tmp(const char *file, const char *parent, char **dir, struct sfs_err *err);
-
-/* Fail unless DIR looks like a root filesystem (holds usr/ or bin/). */
-int image_check_rootfs(const char *dir, struct sfs_err *err);
 
 /* Remove the tree at PATH (never following symlinks, never crossing mounts). */
 int rm_tree(const char *path, struct sfs_err *err);
