@@ -33,22 +33,20 @@
  * when installed, else on PATH. */
 static int find_daemon(char **out)
 {
+	static const char *const near[] = { "../fs/slimfs", "slimfs" };
 	char exe[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
 
 	if (n > 0) {
-		char *dir, *p;
+		const char *dir;
 
 		exe[n] = '\0';
 		dir = dirname(exe);
-		if (asprintf(&p, "%s/../fs/slimfs", dir) >= 0) {
-			if (access(p, X_OK) == 0) {
-				*out = p;
-				return 0;
-			}
-			free(p);
-		}
-		if (asprintf(&p, "%s/slimfs", dir) >= 0) {
+		for (size_t i = 0; i < sizeof near / sizeof near[0]; i++) {
+			char *p;
+
+			if (asprintf(&p, "%s/%s", dir, near[i]) < 0)
+				continue;
 			if (access(p, X_OK) == 0) {
 				*out = p;
 				return 0;

@@ -49,13 +49,17 @@ bool child_exited(pid_t pid);
 /* Shell convention: exit code, or 128+N for death by signal N. */
 int exit_status(int wstatus);
 
-/* fork+exec ARGV (PATH search) with stdio to /dev/null unless QUIET is false; wait. */
-int run_quiet(char *const argv[], bool quiet);
+/* fork+exec ARGV (PATH search) with stdio to /dev/null; wait. */
+int run_quiet(char *const argv[]);
 
-/* Search the host's PATH for NAME; *OUT gets the malloc'd path.  -1 if absent. */
+/* Search the host's PATH for NAME (no '/'); *OUT gets the malloc'd path.  -1 if absent. */
 int find_in_path(const char *name, char **out);
 
-/* ---- image.c (lookups in the image directory, never through the mount) ---- */
+/* ---- lookup.c (lookups in the image directory, never through the mount) ---- */
+
+/* openat2 of PATH under ROOTFD as if ROOTFD were / (RESOLVE_IN_ROOT, no magic links):
+ * the image's absolute symlinks and ".." stay inside it.  O_CLOEXEC is added. */
+int open_in_image(int rootfd, const char *path, int flags);
 
 /* 0 if CMD resolves to a non-directory in ROOTFS (searched in PATH_ENV when it has no
  * '/', relative to CWD otherwise); -1 with "CMD: not found in image" if not. */

@@ -18,7 +18,7 @@
 
 #include "../common/cleanup.h"
 
-static int open_in_image(int rootfd, const char *path, int flags)
+int open_in_image(int rootfd, const char *path, int flags)
 {
 	struct open_how how = {
 		.flags = (unsigned)(flags | O_CLOEXEC),

@@ -12,7 +12,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -25,14 +24,10 @@
 /* Open directory NAME (one component) under ROOTFD, making it if it is missing. */
 static int open_dir_in(int rootfd, const char *name, int flags, struct sfs_err *err)
 {
-	struct open_how how = {
-		.flags = (unsigned)(flags | O_DIRECTORY | O_CLOEXEC),
-		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-	};
-	int fd = (int)syscall(SYS_openat2, rootfd, name, &how, sizeof how);
+	int fd = open_in_image(rootfd, name, flags | O_DIRECTORY);
 
 	if (fd < 0 && errno == ENOENT && mkdirat(rootfd, name, 0755) == 0)
-		fd = (int)syscall(SYS_openat2, rootfd, name, &how, sizeof how);
+		fd = open_in_image(rootfd, name, flags | O_DIRECTORY);
 	if (fd < 0)
 		return sfs_fail(err, errno, "/%s in the image", name);
 	return fd;

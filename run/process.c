@@ -110,7 +110,7 @@ int wait_forwarding(pid_t child, pid_t daemon)
 	}
 }
 
-int run_quiet(char *const argv[], bool quiet)
+int run_quiet(char *const argv[])
 {
 	int wstatus;
 	pid_t pid = fork();
@@ -118,15 +118,13 @@ int run_quiet(char *const argv[], bool quiet)
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
-		run_unblock_signals();
-		if (quiet) {
-			int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+		int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 
-			if (fd >= 0) {
-				dup2(fd, 0);
-				dup2(fd, 1);
-				dup2(fd, 2);
-			}
+		run_unblock_signals();
+		if (fd >= 0) {
+			dup2(fd, 0);
+			dup2(fd, 1);
+			dup2(fd, 2);
 		}
 		execvp(argv[0], argv);
 		_exit(127);
@@ -143,12 +141,6 @@ int find_in_path(const char *name, char **out)
 	_cleanup_free_ char *copy = NULL;
 	char *save = NULL;
 
-	if (strchr(name, '/')) {
-		if (access(name, X_OK) < 0)
-			return -1;
-		*out = strdup(name);
-		return *out ? 0 : -1;
-	}
 	copy = strdup(path && *path ? path : RUN_DEFAULT_PATH);
 	if (!copy)
 		return -1;

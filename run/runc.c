@@ -47,11 +47,11 @@ int runc_check(struct sfs_err *err)
 	return 0;
 }
 
-static json_t *strings(char *const *v, size_t n)
+static json_t *strings(char *const *v)
 {
 	json_t *a = json_array();
 
-	for (size_t i = 0; a && (n ? i < n : v[i] != NULL); i++)
+	for (size_t i = 0; a && v[i]; i++)
 		json_array_append_new(a, json_string(v[i]));
 	return a;
 }
@@ -91,8 +91,8 @@ static json_t *config(const struct container *c)
 	json_t *process = json_pack("{s:b, s:{s:I, s:I}, s:o, s:o, s:s, s:o, s:b}",
 				    "terminal", 0,
 				    "user", "uid", (json_int_t)c->uid, "gid", (json_int_t)c->gid,
-				    "args", strings(c->argv, 0),
-				    "env", strings(c->envp, 0),
+				    "args", strings(c->argv),
+				    "env", strings(c->envp),
 				    "cwd", c->cwd,
 				    "capabilities", caps,
 				    "noNewPrivileges", 0);
@@ -181,7 +181,7 @@ out:
 	{
 		char *del[] = { "runc", "delete", "-f", id, NULL };
 
-		run_quiet(del, true);
+		run_quiet(del);
 	}
 	rm_tree(dir, NULL);
 	return ret;
