@@ -31,8 +31,10 @@ static void slot_init(struct fd_slot *s, enum sfs_layer l)
 	s->fixed = false;
 }
 
-/* DIR must be a real (not O_PATH) directory fd: open_by_handle_at's mount fd. */
-bool inode_handles_work(int dir)
+/* Do file handles of the file system behind DIR reopen?  The upper layer's answer
+ * decides whether its fds may be cached.  DIR must be a real (not O_PATH) directory
+ * fd: open_by_handle_at's mount fd. */
+static bool inode_handles_work(int dir)
 {
 	struct {
 		struct file_handle fh;

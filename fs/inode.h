@@ -175,8 +175,4 @@ void itable_set_name(struct inode_table *t, struct sfs_inode *i, struct sfs_inod
 /* I's parent (with a reference taken; NULL for the root) and a copy of its name. */
 struct sfs_inode *itable_parent(struct inode_table *t, struct sfs_inode *i, char **name);
 
-/* Do file handles of the file system behind DIR (a directory opened O_RDONLY) reopen?
- * The upper layer's answer decides whether its fds may be cached. */
-bool inode_handles_work(int dir);
-
 #endif

@@ -84,7 +84,8 @@ static bool spin(struct loop *l, int64_t since)
 {
 	bool expected = false;
 
-	if (l->spin_ns == 0 || !atomic_compare_exchange_strong(&l->spinning, &expected, true))
+	if (l->spin_ns == 0 || since == 0 ||
+	    !atomic_compare_exchange_strong(&l->spinning, &expected, true))
 		return false;
 	while (now_ns() - since < l->spin_ns) {
 		struct pollfd pfd = { .fd = fuse_session_fd(l->se), .events = POLLIN };
@@ -110,7 +111,7 @@ static void serve(struct worker *w)
 
 		if (r > 0) {
 			fuse_session_process_buf(l->se, &w->buf);
-			last = now_ns();
+			last = l->spin_ns ? now_ns() : 0;
 			continue;
 		}
 		if (r == 0)   /* unmounted, or the session ended */

@@ -42,12 +42,16 @@ void sfs_fill_entry(struct sfs_fs *fs, struct fuse_entry_param *ep, struct sfs_i
 		    const struct stat *st);
 
 /* Enter what E found into the table as PARENT/NAME with trace NODE and fill EP; the
- * fds of E are consumed.  NULL on out-of-memory. */
+ * fds of E are consumed.  MADE: the mount has just made it, so it has no image origin
+ * to look up.  NULL on out-of-memory. */
 struct sfs_inode *sfs_enter(struct sfs_fs *fs, struct sfs_inode *parent, const char *name,
-			    struct ov_entry *e, uint32_t node, struct fuse_entry_param *ep);
+			    struct ov_entry *e, uint32_t node, bool made,
+			    struct fuse_entry_param *ep);
 
 /* Give a new upper entry UDIR/NAME to the caller of REQ. */
 int sfs_chown_new(fuse_req_t req, int udir, const char *name);
+/* Copy I up (once) under the namespace lock: 0 or -errno. */
+int sfs_copy_up(struct sfs_fs *fs, struct sfs_inode *i);
 
 void sfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
 void sfs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);

@@ -29,7 +29,8 @@ void sfs_fill_entry(struct sfs_fs *fs, struct fuse_entry_param *ep, struct sfs_i
 }
 
 struct sfs_inode *sfs_enter(struct sfs_fs *fs, struct sfs_inode *parent, const char *name,
-			    struct ov_entry *e, uint32_t node, struct fuse_entry_param *ep)
+			    struct ov_entry *e, uint32_t node, bool made,
+			    struct fuse_entry_param *ep)
 {
 	struct stat st = *ov_entry_stat(e);
 	struct inode_key k;
@@ -42,7 +43,8 @@ struct sfs_inode *sfs_enter(struct sfs_fs *fs, struct sfs_inode *parent, const c
 		 * made by the workload get theirs marked so they cannot collide with one
 		 * of the image. */
 		k.shown_ino = e->lower_fd >= 0 ? e->lower_st.st_ino : 0;
-		if (!k.shown_ino && !S_ISDIR(e->upper_st.st_mode) && !S_ISLNK(e->upper_st.st_mode))
+		if (!k.shown_ino && !made && !S_ISDIR(e->upper_st.st_mode) &&
+		    !S_ISLNK(e->upper_st.st_mode))
 			k.shown_ino = ov_origin_ino(e->upper_fd);
 		if (!k.shown_ino)
 			k.shown_ino = e->upper_st.st_ino | SFS_UPPER_INO_BIT;
@@ -93,7 +95,7 @@ void sfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	node = trace_record_name(fs->trace, pnode, name, strlen(name), OP_LOOKUP);
-	i = sfs_enter(fs, p, name, &e, node, &ep);
+	i = sfs_enter(fs, p, name, &e, node, false, &ep);
 	if (!i) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -142,8 +144,7 @@ void sfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_attr(req, &st, fs->timeout);
 }
 
-/* Copy I up under the namespace lock: 0 or -errno. */
-static int copy_up_locked(struct sfs_fs *fs, struct sfs_inode *i)
+int sfs_copy_up(struct sfs_fs *fs, struct sfs_inode *i)
 {
 	int r;
 
@@ -193,7 +194,7 @@ void sfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
 	struct sfs_inode *i = itable_get(&fs->it, ino);
 	char path[OV_PROC_MAX];
 	struct stat st;
-	int u = -1, r = copy_up_locked(fs, i);
+	int u = -1, r = sfs_copy_up(fs, i);
 
 	(void)fi;
 	if (r < 0)
@@ -275,6 +276,8 @@ int sfs_chown_new(fuse_req_t req, int udir, const char *name)
 	gid_t gid = ctx->gid;
 	struct stat dst;
 
+	if (ctx->uid == geteuid() && ctx->gid == getegid())
+		return 0;   /* already the caller's: the daemon made it */
 	/* In a set-group-ID directory the new entry already has the directory's group. */
 	if (fstat(udir, &dst) == 0 && (dst.st_mode & S_ISGID))
 		gid = (gid_t)-1;
@@ -294,8 +297,7 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, enum 
 	struct sfs_inode *p = itable_get(&fs->it, parent), *i;
 	struct ov_entry e = { .upper_fd = -1, .lower_fd = -1 };
 	struct fuse_entry_param ep;
-	struct stat before;
-	bool had_whiteout;
+	int had_whiteout = 0;
 	uint32_t node;
 	int pu, r;
 
@@ -303,12 +305,9 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, enum 
 	pu = r = ov_upper_dir(fs, p);
 	if (r < 0)
 		goto out;
-	had_whiteout = fstatat(pu, name, &before, AT_SYMLINK_NOFOLLOW) == 0 &&
-		       ov_is_whiteout(&before);
-	if (had_whiteout && unlinkat(pu, name, 0) < 0) {
-		r = -errno;
+	r = had_whiteout = ov_drop_whiteout(pu, name);
+	if (r < 0)
 		goto out_put;
-	}
 	if (kind == MAKE_DIR)
 		r = mkdirat(pu, name, mode);
 	else if (kind == MAKE_LNK)
@@ -342,7 +341,7 @@ out:
 		return;
 	}
 	node = trace_record_name(fs->trace, atomic_load(&p->node), name, strlen(name), ops[kind]);
-	i = sfs_enter(fs, p, name, &e, node, &ep);
+	i = sfs_enter(fs, p, name, &e, node, true, &ep);
 	if (!i)
 		fuse_reply_err(req, ENOMEM);
 	else
@@ -403,7 +402,7 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bo
 		if (r == 0 && unlinkat(pu, name, dir ? AT_REMOVEDIR : 0) < 0)
 			r = -errno;
 	}
-	if (r == 0 && ov_lower_has(fs, p, name))
+	if (r == 0 && (e.lower_fd >= 0 || ov_lower_has(fs, p, name)))
 		r = ov_make_whiteout(pu, name);
 	inode_put_fd(&fs->it, p, SFS_UPPER);
 out_e:
@@ -427,19 +426,18 @@ void sfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 }
 
 /* The rename in the upper layer, with P's upper fd PU and NP's NPU at hand. */
-static int rename_in(struct sfs_fs *fs, struct sfs_inode *p, const char *name,
-		     struct sfs_inode *np, const char *newname, struct ov_entry *s, int pu,
-		     int npu, bool s_dir, bool src_lower, bool dst_lower)
+static int rename_in(struct sfs_fs *fs, const char *name, struct sfs_inode *np,
+		     const char *newname, struct ov_entry *s, int pu, int npu, bool s_dir,
+		     bool src_lower, bool dst_lower)
 {
 	const struct stat *sst = ov_entry_stat(s);
 	struct sfs_inode *i;
 	int r = 0;
 
-	(void)p;
 	if (s_dir && (r = ov_drop_whiteout(npu, newname)) < 0)
 		return r;
 	if (s->upper_fd < 0 &&
-	    (r = ov_copy_up_entry(fs, s->lower_fd, &s->lower_st, pu, name)) < 0)
+	    (r = ov_copy_up_entry(s->lower_fd, &s->lower_st, pu, name)) < 0)
 		return r;
 	if (renameat(pu, name, npu, newname) < 0) {
 		r = -errno;
@@ -462,11 +460,10 @@ static int rename_in(struct sfs_fs *fs, struct sfs_inode *p, const char *name,
 	}
 	if (i)
 		itable_set_name(&fs->it, i, np, newname);
-	if (s_dir && dst_lower) {
-		_cleanup_close_ int fd = openat(npu, newname, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-
-		r = fd < 0 ? -errno : ov_set_opaque(fd);
-	}
+	/* S is upper-only (a directory with a lower part got EXDEV), and its fd follows
+	 * the rename. */
+	if (s_dir && dst_lower)
+		r = ov_set_opaque(s->upper_fd);
 	if (i) {
 		uint32_t node = trace_node(fs->trace, atomic_load(&np->node), newname,
 					   strlen(newname));
@@ -508,8 +505,8 @@ static int do_rename(struct sfs_fs *fs, struct sfs_inode *p, const char *name,
 				return r;
 		}
 	}
-	src_lower = ov_lower_has(fs, p, name);
-	dst_lower = ov_lower_has(fs, np, newname);
+	src_lower = s->lower_fd >= 0 || ov_lower_has(fs, p, name);
+	dst_lower = (d_exists && d->lower_fd >= 0) || ov_lower_has(fs, np, newname);
 	pu = ov_upper_dir(fs, p);
 	if (pu < 0)
 		return pu;
@@ -518,7 +515,7 @@ static int do_rename(struct sfs_fs *fs, struct sfs_inode *p, const char *name,
 		inode_put_fd(&fs->it, p, SFS_UPPER);
 		return npu;
 	}
-	r = rename_in(fs, p, name, np, newname, s, pu, npu, s_dir, src_lower, dst_lower);
+	r = rename_in(fs, name, np, newname, s, pu, npu, s_dir, src_lower, dst_lower);
 	inode_put_fd(&fs->it, np, SFS_UPPER);
 	inode_put_fd(&fs->it, p, SFS_UPPER);
 	return r < 0 ? r : 0;
@@ -607,11 +604,6 @@ out:
 	reply_entry(req, fs, i, &ep);
 }
 
-static bool private_xattr(const char *name)
-{
-	return strncmp(name, OV_PRIVATE_XATTR_PREFIX, strlen(OV_PRIVATE_XATTR_PREFIX)) == 0;
-}
-
 void sfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct sfs_fs *fs = req_fs(req);
@@ -619,26 +611,22 @@ void sfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 	enum sfs_layer l = inode_top(i);
 	_cleanup_free_ char *buf = NULL;
 	char path[OV_PROC_MAX];
-	bool lower_only;
+	int known;      /* what a lower-only file's xattr list is known to be */
 	ssize_t n;
 	int fd;
 
 	trace_record(fs->trace, atomic_load(&i->node), OP_GETXATTR);
 	/* No race-free way to reach a symlink's own xattrs from an O_PATH fd. */
-	if (private_xattr(name) || S_ISLNK(i->type)) {
+	if (ov_private_xattr(name) || S_ISLNK(i->type)) {
 		fuse_reply_err(req, ENODATA);
 		return;
 	}
 	/* `ls -l` asks every file for security.selinux and its ACL, and image files
 	 * almost never have any xattr: a lower-only file answers from memory once its
 	 * (unchanging) list is known to be empty.  A copy-up makes it upper: asked again. */
-	lower_only = l == SFS_LOWER;
-	if (lower_only && atomic_load(&i->lower_xattrs) == SFS_XATTRS_NONE) {
+	known = l == SFS_LOWER ? atomic_load(&i->lower_xattrs) : SFS_XATTRS_SOME;
+	if (known == SFS_XATTRS_NONE) {
 		fuse_reply_err(req, ENODATA);
-		return;
-	}
-	if (size > 0 && !(buf = malloc(size))) {
-		fuse_reply_err(req, ENOMEM);
 		return;
 	}
 	fd = inode_get_fd(&fs->it, i, l);
@@ -647,18 +635,16 @@ void sfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 		return;
 	}
 	ov_proc_path(path, fd);
-	if (lower_only && atomic_load(&i->lower_xattrs) == SFS_XATTRS_UNKNOWN) {
-		n = listxattr(path, NULL, 0);
-		if (n >= 0)
-			atomic_store(&i->lower_xattrs, n == 0 ? SFS_XATTRS_NONE : SFS_XATTRS_SOME);
+	if (known == SFS_XATTRS_UNKNOWN && (n = listxattr(path, NULL, 0)) >= 0) {
+		known = n == 0 ? SFS_XATTRS_NONE : SFS_XATTRS_SOME;
+		atomic_store(&i->lower_xattrs, known);
 	}
-	if (lower_only && atomic_load(&i->lower_xattrs) == SFS_XATTRS_NONE) {
+	if (known == SFS_XATTRS_NONE)
 		n = -ENODATA;
-	} else {
-		n = getxattr(path, name, buf, size);
-		if (n < 0)
-			n = -errno;
-	}
+	else if (size > 0 && !(buf = malloc(size)))
+		n = -ENOMEM;
+	else if ((n = getxattr(path, name, buf, size)) < 0)
+		n = -errno;
 	inode_put_fd(&fs->it, i, l);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
@@ -708,7 +694,7 @@ void sfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	}
 	/* The overlay's own attributes are not the file's. */
 	for (char *p = buf; p < buf + n; p += strlen(p) + 1) {
-		if (private_xattr(p))
+		if (ov_private_xattr(p))
 			continue;
 		memcpy(out + len, p, strlen(p) + 1);
 		len += strlen(p) + 1;
@@ -729,7 +715,7 @@ static int upper_xattr(struct sfs_fs *fs, struct sfs_inode *i, const char *name,
 	char path[OV_PROC_MAX];
 	int r, u;
 
-	r = copy_up_locked(fs, i);
+	r = sfs_copy_up(fs, i);
 	if (r < 0)
 		return -r;
 	u = inode_get_fd(&fs->it, i, SFS_UPPER);
@@ -752,7 +738,7 @@ void sfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *
 	struct sfs_fs *fs = req_fs(req);
 	struct sfs_inode *i = itable_get(&fs->it, ino);
 
-	if (private_xattr(name) || S_ISLNK(i->type)) {
+	if (ov_private_xattr(name) || S_ISLNK(i->type)) {
 		fuse_reply_err(req, EPERM);
 		return;
 	}
@@ -769,8 +755,8 @@ void sfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	char path[OV_PROC_MAX];
 	int r, fd;
 
-	if (private_xattr(name) || S_ISLNK(i->type)) {
-		fuse_reply_err(req, private_xattr(name) ? ENODATA : EPERM);
+	if (ov_private_xattr(name) || S_ISLNK(i->type)) {
+		fuse_reply_err(req, ov_private_xattr(name) ? ENODATA : EPERM);
 		return;
 	}
 	/* Removing what is not there changes nothing: no copy-up for it. */

@@ -79,16 +79,9 @@ void sfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	enum sfs_layer l;
 	int pfd, fd;
 
-	if (writes && !inode_has_upper(i)) {
-		int r;
-
-		pthread_mutex_lock(&fs->ns_lock);
-		r = ov_copy_up(fs, i);
-		pthread_mutex_unlock(&fs->ns_lock);
-		if (r < 0) {
-			fuse_reply_err(req, -r);
-			return;
-		}
+	if (writes && (fd = sfs_copy_up(fs, i)) < 0) {
+		fuse_reply_err(req, -fd);
+		return;
 	}
 	l = inode_top(i);
 	pfd = inode_get_fd(&fs->it, i, l);
@@ -159,7 +152,7 @@ void sfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 		return;
 	}
 	node = trace_record_name(fs->trace, atomic_load(&p->node), name, strlen(name), OP_CREATE);
-	i = sfs_enter(fs, p, name, &e, node, &ep);
+	i = sfs_enter(fs, p, name, &e, node, true, &ep);
 	f = i ? new_file(fs, fd, i) : NULL;
 	if (!f) {
 		close(fd);
@@ -188,7 +181,7 @@ void sfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fus
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	buf.buf[0].fd = f->fd;
 	buf.buf[0].pos = off;
-	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+	fuse_reply_data(req, &buf, 0);   /* no move: fs/ops.c, init */
 }
 
 void sfs_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off,

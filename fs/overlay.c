@@ -195,7 +195,7 @@ static int copy_xattrs(const char *src, const char *dst)
 	for (char *n = names; n < names + len; n += strlen(n) + 1) {
 		ssize_t vl;
 
-		if (strncmp(n, OV_PRIVATE_XATTR_PREFIX, strlen(OV_PRIVATE_XATTR_PREFIX)) == 0)
+		if (ov_private_xattr(n))
 			continue;
 		vl = getxattr(src, n, NULL, 0);
 		if (vl < 0)
@@ -328,14 +328,12 @@ static int copy_up_reg(int lower_fd, const struct stat *st, int udir, const char
 	return 0;
 }
 
-int ov_copy_up_entry(struct sfs_fs *fs, int lower_fd, const struct stat *st, int udir,
-		     const char *name)
+int ov_copy_up_entry(int lower_fd, const struct stat *st, int udir, const char *name)
 {
 	char target[PATH_MAX];
 	ssize_t n;
 	int r;
 
-	(void)fs;
 	switch (st->st_mode & S_IFMT) {
 	case S_IFREG:
 		return copy_up_reg(lower_fd, st, udir, name);
@@ -386,7 +384,7 @@ static int copy_up_from(struct sfs_fs *fs, struct sfs_inode *i, int lfd)
 	}
 	pu = r = ov_upper_dir(fs, parent);
 	if (r >= 0) {
-		r = ov_copy_up_entry(fs, lfd, &st, pu, name);
+		r = ov_copy_up_entry(lfd, &st, pu, name);
 		if (r == 0) {
 			fd = r = ov_open_stat(pu, name, &ust);
 			if (fd >= 0) {

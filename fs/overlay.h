@@ -33,6 +33,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include "../store/trace.h"
@@ -43,6 +44,12 @@
  * number shown through the mount stays the same after the kernel forgets the inode. */
 #define OV_ORIGIN_XATTR "trusted.overlay.slimfs.ino"
 #define OV_PRIVATE_XATTR_PREFIX "trusted.overlay."
+
+/* Is NAME one of the overlay's own xattrs (hidden from the container)? */
+static inline bool ov_private_xattr(const char *name)
+{
+	return strncmp(name, OV_PRIVATE_XATTR_PREFIX, sizeof(OV_PRIVATE_XATTR_PREFIX) - 1) == 0;
+}
 
 /* Every open file and directory handle is on a list, so those the kernel never
  * released (it need not, at unmount) are freed at the end. */
@@ -105,8 +112,7 @@ int ov_copy_up(struct sfs_fs *fs, struct sfs_inode *i);
 
 /* Copy the lower file behind LOWER_FD (stat ST) to upper directory UDIR as NAME.
  * ns_lock held.  0 or -errno; nothing is left behind on failure. */
-int ov_copy_up_entry(struct sfs_fs *fs, int lower_fd, const struct stat *st, int udir,
-		     const char *name);
+int ov_copy_up_entry(int lower_fd, const struct stat *st, int udir, const char *name);
 
 /* Make sure the directory I has an upper copy and return its upper fd, pinned (the
  * caller unpins it with inode_put_fd(SFS_UPPER)), or -errno. */
