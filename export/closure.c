@@ -224,6 +224,60 @@ static int find_lost_links(struct export_ctx *c, struct sfs_err *err)
 	return 0;
 }
 
+
+static int cmp_link(const void *x, const void *y)
+{
+	const struct link *a = x, *b = y;
+
+	if (a->dev != b->dev)
+		return a->dev < b->dev ? -1 : 1;
+	if (a->ino != b->ino)
+		return a->ino < b->ino ? -1 : 1;
+	return (a->idx > b->idx) - (a->idx < b->idx);
+}
+
+static int cmp_link_key(const void *x, const void *y)
+{
+	const struct link *a = x, *b = y;
+
+	if (a->dev != b->dev)
+		return a->dev < b->dev ? -1 : 1;
+	return (a->ino > b->ino) - (a->ino < b->ino);
+}
+
+/* c->links: the kept names of inodes with several links, by (dev, ino, index). */
+static int build_links(struct export_ctx *c, struct sfs_err *err)
+{
+	const struct pathset *ps = &c->ps;
+
+	c->links = calloc(ps->n ? ps->n : 1, sizeof *c->links);
+	if (c->links == NULL)
+		return sfs_fail(err, ENOMEM, "grouping hardlinks");
+	for (size_t i = 0; i < ps->n; i++) {
+		const struct pent *e = &ps->v[i];
+
+		if (pent_kept(e) && (e->flags & F_STAT) && !S_ISDIR(e->mode) && e->nlink > 1)
+			c->links[c->nlinks++] = (struct link){ e->dev, e->ino, i };
+	}
+	qsort(c->links, c->nlinks, sizeof *c->links, cmp_link);
+	return 0;
+}
+
+size_t closure_link_first(const struct export_ctx *c, size_t i)
+{
+	const struct pent *e = &c->ps.v[i];
+	struct link key = { e->dev, e->ino, 0 }, *l;
+
+	if (S_ISDIR(e->mode) || e->nlink < 2)
+		return i;
+	l = bsearch(&key, c->links, c->nlinks, sizeof *c->links, cmp_link_key);
+	if (l == NULL)
+		return i;
+	while (l > c->links && cmp_link_key(&key, l - 1) == 0)
+		l--;
+	return l->idx;
+}
+
 /* FULL: every entry (totals for --stats, --include); else only the lost links. */
 static int walk_image(struct export_ctx *c, bool full, struct sfs_err *err)
 {
@@ -389,5 +443,5 @@ int closure_compute(struct export_ctx *c, struct sfs_err *err)
 			e->why = 0;
 		}
 	}
-	return 0;
+	return build_links(c, err);
 }

@@ -50,12 +50,17 @@ struct export_ctx {
 	size_t nhl;
 	uint64_t *lost_ino;      /* sorted inode numbers of kept inodes with names */
 	size_t nlost_ino;        /* the path set lacks: what a hardlink walk looks for */
+	struct link { uint64_t dev, ino; size_t idx; } *links;   /* closure_link_first */
+	size_t nlinks;
 };
 
 void ctx_free(struct export_ctx *c);
 
 int evidence_load(struct export_ctx *c, struct sfs_err *err);
 int closure_compute(struct export_ctx *c, struct sfs_err *err);
+/* Index of the first kept name of entry I's inode (I itself if it is the first, or if
+ * the inode has one name): later names are hardlinks to it, and cost no bytes. */
+size_t closure_link_first(const struct export_ctx *c, size_t i);
 bool closure_excluded(const struct export_ctx *c, const char *path, size_t len,
 		      const char **pattern);
 int write_output(struct export_ctx *c, struct sfs_err *err);

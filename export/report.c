@@ -44,20 +44,6 @@ struct stats {
 	size_t nlargest;
 };
 
-/* Is entry I a later name of an inode already counted (same dev/ino as an earlier
- * kept name)?  Names of one inode are few; a linear look back over the kept
- * names with nlink > 1 seen so far is kept short by SEEN. */
-static bool seen_inode(struct export_ctx *c, size_t *seen, size_t nseen, const struct pent *e)
-{
-	for (size_t k = 0; k < nseen; k++) {
-		const struct pent *s = &c->ps.v[seen[k]];
-
-		if (s->dev == e->dev && s->ino == e->ino)
-			return true;
-	}
-	return false;
-}
-
 static int cmp_top(const void *x, const void *y)
 {
 	const struct top *a = x, *b = y;
@@ -72,13 +58,9 @@ static int cmp_top(const void *x, const void *y)
 
 static int compute(struct export_ctx *c, struct stats *s, struct sfs_err *err)
 {
-	_cleanup_free_ size_t *seen = NULL;
-	size_t nseen = 0;
-
 	memset(s, 0, sizeof *s);
-	seen = calloc(c->ps.n ? c->ps.n : 1, sizeof *seen);
 	s->tops = calloc(c->ps.n ? c->ps.n : 1, sizeof *s->tops);
-	if (seen == NULL || s->tops == NULL)
+	if (s->tops == NULL)
 		return sfs_fail(err, ENOMEM, "counting");
 	for (size_t i = 0; i < c->ps.n; i++) {
 		const struct pent *e = &c->ps.v[i];
@@ -95,11 +77,8 @@ static int compute(struct export_ctx *c, struct stats *s, struct sfs_err *err)
 		if (!(e->flags & F_STAT) || !S_ISREG(e->mode))
 			continue;
 		s->files_kept++;
-		if (e->nlink > 1) {
-			if (seen_inode(c, seen, nseen, e))
-				continue;
-			seen[nseen++] = i;
-		}
+		if (closure_link_first(c, i) != i)
+			continue;   /* a later name of a counted inode */
 		s->bytes_kept += e->size;
 		/* top-level directory: "/usr" for "/usr/bin/ls", "/" for "/vmlinuz" */
 		toplen = (size_t)((const char *)memchr(p + 1, '/', e->len - 1) ?

@@ -40,8 +40,6 @@ struct writer {
 	char path[PATH_MAX];      /* the entry's path, NUL-terminated, for messages */
 	char *buf;
 	/* hardlink groups: kept non-directory entries with nlink > 1, by dev/ino/index */
-	struct link { uint64_t dev, ino; size_t idx; } *links;
-	size_t nlinks;
 	/* --format dir: ACL xattrs, set after everything is written (see set_acls) */
 	struct acl { char *path, *name; void *val; size_t len; } *acls;
 	size_t nacls;
@@ -51,59 +49,6 @@ struct writer {
 	int outfd;                /* the temporary archive */
 	off_t written, synced;    /* bytes written to it, and handed to writeback */
 };
-
-static int cmp_link(const void *x, const void *y)
-{
-	const struct link *a = x, *b = y;
-
-	if (a->dev != b->dev)
-		return a->dev < b->dev ? -1 : 1;
-	if (a->ino != b->ino)
-		return a->ino < b->ino ? -1 : 1;
-	return (a->idx > b->idx) - (a->idx < b->idx);
-}
-
-static int cmp_link_key(const void *x, const void *y)
-{
-	const struct link *a = x, *b = y;
-
-	if (a->dev != b->dev)
-		return a->dev < b->dev ? -1 : 1;
-	return (a->ino > b->ino) - (a->ino < b->ino);
-}
-
-static int build_links(struct writer *w, struct sfs_err *err)
-{
-	const struct pathset *ps = &w->c->ps;
-
-	w->links = calloc(ps->n ? ps->n : 1, sizeof *w->links);
-	if (w->links == NULL)
-		return sfs_fail(err, ENOMEM, "grouping hardlinks");
-	for (size_t i = 0; i < ps->n; i++) {
-		const struct pent *e = &ps->v[i];
-
-		if (pent_kept(e) && (e->flags & F_STAT) && !S_ISDIR(e->mode) && e->nlink > 1)
-			w->links[w->nlinks++] = (struct link){ e->dev, e->ino, i };
-	}
-	qsort(w->links, w->nlinks, sizeof *w->links, cmp_link);
-	return 0;
-}
-
-/* Index of the first kept name of entry I's inode (I itself if it is the first). */
-static size_t link_first(const struct writer *w, size_t i)
-{
-	const struct pent *e = &w->c->ps.v[i];
-	struct link key = { e->dev, e->ino, 0 }, *l;
-
-	if (S_ISDIR(e->mode) || e->nlink < 2)
-		return i;
-	l = bsearch(&key, w->links, w->nlinks, sizeof *w->links, cmp_link_key);
-	if (l == NULL)
-		return i;
-	while (l > w->links && cmp_link_key(&key, l - 1) == 0)
-		l--;
-	return l->idx;
-}
 
 /* Member name of PATH: "./usr/bin" in an archive, TMP/usr/bin in a directory. */
 static const char *member_name(struct writer *w, char *buf, const char *path, size_t len)
@@ -337,12 +282,7 @@ static int write_one(struct writer *w, size_t i, struct archive_entry *entry,
 	archive_entry_set_mtime(entry, e->mtime_sec, e->mtime_nsec);
 	if (e->flags & F_SYNTH)
 		goto write;
-	if (S_ISSOCK(e->mode)) {
-		if (!c->o->quiet)
-			sfs_warn(c->o->prog, "%s: skipping socket", path);
-		return 0;
-	}
-	first = link_first(w, i);
+	first = closure_link_first(c, i);
 	if (first != i) {
 		const struct pent *f = &c->ps.v[first];
 
@@ -606,8 +546,6 @@ int write_output(struct export_ctx *c, struct sfs_err *err)
 		ret = open_tar(&w, fd, err);
 	}
 	if (ret == 0)
-		ret = build_links(&w, err);
-	if (ret == 0)
 		ret = write_all(&w, err);
 	if (ret == 0 && archive_write_close(w.a) != ARCHIVE_OK)
 		ret = archive_fail(&w, err, o->out);
@@ -629,7 +567,6 @@ int write_output(struct export_ctx *c, struct sfs_err *err)
 	}
 	free(w.tmp);
 	free(w.buf);
-	free(w.links);
 	free_acls(&w);
 	return ret;
 }
