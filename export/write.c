@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/fsutil.h"
 #include "ctx.h"
 
 #define COPY_BUF (256 * 1024)
@@ -446,35 +447,6 @@ static int open_dir(struct writer *w, struct sfs_err *err)
 	return 0;
 }
 
-/* Remove the tree at DFD/NAME (a failed --format dir export) without following
- * symlinks. */
-static void rm_tree(int dfd, const char *name)
-{
-	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	DIR *d;
-	struct dirent *de;
-
-	if (fd < 0) {
-		unlinkat(dfd, name, 0);
-		return;
-	}
-	d = fdopendir(fd);
-	if (d == NULL) {
-		close(fd);
-		return;
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (de->d_type == DT_DIR)
-			rm_tree(dirfd(d), de->d_name);
-		else if (unlinkat(dirfd(d), de->d_name, 0) < 0 && errno == EISDIR)
-			rm_tree(dirfd(d), de->d_name);
-	}
-	closedir(d);
-	unlinkat(dfd, name, AT_REMOVEDIR);
-}
-
 static int write_all(struct writer *w, struct sfs_err *err)
 {
 	struct export_ctx *c = w->c;
@@ -561,7 +533,7 @@ int write_output(struct export_ctx *c, struct sfs_err *err)
 		archive_write_free(w.a);
 	if (ret < 0) {
 		if (w.dir)
-			rm_tree(AT_FDCWD, w.tmp);
+			sfs_rm_tree(w.tmp, NULL);
 		else
 			unlink(w.tmp);
 	}

@@ -156,6 +156,6 @@ out:
 		close(a.out);
 	if (b.out >= 0)
 		close(b.out);
-	rm_tree(scratch, NULL);
+	sfs_rm_tree(scratch, NULL);
 	return ret;
 }

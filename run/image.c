@@ -14,7 +14,6 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <linux/openat2.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -42,22 +41,6 @@ static int check_rootfs(const char *dir, const char *name, struct sfs_err *err)
 	if (fstatat(fd, "bin", &st, 0) == 0 && S_ISDIR(st.st_mode))
 		return 0;
 	return sfs_fail(err, 0, "%s: not a root filesystem (no usr/ or bin/)", name);
-}
-
-static int rm_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	if (type == FTW_DP ? rmdir(path) : unlink(path))
-		return errno == ENOENT ? 0 : -1;
-	return 0;
-}
-
-int rm_tree(const char *path, struct sfs_err *err)
-{
-	if (nftw(path, rm_one, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0 && errno != ENOENT)
-		return sfs_fail(err, errno, "cannot remove %s", path);
-	return 0;
 }
 
 static int sha256_file(int fd, char hex[65], const char *file, struct sfs_err *err)
@@ -245,7 +228,7 @@ int image_unpack_tmp(const char *file, const char *parent, char **dir, struct sf
 	if (!mkdtemp(tmp))
 		return sfs_fail(err, errno, "cannot make a directory in %s", parent);
 	if (unpack_into(file, fd, tmp, err) < 0) {
-		rm_tree(tmp, NULL);
+		sfs_rm_tree(tmp, NULL);
 		return -1;
 	}
 	*dir = steal_pointer(&tmp);
@@ -309,7 +292,7 @@ static int image_from_tarball(const char *file, const char *cache, char **dir,
 	*dir = steal_pointer(&final);
 	return 0;
 fail:
-	rm_tree(tmp, NULL);
+	sfs_rm_tree(tmp, NULL);
 	return -1;
 }
 

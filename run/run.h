@@ -19,6 +19,7 @@
 #include <sys/types.h>
 
 #include "../common/error.h"
+#include "../common/fsutil.h"
 
 #define RUN_EXIT_ERROR 125
 #define RUN_EXIT_NOEXEC 126
@@ -71,9 +72,6 @@ int image_resolve(const char *rootfs, char **dir, struct sfs_err *err);
 
 /* Unpack tarball FILE into a new directory under PARENT; *DIR gets its path. */
 int image_unpack_tmp(const char *file, const char *parent, char **dir, struct sfs_err *err);
-
-/* Remove the tree at PATH (never following symlinks, never crossing mounts). */
-int rm_tree(const char *path, struct sfs_err *err);
 
 /* Record one run of O->argv in T.  *STATUS gets the exit status to return (CMD's,
  * or RUN_EXIT_NOTFOUND / RUN_EXIT_ERROR on failure, with ERR filled). */

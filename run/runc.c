@@ -183,6 +183,6 @@ out:
 
 		run_quiet(del);
 	}
-	rm_tree(dir, NULL);
+	sfs_rm_tree(dir, NULL);
 	return ret;
 }

@@ -51,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!f || fwrite(data, 1, size, f) != size || fclose(f) != 0)
 		abort();
 	if (image_unpack_tmp(file, parent, &dir, &err) == 0) {
-		if (rm_tree(dir, &err) < 0)
+		if (sfs_rm_tree(dir, &err) < 0)
 			abort();
 		free(dir);
 	}
