@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
-#include "common/fsutil.h"
+#include "common/util.h"
 #include "ctx.h"
 
 #define COPY_BUF (256 * 1024)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/util.h"
 #include "slimfs.h"
 
 static void usage(FILE *f, const char *prog)
@@ -29,24 +30,6 @@ static void usage(FILE *f, const char *prog)
 		"  -o OPT[,OPT...]          extra FUSE mount options\n"
 		"  -h, --help               this help\n"
 		"  -V, --version            version\n", prog);
-}
-
-static char *join_argv(int argc, char **argv)
-{
-	size_t len = 1;
-	char *s;
-
-	for (int k = 0; k < argc; k++)
-		len += strlen(argv[k]) + 1;
-	s = calloc(1, len);
-	if (!s)
-		return NULL;
-	for (int k = 0; k < argc; k++) {
-		if (k)
-			strcat(s, " ");
-		strcat(s, argv[k]);
-	}
-	return s;
 }
 
 int main(int argc, char **argv)
@@ -139,7 +122,7 @@ int main(int argc, char **argv)
 	o.mountpoint = argv[optind + 1];
 	o.fuse_opts = fuse_opts;
 	if (!o.command)
-		o.command = command = join_argv(argc, argv);
+		o.command = command = sfs_join_argv(argv);
 	if (slimfs_run(&o, &err) < 0) {
 		sfs_err_print("slimfs", &err);
 		free(fuse_opts);

@@ -19,7 +19,7 @@
 #include <sys/types.h>
 
 #include "../common/error.h"
-#include "../common/fsutil.h"
+#include "../common/util.h"
 
 #define RUN_EXIT_ERROR 125
 #define RUN_EXIT_NOEXEC 126

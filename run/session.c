@@ -77,22 +77,6 @@ static int build_env(const struct run_opts *o, const char *home, struct env *e)
 	return 0;
 }
 
-static char *join_args(char **argv)
-{
-	size_t len = 1;
-	char *s, *p;
-
-	for (char **a = argv; *a; a++)
-		len += strlen(*a) + 1;
-	s = p = malloc(len);
-	if (!s)
-		return NULL;
-	*p = '\0';
-	for (char **a = argv; *a; a++)
-		p += sprintf(p, "%s%s", a == argv ? "" : " ", *a);
-	return s;
-}
-
 int run_session(const struct run_opts *o, const struct run_target *t, int *status,
 		struct sfs_err *err)
 {
@@ -115,7 +99,7 @@ int run_session(const struct run_opts *o, const struct run_target *t, int *statu
 	home = strdup(c.uid == 0 ? "/root" : "/");
 	if (o->has_user)
 		image_user(t->rootfs, o->uid, o->has_gid ? &(gid_t){ 0 } : &c.gid, &home);
-	cmdline = join_args(o->argv);
+	cmdline = sfs_join_argv(o->argv);
 	if (!home || !cmdline || build_env(o, home, &env) < 0) {
 		sfs_fail(err, ENOMEM, "environment");
 		goto out;

@@ -15,7 +15,7 @@ setup_file() {
 	cd "$SLIMFS_SRC"
 	clang "${cflags[@]}" tests/fuzz/fuzz_trace.c store/reader.c store/schema.c store/ops.c \
 		common/error.c -lsqlite3 -lpthread -o "$FTMP/fuzz_trace"
-	clang "${cflags[@]}" tests/fuzz/fuzz_tar.c run/image.c common/error.c common/fsutil.c \
+	clang "${cflags[@]}" tests/fuzz/fuzz_tar.c run/image.c common/error.c common/util.c \
 		-larchive -lcrypto -o "$FTMP/fuzz_tar"
 }
 
