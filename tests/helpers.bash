@@ -26,11 +26,6 @@ umount_slimfs() {
 	timeout 30 flock "$trace" true
 }
 
-# trace_paths TRACE OP — the paths recorded with operation OP, sorted, one per line.
-trace_paths() {
-	sqlite3 "$1" "SELECT DISTINCT path FROM event_paths WHERE op = '$2' ORDER BY path"
-}
-
 # has_event TRACE PATH OP — true if PATH was recorded with OP.
 has_event() {
 	local n
