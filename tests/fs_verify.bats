@@ -12,11 +12,8 @@
 load helpers
 
 setup() {
-	TMP=$(mktemp -d /tmp/slimfs-fsverify.XXXXXX)
-	LOWER=$TMP/lower
-	MNT=$TMP/mnt
-	TRACE=$TMP/trace.db
-	mkdir -p "$LOWER"/etc "$LOWER"/bin "$LOWER"/many "$MNT"
+	mount_tmp_setup /tmp/slimfs-fsverify.XXXXXX
+	mkdir -p "$LOWER"/etc "$LOWER"/bin "$LOWER"/many
 	echo "read through the mount" >"$LOWER/etc/data"
 	echo "only stat'ed" >"$LOWER/etc/statonly"
 	echo "never touched" >"$LOWER/etc/untouched"
@@ -25,8 +22,7 @@ setup() {
 }
 
 teardown() {
-	umount_slimfs "$MNT" "$TRACE"
-	rm -rf "$TMP"
+	mount_tmp_teardown
 }
 
 run_value() {

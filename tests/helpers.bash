@@ -26,6 +26,24 @@ umount_slimfs() {
 	timeout 30 flock "$trace" true
 }
 
+# mount_tmp_setup TEMPLATE — a fresh directory TMP (mktemp -d TEMPLATE) holding the
+# paths LOWER, MNT and TRACE of one mount; makes MNT, the suite makes LOWER.
+mount_tmp_setup() {
+	TMP=$(mktemp -d "$1")
+	LOWER=$TMP/lower
+	MNT=$TMP/mnt
+	TRACE=$TMP/trace.db
+	mkdir -p "$MNT"
+}
+
+# mount_tmp_teardown — unmounts MNT (if still mounted) and removes TMP.
+mount_tmp_teardown() {
+	umount_slimfs "$MNT" "$TRACE"
+	# a dead mount may still sit below the one just unmounted
+	umount -l "$MNT" 2>/dev/null || true
+	rm -rf "$TMP"
+}
+
 # has_event TRACE PATH OP — true if PATH was recorded with OP.
 has_event() {
 	local n

@@ -22,17 +22,12 @@ teardown_file() {
 }
 
 setup() {
-	TMP=$(mktemp -d "$PTMP/t.XXXXXX")
+	mount_tmp_setup "$PTMP/t.XXXXXX"
 	chmod 755 "$TMP"
-	LOWER=$TMP/lower
-	MNT=$TMP/mnt
-	TRACE=$TMP/trace.db
-	mkdir -p "$MNT"
 }
 
 teardown() {
-	umount_slimfs "$MNT" "$TRACE"
-	rm -rf "$TMP"
+	mount_tmp_teardown
 }
 
 limitations() {

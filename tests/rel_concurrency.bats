@@ -17,19 +17,15 @@ STRESSORS=(--dir 2 --rename 2 --hdd 2 --hdd-bytes 8M --dentry 2 --readahead 1
 	--readahead-bytes 16M --fstat 2 --seek 1 --seek-size 8M)
 
 setup() {
-	TMP=$(mktemp -d /tmp/slimfs-conc.XXXXXX)
-	LOWER=$TMP/lower
-	MNT=$TMP/mnt
-	TRACE=$TMP/trace.db
-	mkdir -p "$LOWER/work" "$LOWER/data" "$MNT" "$TMP/native/work"
+	mount_tmp_setup /tmp/slimfs-conc.XXXXXX
+	mkdir -p "$LOWER/work" "$LOWER/data" "$TMP/native/work"
 	for i in $(seq 1 200); do echo "lower file $i" >"$LOWER/data/f$i"; done
 	cp -a "$LOWER/data" "$TMP/native/data"
 	manifest "$LOWER" >"$TMP/before"
 }
 
 teardown() {
-	umount_slimfs "$MNT" "$TRACE"
-	rm -rf "$TMP"
+	mount_tmp_teardown
 }
 
 # stress DIR LOG [wrapper...] — stress-ng's file stressors in DIR, bounded; exit status.

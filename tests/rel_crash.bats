@@ -11,11 +11,8 @@ NDIRS=20
 NFILES=150   # per directory: 3000 files
 
 setup() {
-	TMP=$(mktemp -d /tmp/slimfs-crash.XXXXXX)
-	LOWER=$TMP/lower
-	MNT=$TMP/mnt
-	TRACE=$TMP/trace.db
-	mkdir -p "$LOWER" "$MNT"
+	mount_tmp_setup /tmp/slimfs-crash.XXXXXX
+	mkdir -p "$LOWER"
 	python3 - "$LOWER" "$NDIRS" "$NFILES" <<'PY'
 import os, sys
 root, nd, nf = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -32,9 +29,7 @@ teardown() {
 	[ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null || true
 	[ -n "${WPIDS:-}" ] && kill $WPIDS 2>/dev/null || true
 	wait 2>/dev/null || true
-	umount_slimfs "$MNT" "$TRACE"
-	umount -l "$MNT" 2>/dev/null || true
-	rm -rf "$TMP"
+	mount_tmp_teardown
 }
 
 # Start the daemon in the foreground (as a child we can kill by pid); wait for the mount.

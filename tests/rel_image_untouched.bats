@@ -6,11 +6,8 @@
 load helpers
 
 setup() {
-	TMP=$(mktemp -d /tmp/slimfs-untouched.XXXXXX)
-	LOWER=$TMP/lower
-	MNT=$TMP/mnt
-	TRACE=$TMP/trace.db
-	mkdir -p "$LOWER" "$MNT"
+	mount_tmp_setup /tmp/slimfs-untouched.XXXXXX
+	mkdir -p "$LOWER"
 	cd "$LOWER"
 	for f in write append trunc ren_src ren_over_src ren_over_dst del chmod chown \
 		xattr xattr_rm link_src hl1 touch; do
@@ -37,8 +34,7 @@ setup() {
 
 teardown() {
 	cd /
-	umount_slimfs "$MNT" "$TRACE"
-	rm -rf "$TMP"
+	mount_tmp_teardown
 }
 
 # The workload: every kind of change a container makes to its root filesystem.

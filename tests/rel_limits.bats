@@ -9,16 +9,12 @@ bats_require_minimum_version 1.5.0
 NBIG=${SLIMFS_LIMITS_NFILES:-100000}
 
 setup() {
-	TMP=$(mktemp -d /tmp/slimfs-limits.XXXXXX)
-	LOWER=$TMP/lower
-	MNT=$TMP/mnt
-	TRACE=$TMP/trace.db
-	mkdir -p "$LOWER" "$MNT"
+	mount_tmp_setup /tmp/slimfs-limits.XXXXXX
+	mkdir -p "$LOWER"
 }
 
 teardown() {
-	umount_slimfs "$MNT" "$TRACE"
-	rm -rf "$TMP"
+	mount_tmp_teardown
 }
 
 # Make /long/ddd.../leaf in the lower tree, exactly 4095 bytes long as a container path;

@@ -9,17 +9,13 @@ load helpers
 bats_require_minimum_version 1.5.0
 
 setup() {
-	TMP=$(mktemp -d /tmp/slimfs-overflow.XXXXXX)
-	LOWER=$TMP/lower
-	MNT=$TMP/mnt
-	TRACE=$TMP/trace.db
-	mkdir -p "$LOWER/many" "$LOWER/usr/bin" "$MNT"
+	mount_tmp_setup /tmp/slimfs-overflow.XXXXXX
+	mkdir -p "$LOWER/many" "$LOWER/usr/bin"
 	for i in $(seq 1 3000); do echo "$i" >"$LOWER/many/f$i"; done
 }
 
 teardown() {
-	umount_slimfs "$MNT" "$TRACE"
-	rm -rf "$TMP"
+	mount_tmp_teardown
 }
 
 
