@@ -14,6 +14,7 @@
 # usage: bench/export.sh [BUILD_DIR] [REPS] [N]   (needs GNU time: apt-get install time)
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
+. "$src/bench/lib.sh"
 build=$(cd "${1:-$src/build}" && pwd)
 reps=${2:-5}
 n=${3:-100000}
@@ -59,8 +60,6 @@ for ((r = 1; r <= reps; r++)); do
 	done
 done
 
-median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
 for sys in "${systems[@]}"; do
 	t[$sys]=$(echo "${T[$sys]}" | median)
 	c[$sys]=$(echo "${C[$sys]}" | median)

@@ -22,6 +22,7 @@
 #        WORKLOADS="startup data"  a subset
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
+. "$src/bench/lib.sh"
 build=$(cd "${1:-$src/build}" && pwd)
 reps=${2:-5}
 slimfs=$build/fs/slimfs
@@ -106,7 +107,6 @@ for ((r = 1; r <= reps; r++)); do
 	done
 done
 
-median() { tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 echo "| workload | native (ms) | slimfs | slimfs --spin-us 50 | fuse-overlayfs | bindfs | slimfs target |"
 echo "|---|---|---|---|---|---|---|"
@@ -117,7 +117,7 @@ for mode in cold warm; do
 		row="| $wl ($mode) | $((base / 1000000))"
 		for sys in slimfs slimfs-spin fuse-overlayfs bindfs; do
 			m=$(echo "${T[$sys,$wl,$mode]}" | median)
-			row+=" | $(awk -v a="$m" -v b="$base" 'BEGIN {printf "%.2fx", a / b}')"
+			row+=" | $(ratio "$m" "$base")"
 		done
 		tgt=${target[$wl]}
 		[[ $mode == warm ]] && tgt=1.1

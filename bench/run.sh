@@ -20,13 +20,6 @@ build=${1:-$src/build}
 [[ -d $build ]] || { echo "run.sh: build directory $build missing (meson setup $build && ninja -C $build)" >&2; exit 1; }
 build=$(cd "$build" && pwd)
 [[ $(id -u) == 0 ]] || { echo "run.sh: run as root (mounts, chroot)" >&2; exit 1; }
-missing=()
-command -v fuse-overlayfs >/dev/null || missing+=(fuse-overlayfs)
-command -v bindfs >/dev/null || missing+=(bindfs)
-[[ -x /usr/bin/time ]] || missing+=(time)
-if ((${#missing[@]})); then
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
 
 echo "## slimfs benchmarks"
 echo
