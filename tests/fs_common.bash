@@ -19,13 +19,6 @@ fs_events() {
 		LC_ALL=C sort -u
 }
 
-# fs_is_mounted DIR — true if DIR is a mount point (per /proc/self/mountinfo).
-fs_is_mounted() {
-	local d
-	d=$(realpath "$1")
-	awk -v d="$d" '$5 == d { found = 1 } END { exit !found }' /proc/self/mountinfo
-}
-
 # fs_setup — per-test paths: lower tree L, mount point M, trace T.
 fs_setup() {
 	L=$BATS_TEST_TMPDIR/lower

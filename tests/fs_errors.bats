@@ -29,15 +29,6 @@ fails_cleanly() {
 	! fs_is_mounted "$M"
 }
 
-# wait_mounted DIR — up to 10 s
-wait_mounted() {
-	for _ in $(seq 100); do
-		fs_is_mounted "$1" && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 @test "errors: missing LOWERDIR gives one line and mounts nothing" {
 	run "$SLIMFS" --trace "$T" "$BATS_TEST_TMPDIR/nothere" "$M"
 	fails_cleanly "$BATS_TEST_TMPDIR/nothere"
@@ -101,9 +92,7 @@ wait_mounted() {
 @test "errors: a dead mount left by kill -9 is cleaned up by the next mount" {
 	# a killed daemon cannot remove its private upper: keep it in the test's directory
 	mkdir -p "$BATS_TEST_TMPDIR/tmp"
-	TMPDIR=$BATS_TEST_TMPDIR/tmp "$SLIMFS" -f --trace "$T" "$L" "$M" &
-	daemon_pid=$!
-	wait_mounted "$M"
+	TMPDIR=$BATS_TEST_TMPDIR/tmp start_slimfs "$L" "$M" "$T"
 	kill -9 "$daemon_pid"
 	wait "$daemon_pid" || true
 	daemon_pid=
@@ -118,9 +107,7 @@ wait_mounted() {
 }
 
 @test "errors: SIGTERM unmounts and completes the trace" {
-	"$SLIMFS" -f --trace "$T" "$L" "$M" &
-	daemon_pid=$!
-	wait_mounted "$M"
+	start_slimfs "$L" "$M" "$T"
 	cat "$M/file" > /dev/null
 	kill -TERM "$daemon_pid"
 	st=0
@@ -186,9 +173,7 @@ cpu_ticks() {
 }
 
 @test "errors: with --spin-us, an idle mount costs no CPU" {
-	"$SLIMFS" -f --spin-us 100000 --trace "$T" "$L" "$M" &
-	daemon_pid=$!
-	wait_mounted "$M"
+	start_slimfs "$L" "$M" "$T" --spin-us 100000
 	for _ in $(seq 200); do cat "$M/file" > /dev/null; done
 	sleep 0.5
 	before=$(cpu_ticks "$daemon_pid")
@@ -202,9 +187,7 @@ cpu_ticks() {
 }
 
 @test "errors: SIGTERM ends a run while a file on the mount is still open" {
-	"$SLIMFS" -f --trace "$T" "$L" "$M" &
-	daemon_pid=$!
-	wait_mounted "$M"
+	start_slimfs "$L" "$M" "$T"
 	exec 4< "$M/file"
 	kill -TERM "$daemon_pid"
 	st=0

@@ -264,23 +264,21 @@ os.close(fd)" "$M/opt/f"
 	umount_slimfs "$M" "$T"
 	mkdir -p "$L/many"
 	for i in $(seq 1 2000); do echo "$i" > "$L/many/f$i"; done
-	"$SLIMFS" -f --trace "$T" "$L" "$M" &
-	pid=$!
-	for _ in $(seq 100); do fs_is_mounted "$M" && break; sleep 0.1; done
+	start_slimfs "$L" "$M" "$T"
 	ls "$M" >/dev/null   # answered: the daemon's threads and their fds are all up
-	base=$(ls /proc/$pid/fd | wc -l)
+	base=$(ls /proc/$daemon_pid/fd | wc -l)
 	for i in $(seq 1 2000); do [[ -e $M/many/f$i ]]; done
-	[[ $(ls /proc/$pid/fd | wc -l) -ge $((base + 2000)) ]]
+	[[ $(ls /proc/$daemon_pid/fd | wc -l) -ge $((base + 2000)) ]]
 	# the kernel drops its dentries and inodes, and forgets them to the daemon
 	sync
 	echo 2 > /proc/sys/vm/drop_caches
 	for _ in $(seq 50); do
-		[[ $(ls /proc/$pid/fd | wc -l) -le $((base + 10)) ]] && break
+		[[ $(ls /proc/$daemon_pid/fd | wc -l) -le $((base + 10)) ]] && break
 		sleep 0.1
 	done
-	[[ $(ls /proc/$pid/fd | wc -l) -le $((base + 10)) ]]
+	[[ $(ls /proc/$daemon_pid/fd | wc -l) -le $((base + 10)) ]]
 	umount_slimfs "$M" "$T"
-	wait "$pid"
+	wait "$daemon_pid"
 }
 
 @test "overlay survives parallel readers and writers" {

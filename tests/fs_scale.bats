@@ -20,19 +20,6 @@ teardown() {
 	fi
 }
 
-# start_daemon [OPTIONS...] — slimfs in the foreground (so $daemon_pid is the daemon),
-# returns once mounted.
-start_daemon() {
-	"$SLIMFS" -f --trace "$T" "$@" "$L" "$M" 2>"$BATS_TEST_TMPDIR/daemon.err" &
-	daemon_pid=$!
-	for _ in $(seq 100); do
-		fs_is_mounted "$M" && return 0
-		sleep 0.1
-	done
-	cat "$BATS_TEST_TMPDIR/daemon.err" >&2
-	return 1
-}
-
 daemon_fds() {
 	ls "/proc/$daemon_pid/fd" | wc -l
 }
@@ -42,7 +29,7 @@ daemon_fds() {
 		mkdir "$L/d$d"
 		(cd "$L/d$d" && seq -f "f%04g" 1 1000 | xargs touch)
 	done
-	start_daemon
+	start_slimfs "$L" "$M" "$T"
 	n=$(find "$M" -type f 2>"$BATS_TEST_TMPDIR/find.err" | wc -l)
 	[[ $n -eq 30000 ]]
 	[[ ! -s $BATS_TEST_TMPDIR/find.err ]]
@@ -70,7 +57,7 @@ daemon_fds() {
 	mkdir -p "$L/a/b" "$L/c"
 	for k in $(seq 1 50); do echo "lower $k" >"$L/a/b/file$k"; done
 	echo keep >"$L/c/keep"
-	SLIMFS_FD_CACHE=4 start_daemon
+	SLIMFS_FD_CACHE=4 start_slimfs "$L" "$M" "$T"
 	for k in $(seq 1 50); do
 		[[ $(cat "$M/a/b/file$k") == "lower $k" ]]
 	done
@@ -111,7 +98,7 @@ daemon_fds() {
 @test "scale: the verifier confirms reads of files whose fds were evicted" {
 	mkdir -p "$L/etc/many"
 	for k in $(seq 1 100); do echo "data $k" >"$L/etc/many/f$k"; done
-	SLIMFS_FD_CACHE=4 start_daemon
+	SLIMFS_FD_CACHE=4 start_slimfs "$L" "$M" "$T"
 	# look everything up first, so each file's fd is evicted before it is read
 	stat "$M"/etc/many/* >/dev/null
 	for k in $(seq 1 100); do cat "$M/etc/many/f$k" >/dev/null; done

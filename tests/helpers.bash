@@ -44,6 +44,29 @@ mount_tmp_teardown() {
 	rm -rf "$TMP"
 }
 
+# fs_is_mounted DIR — true if DIR is a mount point (per /proc/self/mountinfo).
+fs_is_mounted() {
+	local d
+	d=$(realpath "$1")
+	awk -v d="$d" '$5 == d { found = 1 } END { exit !found }' /proc/self/mountinfo
+}
+
+# start_slimfs LOWER MNT TRACE [slimfs options...] — slimfs -f in the background, so
+# $daemon_pid is the daemon itself (to signal or watch); returns once MNT is mounted,
+# or fails after 10 s with the daemon's stderr (kept in $BATS_TEST_TMPDIR/daemon.err).
+start_slimfs() {
+	local lower=$1 mnt=$2 trace=$3
+	shift 3
+	"$SLIMFS" -f --trace "$trace" "$@" "$lower" "$mnt" 2>"$BATS_TEST_TMPDIR/daemon.err" &
+	daemon_pid=$!
+	for _ in $(seq 100); do
+		fs_is_mounted "$mnt" && return 0
+		sleep 0.1
+	done
+	cat "$BATS_TEST_TMPDIR/daemon.err" >&2
+	return 1
+}
+
 # has_event TRACE PATH OP — true if PATH was recorded with OP.
 has_event() {
 	local n

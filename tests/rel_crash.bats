@@ -22,35 +22,23 @@ for d in range(nd):
         with open(f"{root}/d{d}/f{f}", "w") as fh:
             fh.write(f"{d}/{f}\n")
 PY
-	DPID=
+	daemon_pid=
 }
 
 teardown() {
-	[ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null || true
+	[ -n "$daemon_pid" ] && kill -9 "$daemon_pid" 2>/dev/null || true
 	[ -n "${WPIDS:-}" ] && kill $WPIDS 2>/dev/null || true
 	wait 2>/dev/null || true
 	mount_tmp_teardown
-}
-
-# Start the daemon in the foreground (as a child we can kill by pid); wait for the mount.
-start_daemon() {
-	"$SLIMFS" -f --trace "$TRACE" "$@" "$LOWER" "$MNT" 2>"$TMP/daemon.err" &
-	DPID=$!
-	for _ in $(seq 1 100); do
-		mountpoint -q "$MNT" && return 0
-		sleep 0.1
-	done
-	cat "$TMP/daemon.err"
-	return 1
 }
 
 # busy_workload N — N processes stat and read the files through the mount, each logging
 # "time path" (container path) after every successful access, until the mount dies.
 # kill -9 the daemon, then wait for the workers (they end on their first failed read).
 kill_daemon_and_workers() {
-	kill -9 "$DPID"
-	wait "$DPID" || true
-	DPID=
+	kill -9 "$daemon_pid"
+	wait "$daemon_pid" || true
+	daemon_pid=
 	for p in $WPIDS; do wait "$p" || true; done
 	WPIDS=
 }
@@ -78,7 +66,7 @@ PY
 }
 
 @test "kill -9 mid-workload leaves a sound trace holding every path older than a second" {
-	start_daemon --no-verify
+	start_slimfs "$LOWER" "$MNT" "$TRACE" --no-verify
 	busy_workload 4
 	sleep 4
 	kill_time=$(date +%s.%N)
@@ -97,7 +85,7 @@ PY
 }
 
 @test "kill -9 with the fanotify verifier on leaves a sound trace" {
-	start_daemon
+	start_slimfs "$LOWER" "$MNT" "$TRACE"
 	busy_workload 2
 	sleep 3
 	kill_daemon_and_workers
@@ -107,7 +95,7 @@ PY
 }
 
 @test "the killed daemon's trace is readable by slimfs-export" {
-	start_daemon --no-verify
+	start_slimfs "$LOWER" "$MNT" "$TRACE" --no-verify
 	busy_workload 2
 	sleep 2
 	kill_daemon_and_workers
@@ -117,11 +105,11 @@ PY
 }
 
 @test "the next slimfs on a dead mount point cleans it up with a notice and mounts" {
-	start_daemon --no-verify
+	start_slimfs "$LOWER" "$MNT" "$TRACE" --no-verify
 	cat "$MNT/d0/f0" >/dev/null
-	kill -9 "$DPID"
-	wait "$DPID" || true
-	DPID=
+	kill -9 "$daemon_pid"
+	wait "$daemon_pid" || true
+	daemon_pid=
 	run stat "$MNT/d0/f0"
 	[ "$status" -ne 0 ]                     # the dead mount: ENOTCONN
 	grep -q " $MNT fuse" /proc/mounts
