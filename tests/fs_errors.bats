@@ -12,12 +12,7 @@ teardown() {
 	if [[ -n ${daemon_pid:-} ]]; then
 		kill -9 "$daemon_pid" 2>/dev/null || true
 	fi
-	fs_teardown
-	# a tmpfs the busy test put there
-	if fs_is_mounted "$M"; then
-		umount "$M" || umount -l "$M" || true
-	fi
-	rmdir "$M" 2>/dev/null || true
+	fs_teardown   # also unmounts the tmpfs of the busy MOUNTPOINT test
 }
 
 # fails_cleanly WHAT — the last `run` failed with one line that names WHAT, and
