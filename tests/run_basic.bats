@@ -112,14 +112,7 @@ teardown() {
 }
 
 @test "SIGTERM to the runner reaches CMD and leaves nothing mounted" {
-	"$SLIMFS_RUN" --trace t.db "$ROOTFS" -- sh -c 'trap "echo got-term; exit 3" TERM; echo ready; sleep 60 & wait' >out 2>&1 &
-	pid=$!
-	for _ in $(seq 100); do grep -q ready out && break; sleep 0.1; done
-	kill -TERM "$pid"
-	st=0 && wait "$pid" || st=$?
-	[ "$st" -eq 3 ]
-	grep -q got-term out
-	assert_nothing_left
+	term_reaches_cmd
 	# the trace was completed although the run was cut short
 	[ "$(sqlite3 t.db 'SELECT count(*) FROM runs WHERE ended_ns IS NOT NULL')" -eq 1 ]
 }
@@ -128,7 +121,7 @@ teardown() {
 	# the workload ignores every error, so only the runner can end it
 	"$SLIMFS_RUN" --trace "$PWD/t.db" "$ROOTFS" -- sh -c 'echo ready; while :; do cat /etc/os-release >/dev/null 2>&1; sleep 0.05; done' >out 2>err &
 	pid=$!
-	for _ in $(seq 100); do grep -q ready out && break; sleep 0.1; done
+	wait_ready out
 	daemon=
 	for p in $(pgrep -x slimfs); do
 		grep -qF -- "$PWD/t.db" "/proc/$p/cmdline" && daemon=$p
@@ -148,7 +141,7 @@ teardown() {
 @test "CMD killed by the forwarded signal gives 128+N" {
 	"$SLIMFS_RUN" --trace t.db "$ROOTFS" -- sh -c 'echo ready; exec sleep 60' >out 2>&1 &
 	pid=$!
-	for _ in $(seq 100); do grep -q ready out && break; sleep 0.1; done
+	wait_ready out
 	sleep 0.2
 	kill -INT "$pid"
 	st=0 && wait "$pid" || st=$?
@@ -363,14 +356,7 @@ PY
 }
 
 @test "runc: SIGTERM to the runner reaches CMD" {
-	"$SLIMFS_RUN" --runtime runc --trace t.db "$ROOTFS" -- sh -c 'trap "echo got-term; exit 3" TERM; echo ready; sleep 60 & wait' >out 2>&1 &
-	pid=$!
-	for _ in $(seq 100); do grep -q ready out && break; sleep 0.1; done
-	kill -TERM "$pid"
-	st=0 && wait "$pid" || st=$?
-	[ "$st" -eq 3 ]
-	grep -q got-term out
-	assert_nothing_left
+	term_reaches_cmd --runtime runc
 	! runc list -q | grep -q '^slimfs-'
 }
 

@@ -15,6 +15,30 @@ slimfs_run() {
 	"$SLIMFS_RUN" "$@"
 }
 
+# wait_ready FILE — until CMD has written "ready" to FILE, at most 10 s (a CMD that never
+# does fails the test's own checks).
+wait_ready() {
+	for _ in $(seq 100); do
+		grep -q ready "$1" && break
+		sleep 0.1
+	done
+}
+
+# term_reaches_cmd [slimfs-run options...] — SIGTERM to a slimfs-run (trace t.db, output
+# in ./out) reaches CMD, which traps it and exits 3, and nothing is left mounted.
+term_reaches_cmd() {
+	local pid st=0
+	"$SLIMFS_RUN" "$@" --trace t.db "$ROOTFS" -- \
+		sh -c 'trap "echo got-term; exit 3" TERM; echo ready; sleep 60 & wait' >out 2>&1 &
+	pid=$!
+	wait_ready out
+	kill -TERM "$pid"
+	wait "$pid" || st=$?
+	[ "$st" -eq 3 ]
+	grep -q got-term out
+	assert_nothing_left
+}
+
 # Every mount, daemon and directory a run makes must be gone after it.  (Other slimfs
 # mounts on the machine are not ours: only what slimfs-run makes is looked at.)
 assert_nothing_left() {
