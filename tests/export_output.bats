@@ -49,10 +49,8 @@ lookup /nowhere'
 
 @test "export refuses an unknown output suffix" {
 	run --separate-stderr slimfs_export -o out.zip t.db
-	[ "$status" -ne 0 ]
+	fails_one_line '*out.zip*'
 	[ "${#lines[@]}" -eq 0 ]
-	[ "$(wc -l <<< "$stderr")" -eq 1 ]
-	[[ "$stderr" == *out.zip* ]]
 	[ -z "$(ls -A . | grep out)" ]
 }
 
@@ -175,17 +173,14 @@ lookup /nowhere'
 	[[ "$output" == *"recorded: never"* ]]
 	[[ "$output" == *"left out: no run touched it"* ]]
 	run --separate-stderr slimfs_export --why usr/bin/tool t.db
-	[ "$status" -ne 0 ]
-	[ "$(wc -l <<< "$stderr")" -eq 1 ]
+	fails_one_line
 }
 
 @test "export refuses traces of different images unless --from names one" {
 	mkdir -p other
 	trace o.db "$BATS_TEST_TMPDIR/other" <<< "lookup /x"
 	run --separate-stderr slimfs_export -o out.tar t.db o.db
-	[ "$status" -ne 0 ]
-	[ "$(wc -l <<< "$stderr")" -eq 1 ]
-	[[ "$stderr" == *"different images"*"--from"* ]]
+	fails_one_line '*different images*--from*'
 	[ ! -e out.tar ]
 	slimfs_export --from "$IMG" -o out.tar t.db o.db
 	tar -tf out.tar | grep -qx ./usr/bin/tool
@@ -201,29 +196,19 @@ lookup /nowhere'
 
 @test "export gives one line and non-zero for a missing, foreign or corrupt trace" {
 	run --separate-stderr slimfs_export -o out.tar missing.db
-	[ "$status" -ne 0 ]
-	[ "$(wc -l <<< "$stderr")" -eq 1 ]
-	[[ "$stderr" == *missing.db* ]]
+	fails_one_line '*missing.db*'
 	echo "not a database" >text.db
 	run --separate-stderr slimfs_export -o out.tar text.db
-	[ "$status" -ne 0 ]
-	[ "$(wc -l <<< "$stderr")" -eq 1 ]
-	[[ "$stderr" == *text.db* ]]
+	fails_one_line '*text.db*'
 	sqlite3 foreign.db 'CREATE TABLE t(x); INSERT INTO t VALUES (1);'
 	run --separate-stderr slimfs_export -o out.tar foreign.db
-	[ "$status" -ne 0 ]
-	[ "$(wc -l <<< "$stderr")" -eq 1 ]
-	[[ "$stderr" == *foreign.db* ]]
+	fails_one_line '*foreign.db*'
 	head -c 4096 t.db >corrupt.db
 	head -c 20000 /dev/urandom >>corrupt.db
 	run --separate-stderr slimfs_export -o out.tar corrupt.db
-	[ "$status" -ne 0 ]
-	[ "$(wc -l <<< "$stderr")" -eq 1 ]
-	[[ "$stderr" == *corrupt.db* ]]
+	fails_one_line '*corrupt.db*'
 	run --separate-stderr slimfs_export -o out.tar t.db --from "$BATS_TEST_TMPDIR/no-such-image"
-	[ "$status" -ne 0 ]
-	[ "$(wc -l <<< "$stderr")" -eq 1 ]
-	[[ "$stderr" == *no-such-image* ]]
+	fails_one_line '*no-such-image*'
 	[ ! -e out.tar ]
 	[ -z "$(ls -A | grep 'out\.tar')" ]
 }

@@ -74,6 +74,14 @@ has_event() {
 	[[ $n -gt 0 ]]
 }
 
+# fails_one_line [PATTERN] — the last `run --separate-stderr` failed with exactly one line
+# on stderr, which matches the glob PATTERN (default: anything).
+fails_one_line() {
+	[ "$status" -ne 0 ]
+	[ "$(wc -l <<< "$stderr")" -eq 1 ]
+	[[ "$stderr" == ${1:-*} ]]
+}
+
 # manifest DIR — one line per path: type, mode, owner, size, mtime, xattrs, digest.
 manifest() {
 	(cd "$1" && find . -printf '%p %y %m %U:%G %s %T@ %l\n' | sort) &&
