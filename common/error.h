@@ -30,7 +30,4 @@ void sfs_err_print(const char *prog, const struct sfs_err *err);
 void sfs_warn(const char *prog, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-#define UNLIKELY(x) __builtin_expect(!!(x), 0)
-#define LIKELY(x) __builtin_expect(!!(x), 1)
-
 #endif

@@ -140,7 +140,7 @@ static int on_walk(void *ctx, const char *path, size_t len, const struct stat *s
 		struct hl_name *v;
 
 		if ((c->nhl & (c->nhl - 1)) == 0) {   /* grow at powers of two */
-			v = realloc(c->hl, (c->nhl ? c->nhl * 2 : 64) * sizeof *v);
+			v = realloc(c->hl, (c->nhl ? c->nhl * 2 : 1) * sizeof *v);
 			if (v == NULL)
 				return sfs_fail(err, ENOMEM, "walking the image");
 			c->hl = v;

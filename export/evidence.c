@@ -144,10 +144,8 @@ int evidence_load(struct export_ctx *c, struct sfs_err *err)
 		}
 		ret = trace_reader_foreach(r, on_event, &l, err);
 		trace_reader_close(r);
-		if (ret == -ENOMEM)
-			return sfs_fail(err, ENOMEM, "loading %s", o->traces[t]);
-		if (ret < 0)
-			return sfs_wrap(err, "%s", o->traces[t]);
+		if (ret < 0)   /* on_event fails only for memory */
+			return sfs_fail(err, -ret, "loading %s", o->traces[t]);
 	}
 	if (image == NULL)
 		return sfs_fail(err, 0, "%s: the trace holds no run; name the image with --from DIR",

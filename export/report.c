@@ -64,7 +64,7 @@ static int compute(struct export_ctx *c, struct stats *s, struct sfs_err *err)
 		return sfs_fail(err, ENOMEM, "counting");
 	for (size_t i = 0; i < c->ps.n; i++) {
 		const struct pent *e = &c->ps.v[i];
-		const char *p = pent_path(&c->ps, e);
+		const char *p = pent_path(&c->ps, e), *slash;
 		size_t toplen;
 		struct top *t;
 
@@ -81,8 +81,8 @@ static int compute(struct export_ctx *c, struct stats *s, struct sfs_err *err)
 			continue;   /* a later name of a counted inode */
 		s->bytes_kept += e->size;
 		/* top-level directory: "/usr" for "/usr/bin/ls", "/" for "/vmlinuz" */
-		toplen = (size_t)((const char *)memchr(p + 1, '/', e->len - 1) ?
-				  (const char *)memchr(p + 1, '/', e->len - 1) - p : 1);
+		slash = memchr(p + 1, '/', e->len - 1);
+		toplen = slash ? (size_t)(slash - p) : 1;
 		t = s->ntops ? &s->tops[s->ntops - 1] : NULL;
 		if (t == NULL || t->namelen != toplen || memcmp(t->name, p, toplen) != 0) {
 			t = &s->tops[s->ntops++];
