@@ -265,18 +265,17 @@ os.close(fd)" "$M/opt/f"
 	mkdir -p "$L/many"
 	for i in $(seq 1 2000); do echo "$i" > "$L/many/f$i"; done
 	start_slimfs "$L" "$M" "$T"
-	ls "$M" >/dev/null   # answered: the daemon's threads and their fds are all up
-	base=$(ls /proc/$daemon_pid/fd | wc -l)
+	base=$(daemon_file_fds "$daemon_pid")
 	for i in $(seq 1 2000); do [[ -e $M/many/f$i ]]; done
-	[[ $(ls /proc/$daemon_pid/fd | wc -l) -ge $((base + 2000)) ]]
+	[[ $(daemon_file_fds "$daemon_pid") -ge $((base + 2000)) ]]
 	# the kernel drops its dentries and inodes, and forgets them to the daemon
 	sync
 	echo 2 > /proc/sys/vm/drop_caches
 	for _ in $(seq 50); do
-		[[ $(ls /proc/$daemon_pid/fd | wc -l) -le $((base + 10)) ]] && break
+		[[ $(daemon_file_fds "$daemon_pid") -le $((base + 10)) ]] && break
 		sleep 0.1
 	done
-	[[ $(ls /proc/$daemon_pid/fd | wc -l) -le $((base + 10)) ]]
+	[[ $(daemon_file_fds "$daemon_pid") -le $((base + 10)) ]]
 	umount_slimfs "$M" "$T"
 	wait "$daemon_pid"
 }

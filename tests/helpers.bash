@@ -107,3 +107,12 @@ mount_slimfs_tiny_queue() {
 read_all_files() {
 	find "$1" -type f -print0 | xargs -0 -P 4 -n 100 cat >/dev/null
 }
+
+# daemon_file_fds PID — the daemon's fds on files and directories: the inode fd cache,
+# open handles, the layers, the trace.  Pipes (libfuse's splice, a pair per request
+# thread, made when the thread first replies), epoll instances, /dev/fuse and fanotify
+# follow the thread pool, not the files.
+daemon_file_fds() {
+	find "/proc/$1/fd" -mindepth 1 ! -lname 'pipe:*' ! -lname 'anon_inode:*' \
+		! -lname 'socket:*' ! -lname '/dev/*' | wc -l
+}
