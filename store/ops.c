@@ -40,6 +40,9 @@ static const struct {
 	[OP_VERIFY_OPEN] = { "verify_open", EV_OPEN },
 	[OP_VERIFY_READ] = { "verify_read", EV_READ },
 	[OP_VERIFY_EXEC] = { "verify_exec", EV_OPEN },
+	/* Read evidence without a read seen: the kernel serves the reads unseen, and a
+	 * file opened to be read is kept rather than risk losing one that was. */
+	[OP_PASSTHROUGH] = { "passthrough", EV_READ },
 };
 
 static const char *const evidence_names[] = { "none", "lookup", "open", "read" };

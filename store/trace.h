@@ -57,6 +57,8 @@ enum trace_op {
 	OP_VERIFY_OPEN,    /* fanotify: the daemon physically opened the lower file */
 	OP_VERIFY_READ,    /* fanotify: the lower file's content was read */
 	OP_VERIFY_EXEC,    /* fanotify: the lower file was opened for execution */
+	OP_PASSTHROUGH,    /* opened to be read by the kernel itself (FUSE passthrough): its
+			    * reads never reach the daemon, so the open stands for them */
 	OP__COUNT
 };
 
