@@ -305,6 +305,24 @@ static void unlink_hash(struct inode_table *t, struct sfs_inode *i)
 	}
 }
 
+/* Off the hash, or off the detached list. */
+static void unlink_inode(struct inode_table *t, struct sfs_inode *i)
+{
+	struct sfs_inode **pp = &t->detached;
+
+	if (!i->detached) {
+		unlink_hash(t, i);
+		return;
+	}
+	for (; *pp; pp = &(*pp)->hnext) {
+		if (*pp == i) {
+			*pp = i->hnext;
+			i->hnext = NULL;
+			return;
+		}
+	}
+}
+
 static void link_hash(struct inode_table *t, struct sfs_inode *i)
 {
 	size_t h = hash_key(i->dev, i->ino, t->nbuckets);
@@ -338,6 +356,8 @@ static void grow(struct inode_table *t)
 
 static void free_inode_locked(struct inode_table *t, struct sfs_inode *i)
 {
+	if (t->freeing)
+		t->freeing(t->freeing_arg, i);
 	slot_close_locked(t, &i->slot[SFS_LOWER]);
 	slot_close_locked(t, &i->slot[SFS_UPPER]);
 	free(i->upper_fh);
@@ -351,7 +371,7 @@ static void put_locked(struct inode_table *t, struct sfs_inode *i)
 	while (i && i != &t->root && i->nlookup == 0 && i->refs == 0) {
 		struct sfs_inode *parent = i->parent;
 
-		unlink_hash(t, i);
+		unlink_inode(t, i);
 		t->count--;
 		free_inode_locked(t, i);
 		if (parent && parent != &t->root)
@@ -508,13 +528,28 @@ void itable_unref(struct inode_table *t, struct sfs_inode *i)
 
 void itable_rekey(struct inode_table *t, struct sfs_inode *i, dev_t dev, ino_t ino)
 {
+	bool hashed;
+
 	pthread_mutex_lock(&t->lock);
-	if (i != &t->root)
+	hashed = i != &t->root && !i->detached;
+	if (hashed)
 		unlink_hash(t, i);
 	i->dev = dev;
 	i->ino = ino;
-	if (i != &t->root)
+	if (hashed)
 		link_hash(t, i);
+	pthread_mutex_unlock(&t->lock);
+}
+
+void itable_detach(struct inode_table *t, struct sfs_inode *i)
+{
+	pthread_mutex_lock(&t->lock);
+	if (i != &t->root && !i->detached) {
+		unlink_hash(t, i);
+		i->detached = true;
+		i->hnext = t->detached;
+		t->detached = i;
+	}
 	pthread_mutex_unlock(&t->lock);
 }
 
@@ -548,6 +583,12 @@ void itable_destroy(struct inode_table *t)
 			next = i->hnext;
 			free_inode_locked(t, i);
 		}
+	}
+	while (t->detached) {
+		struct sfs_inode *i = t->detached;
+
+		t->detached = i->hnext;
+		free_inode_locked(t, i);
 	}
 	free(t->buckets);
 	t->buckets = NULL;

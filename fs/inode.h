@@ -86,6 +86,11 @@ struct sfs_inode {
 	uint64_t refs;                  /* table lock */
 	struct sfs_inode *parent;       /* table lock; holds a ref; NULL for the root */
 	char *name;                     /* table lock; name in parent */
+	bool detached;                  /* table lock; split off: on t->detached, not hashed */
+	/* Passthrough (passthrough.h), under its lock. */
+	int pt_id;                      /* backing id while pt_opens > 0 */
+	uint32_t pt_opens;              /* passthrough opens not yet released */
+	bool pt_never;                  /* opened to write: passthrough never starts */
 };
 
 struct inode_table {
@@ -99,6 +104,9 @@ struct inode_table {
 	struct fd_slot lru;             /* list head: lru.next is the most recently used */
 	size_t open_fds;                /* cached (not fixed) fds open now, pinned or not */
 	size_t max_fds;
+	struct sfs_inode *detached;     /* inodes split off the hash (hnext chain) */
+	void (*freeing)(void *arg, struct sfs_inode *i);  /* hook, or NULL */
+	void *freeing_arg;
 	uint64_t reopens;               /* fds reopened after eviction (statistics) */
 };
 
@@ -164,6 +172,10 @@ void itable_forget(struct inode_table *t, struct sfs_inode *i, uint64_t n);
 /* The inode with identity (DEV, INO), with a reference taken, or NULL. */
 struct sfs_inode *itable_find(struct inode_table *t, dev_t dev, ino_t ino);
 void itable_unref(struct inode_table *t, struct sfs_inode *i);
+
+/* I leaves the hash: lookups of its identity make a new inode from now on, while the
+ * kernel's old references to I keep working until it forgets them (passthrough.h). */
+void itable_detach(struct inode_table *t, struct sfs_inode *i);
 
 /* I now lives at (DEV, INO) (after copy-up). */
 void itable_rekey(struct inode_table *t, struct sfs_inode *i, dev_t dev, ino_t ino);

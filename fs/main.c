@@ -22,6 +22,10 @@ static void usage(FILE *f, const char *prog)
 		"  --verify-queue unlimited|limited   fanotify queue size (default unlimited)\n"
 		"  --command STR            workload command line stored in the run\n"
 		"  --ready-fd FD            write one byte to FD once mounted, then close it\n"
+		"  --no-passthrough         serve every read of an image file through the daemon\n"
+		"                           (default: the kernel reads it directly when it\n"
+		"                           supports FUSE passthrough; such opens are recorded\n"
+		"                           as 'passthrough', which is read evidence)\n"
 		"  --spin-us N              after each answer, poll this long for the next request\n"
 		"                           before sleeping (default 0: never; 50 is faster when a\n"
 		"                           CPU is idle, slower when the workload needs every CPU)\n"
@@ -35,7 +39,7 @@ static void usage(FILE *f, const char *prog)
 int main(int argc, char **argv)
 {
 	enum { OPT_TRACE = 256, OPT_UPPER, OPT_NO_VERIFY, OPT_QUEUE, OPT_COMMAND, OPT_READY,
-	       OPT_SPIN };
+	       OPT_SPIN, OPT_NO_PT };
 	static const struct option longopts[] = {
 		{ "trace", required_argument, NULL, OPT_TRACE },
 		{ "upper", required_argument, NULL, OPT_UPPER },
@@ -44,6 +48,7 @@ int main(int argc, char **argv)
 		{ "command", required_argument, NULL, OPT_COMMAND },
 		{ "ready-fd", required_argument, NULL, OPT_READY },
 		{ "spin-us", required_argument, NULL, OPT_SPIN },
+		{ "no-passthrough", no_argument, NULL, OPT_NO_PT },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
@@ -55,6 +60,7 @@ int main(int argc, char **argv)
 		.verify_unlimited = true,
 		.ready_fd = -1,
 		.spin_us = 0,
+		.passthrough = true,
 	};
 	struct sfs_err err = { 0 };
 	char *fuse_opts = NULL, *command = NULL, *end;
@@ -65,6 +71,7 @@ int main(int argc, char **argv)
 		case OPT_TRACE: o.trace = optarg; break;
 		case OPT_UPPER: o.upper = optarg; break;
 		case OPT_NO_VERIFY: o.verify = false; break;
+		case OPT_NO_PT: o.passthrough = false; break;
 		case OPT_COMMAND: o.command = optarg; break;
 		case OPT_QUEUE:
 			if (strcmp(optarg, "unlimited") == 0) {

@@ -273,6 +273,7 @@ static void teardown(struct daemon *d, struct sfs_err *err)
 	struct sfs_err cerr = { 0 };
 
 	if (d->se) {
+		pt_stop(&d->fs.pt);
 		if (d->mounted)
 			fuse_session_unmount(d->se);
 		fuse_remove_signal_handlers(d->se);
@@ -303,6 +304,7 @@ static void teardown(struct daemon *d, struct sfs_err *err)
 	verifier_stop(d->verifier);
 	pthread_mutex_destroy(&d->fs.handles_lock);
 	pthread_mutex_destroy(&d->fs.ns_lock);
+	pt_destroy(&d->fs.pt);
 }
 
 /* The FUSE session, before anything is written: bad mount options fail here, before
@@ -339,6 +341,8 @@ static int serve(struct daemon *d, const struct slimfs_opts *o, int notify, stru
 	if (fuse_session_mount(d->se, o->mountpoint) < 0)
 		return sfs_fail(err, 0, "cannot mount on %s", o->mountpoint);
 	d->mounted = true;
+	if (o->passthrough && pt_install(&d->fs.pt, d->se) < 0)
+		sfs_warn(o->prog, "FUSE passthrough off: cannot wrap the session's I/O");
 	if (o->ready_fd >= 0) {
 		if (write(o->ready_fd, "", 1) < 0)
 			sfs_warn(o->prog, "ready fd %d: %s", o->ready_fd, strerror(errno));
@@ -362,6 +366,7 @@ int slimfs_run(const struct slimfs_opts *o, struct sfs_err *err)
 
 	pthread_mutex_init(&d.fs.ns_lock, NULL);
 	pthread_mutex_init(&d.fs.handles_lock, NULL);
+	pt_init(&d.fs.pt);
 	d.fs.handles.prev = d.fs.handles.next = &d.fs.handles;
 	if (!o->foreground && (notify = fork_daemon(err)) < 0)
 		goto out;
@@ -403,6 +408,8 @@ int slimfs_run(const struct slimfs_opts *o, struct sfs_err *err)
 		sfs_fail(err, ENOMEM, "inode table");
 		goto out;
 	}
+	d.fs.it.freeing = pt_forget;
+	d.fs.it.freeing_arg = &d.fs.pt;
 	if (info.verifier) {
 		struct verifier_opts vo = { .unlimited_queue = o->verify_unlimited };
 		struct sfs_err verr = { 0 };

@@ -25,6 +25,7 @@ struct sfs_file {
 	struct sfs_inode *i;
 	atomic_bool read_seen;          /* OP_READ recorded for this handle */
 	atomic_bool write_seen;         /* OP_WRITE recorded for this handle */
+	bool pt;                        /* a passthrough open (passthrough.h) */
 };
 
 extern const struct fuse_lowlevel_ops sfs_ops;
@@ -52,6 +53,9 @@ struct sfs_inode *sfs_enter(struct sfs_fs *fs, struct sfs_inode *parent, const c
 int sfs_chown_new(fuse_req_t req, int udir, const char *name);
 /* Copy I up (once) under the namespace lock: 0 or -errno. */
 int sfs_copy_up(struct sfs_fs *fs, struct sfs_inode *i);
+/* Answer a request that would change the data of I, whose passthrough opens still
+ * read the image, by splitting I (passthrough.h): copy-up, detach, ESTALE. */
+void sfs_split(fuse_req_t req, struct sfs_fs *fs, struct sfs_inode *i);
 
 void sfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
 void sfs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);

@@ -156,6 +156,17 @@ int sfs_copy_up(struct sfs_fs *fs, struct sfs_inode *i)
 	return r;
 }
 
+void sfs_split(fuse_req_t req, struct sfs_fs *fs, struct sfs_inode *i)
+{
+	int r = sfs_copy_up(fs, i);
+
+	if (r == 0) {
+		itable_detach(&fs->it, i);
+		r = -ESTALE;    /* the kernel walks the path again, to the upper copy */
+	}
+	fuse_reply_err(req, -r);
+}
+
 /* utimensat on I itself: a symlink is reached through its parent, since /proc/self/fd
  * of an O_PATH symlink cannot be used without following it. */
 static int set_times(struct sfs_fs *fs, struct sfs_inode *i, const struct timespec tv[2])
@@ -194,9 +205,14 @@ void sfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
 	struct sfs_inode *i = itable_get(&fs->it, ino);
 	char path[OV_PROC_MAX];
 	struct stat st;
-	int u = -1, r = sfs_copy_up(fs, i);
+	int u = -1, r;
 
 	(void)fi;
+	if ((valid & FUSE_SET_ATTR_SIZE) && pt_claim_write(&fs->pt, i)) {
+		sfs_split(req, fs, i);
+		return;
+	}
+	r = sfs_copy_up(fs, i);
 	if (r < 0)
 		goto err;
 	u = r = inode_get_fd(&fs->it, i, SFS_UPPER);

@@ -4,7 +4,8 @@
  *
  * Invariants: a lower file is only ever opened O_RDONLY; an open that may change the
  * file (write access or O_TRUNC) copies it up first and opens the upper copy.  Reads
- * and writes are recorded once per handle, not per call.
+ * and writes are recorded once per handle, not per call; reads of a passthrough open
+ * never reach us, so the open is recorded as `passthrough` (passthrough.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -56,7 +57,8 @@ static struct sfs_file *new_file(struct sfs_fs *fs, int fd, struct sfs_inode *i)
 static void free_file(struct sfs_fs *fs, struct sfs_file *f)
 {
 	handle_del(fs, &f->h);
-	close(f->fd);
+	if (f->fd >= 0)
+		close(f->fd);
 	free(f);
 }
 
@@ -77,41 +79,65 @@ void sfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	char path[OV_PROC_MAX];
 	struct sfs_file *f;
 	enum sfs_layer l;
-	int pfd, fd;
+	int pfd, fd, id = 0, r;
 
+	if (writes && pt_claim_write(&fs->pt, i)) {
+		sfs_split(req, fs, i);
+		return;
+	}
 	if (writes && (fd = sfs_copy_up(fs, i)) < 0) {
 		fuse_reply_err(req, -fd);
 		return;
 	}
 	l = inode_top(i);
-	pfd = inode_get_fd(&fs->it, i, l);
-	if (pfd < 0) {
-		fuse_reply_err(req, -pfd);
-		return;
-	}
-	ov_proc_path(path, pfd);
-	fd = open(path, l == SFS_UPPER ? upper_flags(fi->flags) : O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		fd = -errno;
-	inode_put_fd(&fs->it, i, l);
-	if (fd < 0) {
-		fuse_reply_err(req, -fd);
-		return;
+	if (!writes)
+		id = pt_open(fs, i, l == SFS_LOWER);
+	fd = -1;        /* a passthrough open needs no fd of ours */
+	if (id == 0) {
+		pfd = inode_get_fd(&fs->it, i, l);
+		if (pfd < 0) {
+			fuse_reply_err(req, -pfd);
+			return;
+		}
+		ov_proc_path(path, pfd);
+		fd = open(path, l == SFS_UPPER ? upper_flags(fi->flags) : O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			fd = -errno;
+		inode_put_fd(&fs->it, i, l);
+		if (fd < 0) {
+			fuse_reply_err(req, -fd);
+			return;
+		}
 	}
 	f = new_file(fs, fd, i);
 	if (!f) {
-		close(fd);
+		if (id > 0)
+			pt_release(&fs->pt, i);
+		else
+			close(fd);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	f->pt = id > 0;
 	trace_record(fs->trace, atomic_load(&i->node), op);
+	if (f->pt)
+		trace_record(fs->trace, atomic_load(&i->node), OP_PASSTHROUGH);
 	fi->fh = (uintptr_t)f;
-	/* Only the mount changes files, so cached pages of an image file stay valid;
-	 * closing a read-only image file needs no flush round trip (locks are local). */
-	fi->keep_cache = l == SFS_LOWER;
-	fi->noflush = l == SFS_LOWER;
-	if (fuse_reply_open(req, fi) < 0)
+	if (id > 0) {
+		r = pt_reply_open(req, fi->fh, id, l == SFS_LOWER);
+	} else {
+		/* Only the mount changes files, so cached pages of an image file stay
+		 * valid; closing a read-only image file needs no flush round trip (locks
+		 * are local). */
+		fi->keep_cache = l == SFS_LOWER;
+		fi->noflush = l == SFS_LOWER;
+		r = fuse_reply_open(req, fi);
+	}
+	if (r < 0) {
+		if (f->pt)
+			pt_release(&fs->pt, i);
 		free_file(fs, f);
+	}
 }
 
 void sfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -207,17 +233,28 @@ void sfs_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t
 
 void sfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	/* close() of a duplicate makes the file system see the close (NFS-like upper). */
-	int fd = dup(file_of(fi)->fd);
+	struct sfs_file *f = file_of(fi);
+	int fd;
 
 	(void)ino;
+	if (f->fd < 0) {        /* passthrough: the kernel holds the file, not us */
+		fuse_reply_err(req, 0);
+		return;
+	}
+	/* close() of a duplicate makes the file system see the close (NFS-like upper). */
+	fd = dup(f->fd);
 	fuse_reply_err(req, fd < 0 ? errno : close(fd) < 0 ? errno : 0);
 }
 
 void sfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct sfs_fs *fs = req_fs(req);
+	struct sfs_file *f = file_of(fi);
+
 	(void)ino;
-	free_file(req_fs(req), file_of(fi));
+	if (f->pt)
+		pt_release(&fs->pt, f->i);
+	free_file(fs, f);
 	fuse_reply_err(req, 0);
 }
 
@@ -226,6 +263,10 @@ void sfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_in
 	int fd = file_of(fi)->fd;
 
 	(void)ino;
+	if (fd < 0) {           /* passthrough of an image file: nothing to write back */
+		fuse_reply_err(req, 0);
+		return;
+	}
 	fuse_reply_err(req, (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? errno : 0);
 }
 

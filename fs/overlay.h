@@ -38,6 +38,7 @@
 
 #include "../store/trace.h"
 #include "inode.h"
+#include "passthrough.h"
 
 #define OV_OPAQUE_XATTR "trusted.overlay.opaque"
 /* On a copied-up file: the image file's inode number (8 bytes, host order), so the
@@ -68,6 +69,7 @@ struct sfs_fs {
 	double timeout;                 /* entry, attr and negative entry timeout (s) */
 	pthread_mutex_t handles_lock;
 	struct sfs_handle handles;      /* list head of open handles */
+	struct sfs_pt pt;               /* passthrough (passthrough.h) */
 };
 
 /* One name in the merged view: what each layer holds under it. */

@@ -22,6 +22,7 @@ struct slimfs_opts {
 	bool verify_unlimited;          /* unlimited fanotify queue */
 	int ready_fd;                   /* -1, or an fd that gets one byte once mounted */
 	unsigned spin_us;               /* poll for requests this long after each (loop.h) */
+	bool passthrough;               /* FUSE passthrough for image reads (passthrough.h) */
 };
 
 /* Check the input, open the trace, mount, serve until unmounted, finish the trace.

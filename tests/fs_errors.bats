@@ -111,7 +111,7 @@ fails_cleanly() {
 	[[ $st -eq 0 ]]
 	! fs_is_mounted "$M"
 	[[ $(sqlite3 "$T" "SELECT ended_ns > 0 FROM runs") == 1 ]]
-	has_event "$T" /file read
+	has_read "$T" /file
 }
 
 @test "errors: --ready-fd gets one byte once the mount is up" {

@@ -85,7 +85,7 @@ verify_events_of() {
 	cat "$MNT/etc/data" >/dev/null
 	"$MNT/bin/true"
 	umount_slimfs "$MNT" "$TRACE"
-	has_event "$TRACE" /etc/data read
+	has_read "$TRACE" /etc/data
 	[ "$(run_value verifier)" -eq 0 ]
 	n=$(sqlite3 "$TRACE" "SELECT count(*) FROM event_paths WHERE op LIKE 'verify_%'")
 	[ "$n" -eq 0 ]

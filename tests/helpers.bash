@@ -74,6 +74,14 @@ has_event() {
 	[[ $n -gt 0 ]]
 }
 
+# has_read TRACE PATH — TRACE holds read evidence for PATH recorded by the daemon: a
+# read it served, or a passthrough open (the kernel reads such a file without it).
+has_read() {
+	local n
+	n=$(sqlite3 "$1" "SELECT count(*) FROM event_paths WHERE path = '$2' AND op IN ('read', 'passthrough')")
+	[[ $n -gt 0 ]]
+}
+
 # fails_one_line [PATTERN] — the last `run --separate-stderr` failed with exactly one line
 # on stderr, which matches the glob PATTERN (default: anything).
 fails_one_line() {

@@ -71,7 +71,7 @@ PY
 	[ "${lines[1]}" = 20 ]
 	[ "${lines[2]}" = "File name too long" ]
 	umount_slimfs "$MNT" "$TRACE"
-	has_event "$TRACE" "$long" read
+	has_read "$TRACE" "$long"
 	has_event "$TRACE" "${long:0:4094}N" create
 	"$SLIMFS_EXPORT" -q -o "$TMP/out.tar" "$TRACE"
 	tar -xOf "$TMP/out.tar" ".$long" >"$TMP/leaf"
@@ -94,7 +94,7 @@ PY
 	run touch "$MNT/names/${name}x"
 	[ "$status" -ne 0 ]
 	umount_slimfs "$MNT" "$TRACE"
-	has_event "$TRACE" "/names/$name" read
+	has_read "$TRACE" "/names/$name"
 	"$SLIMFS_EXPORT" -q -o "$TMP/out.tar" "$TRACE"
 	[ "$(tar -xOf "$TMP/out.tar" "./names/$name")" = lower ]
 }
@@ -128,7 +128,7 @@ PY
 	[ "$(stat -c %s "$MNT/sparse/big4g")" -eq $((4 * 1024 * 1024 * 1024)) ]
 	[ "$(tail -c 3 "$MNT/sparse/big4g")" = END ]
 	umount_slimfs "$MNT" "$TRACE"
-	has_event "$TRACE" /sparse/big4g read
+	has_read "$TRACE" /sparse/big4g
 	"$SLIMFS_EXPORT" -q --keep read --include /sparse/big4g -o "$TMP/out.tar.zst" "$TRACE"
 	zstd -dc "$TMP/out.tar.zst" | tar -tvf - >"$TMP/list"
 	grep -q " 4294967296 .* \./sparse/big4g$" "$TMP/list"
@@ -146,7 +146,7 @@ PY
 	echo made >"$MNT/$deep/new/f"
 	[ "$(cat "$MNT/$deep/new/f")" = made ]
 	umount_slimfs "$MNT" "$TRACE"
-	has_event "$TRACE" "/$deep/leaf" read
+	has_read "$TRACE" "/$deep/leaf"
 	"$SLIMFS_EXPORT" -q -o "$TMP/out.tar" "$TRACE"
 	[ "$(tar -xOf "$TMP/out.tar" "./$deep/leaf")" = bottom ]
 	[ "$(tar -tf "$TMP/out.tar" | grep -c '^\./deep/')" -ge 501 ]

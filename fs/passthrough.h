@@ -1,0 +1,80 @@
+/* passthrough.h — FUSE passthrough (kernel 6.9+): the kernel reads image files itself.
+ *
+ * A read-only open of an image (lower) file is answered with a backing file: the
+ * kernel then serves read, splice and mmap from the daemon's own lower file, and no
+ * READ request reaches the daemon.  Such an open is recorded as `passthrough`, which
+ * is read evidence: the reads it stands for cannot be seen, and keeping a file that
+ * was opened to be read is the safe side.  The fanotify verifier, which watches the
+ * mount the backing files live on, still confirms the physical reads (verify_read).
+ *
+ * libfuse 3.14 has no API for it.  pt_install wraps the session's /dev/fuse I/O
+ * (fuse_session_custom_io) to add FUSE_PASSTHROUGH and max_stack_depth 1 to the INIT
+ * reply; backing files are registered with FUSE_DEV_IOC_BACKING_OPEN; the open reply
+ * is built here.
+ *
+ * The kernel's rule (fs/fuse/iomode.c): while an inode has a passthrough open, every
+ * other open of it must be a passthrough open with the same backing file, or it fails
+ * with EIO.  Each inode therefore has at most one backing id, shared by all its
+ * passthrough opens and counted (pt_opens), and kept after the last one closes so the
+ * next open costs no registration (it is dropped when the inode is forgotten or
+ * written to; the kernel holds the file, not the daemon's fd table).  Passthrough starts only on an image file
+ * that has never been opened for writing (so no cached open can exist), and an open
+ * that would change the data of an inode whose passthrough opens still read the
+ * image cannot be given a different backing file.  That open "splits" the inode:
+ * the file is copied up, the inode leaves the table (its old opens keep reading the
+ * image, as under overlayfs before 4.19), and the open fails with ESTALE, which makes
+ * the kernel walk the path again with revalidation (do_filp_open, retry_estale): the
+ * lookup then finds the upper copy, a new inode, and the open succeeds on it.
+ *
+ * Locking: pt->lock guards every inode's pt_* fields.
+ */
+#ifndef SLIMFS_PASSTHROUGH_H
+#define SLIMFS_PASSTHROUGH_H
+
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct sfs_fs;
+struct sfs_inode;
+
+struct sfs_pt {
+	pthread_mutex_t lock;
+	int dev;                        /* the session's /dev/fuse, -1 before install */
+	atomic_bool on;                 /* new passthrough opens may start */
+	atomic_bool init_done;          /* the INIT reply has gone out */
+	_Atomic uint64_t init_unique;   /* the INIT request's unique, 0 before it came */
+};
+
+void pt_init(struct sfs_pt *pt);
+void pt_destroy(struct sfs_pt *pt);
+
+/* Route SE's /dev/fuse I/O through PT (after fuse_session_mount, before serving) and
+ * allow passthrough opens.  0, or a negative errno (nothing changed). */
+int pt_install(struct sfs_pt *pt, struct fuse_session *se);
+
+/* An open of I that may change its data (write access, O_TRUNC, truncate by path) is
+ * about to proceed: true if it must split I instead (passthrough opens still read the
+ * image).  Otherwise I never starts passthrough again. */
+bool pt_claim_write(struct sfs_pt *pt, struct sfs_inode *i);
+
+/* A read-only open of I, which lives in the lower layer only when LOWER: the backing
+ * id to answer it with (I's passthrough opens count one more), or 0 for a normal open.
+ * The daemon keeps no fd of a passthrough open. */
+int pt_open(struct sfs_fs *fs, struct sfs_inode *i, bool lower);
+
+/* The passthrough open of I that pt_open answered has been released. */
+void pt_release(struct sfs_pt *pt, struct sfs_inode *i);
+
+/* I is being freed (the inode table's hook, ARG the sfs_pt): drop its backing file. */
+void pt_forget(void *arg, struct sfs_inode *i);
+
+/* The session is gone: no more ioctls on its /dev/fuse. */
+void pt_stop(struct sfs_pt *pt);
+
+/* Reply to an open with backing id ID: fh, FOPEN_PASSTHROUGH, and NOFLUSH if asked. */
+int pt_reply_open(fuse_req_t req, uint64_t fh, int id, bool noflush);
+
+#endif

@@ -1,0 +1,153 @@
+#!/usr/bin/env bats
+# fs_passthrough.bats — FUSE passthrough (fs/passthrough.h): image files opened to be
+# read are read by the kernel itself, with the same content; the open is recorded as
+# `passthrough` (read evidence, kept by `--keep read`) and the daemon sees no read and
+# holds no fd for it; --no-passthrough turns it off.  The kernel allows one backing
+# file per inode while any passthrough open lasts, so a write to a file that a reader
+# still holds splits it: the writer and every later open get the new upper copy, the
+# reader keeps reading the image's content (as under overlayfs), and the image is
+# never touched.  (The held fds are numbered by bash:
+# bats closes fixed ones like 13.)
+bats_require_minimum_version 1.5.0
+load helpers
+
+setup() {
+	mount_tmp_setup /tmp/slimfs-fspt.XXXXXX
+	mkdir -p "$LOWER"/etc "$LOWER"/data "$LOWER"/many
+	echo "read through the mount" >"$LOWER/etc/data"
+	echo "only stat'ed" >"$LOWER/etc/statonly"
+	head -c 3000000 /dev/urandom >"$LOWER/data/big"
+	for f in held trunc append chmod; do echo "old $f" >"$LOWER/data/$f"; done
+	for i in $(seq 1 300); do echo "$i" >"$LOWER/many/f$i"; done
+	manifest "$LOWER" >"$TMP/before"
+}
+
+teardown() {
+	for fd in ${r1:-} ${r2:-} ${r3:-} ${r4:-}; do exec {fd}<&-; done
+	mount_tmp_teardown
+}
+
+ops_of() {
+	sqlite3 "$TRACE" "SELECT op FROM event_paths WHERE path = '$1' ORDER BY op" | tr '\n' ' '
+}
+
+@test "passthrough: the kernel reads image files, the open is recorded as passthrough" {
+	mount_slimfs "$LOWER" "$MNT" "$TRACE"
+	[ "$(cat "$MNT/etc/data")" = "read through the mount" ]
+	cmp "$LOWER/data/big" "$MNT/data/big"
+	# mmap is served from the image's file too
+	python3 -c 'import mmap,sys; f=open(sys.argv[1],"rb"); m=mmap.mmap(f.fileno(),0,prot=mmap.PROT_READ); sys.stdout.buffer.write(m[:])' \
+		"$MNT/data/big" | cmp - "$LOWER/data/big"
+	stat "$MNT/etc/statonly" >/dev/null
+	umount_slimfs "$MNT" "$TRACE"
+	has_event "$TRACE" /etc/data open
+	has_event "$TRACE" /etc/data passthrough
+	! has_event "$TRACE" /etc/data read             # no read reached the daemon
+	has_event "$TRACE" /etc/data verify_read        # the verifier saw the kernel read
+	has_event "$TRACE" /data/big passthrough
+	! has_event "$TRACE" /data/big read
+	# passthrough is read evidence: --keep read keeps what was read, not what was stat'ed
+	run --separate-stderr "$SLIMFS_EXPORT" --keep read --list "$TRACE"
+	[ "$status" -eq 0 ]
+	grep -qx /etc/data <<<"$output"
+	grep -qx /data/big <<<"$output"
+	! grep -qx /etc/statonly <<<"$output"
+}
+
+@test "--no-passthrough: every read reaches the daemon" {
+	mount_slimfs "$LOWER" "$MNT" "$TRACE" --no-passthrough
+	[ "$(cat "$MNT/etc/data")" = "read through the mount" ]
+	cmp "$LOWER/data/big" "$MNT/data/big"
+	umount_slimfs "$MNT" "$TRACE"
+	[ "$(ops_of /etc/data)" = "getattr lookup open read verify_open verify_read " ] ||
+		[ "$(ops_of /etc/data)" = "lookup open read verify_open verify_read " ]
+	n=$(sqlite3 "$TRACE" "SELECT count(*) FROM event_paths WHERE op = 'passthrough'")
+	[ "$n" -eq 0 ]
+}
+
+@test "passthrough: the daemon holds no fd for a file opened through it" {
+	start_slimfs "$LOWER" "$MNT" "$TRACE"
+	base=$(daemon_file_fds "$daemon_pid")
+	python3 - "$MNT/many" "$daemon_pid" >"$TMP/fds" <<-'EOF'
+		import os, sys
+		held = [open(os.path.join(sys.argv[1], f"f{i}"), "rb") for i in range(1, 301)]
+		assert all(f.read() == f"{i}\n".encode() for i, f in enumerate(held, 1))
+		def is_file(e):
+		    try:            # the daemon may close an fd while we look
+		        return not os.readlink(e.path).startswith(("pipe:", "anon_inode:", "socket:", "/dev/"))
+		    except FileNotFoundError:
+		        return False
+		print(sum(map(is_file, os.scandir(f"/proc/{sys.argv[2]}/fd"))))
+	EOF
+	echo "base $base, with 300 files open $(cat "$TMP/fds")"
+	# the O_PATH fds of the 300 looked-up inodes are cached; no open file is added
+	[ "$(cat "$TMP/fds")" -le $((base + 300 + 10)) ]
+	umount_slimfs "$MNT" "$TRACE"
+	wait "$daemon_pid"
+}
+
+@test "passthrough: a write to a file a reader holds gives the writer the new file" {
+	mount_slimfs "$LOWER" "$MNT" "$TRACE"
+	exec {r1}<"$MNT/data/held" {r2}<"$MNT/data/trunc" {r3}<"$MNT/data/append" {r4}<"$MNT/data/chmod"
+	echo new >"$MNT/data/held"                      # O_TRUNC open
+	truncate -s 2 "$MNT/data/trunc"                 # truncate by path
+	echo more >>"$MNT/data/append"                  # write open
+	chmod 600 "$MNT/data/chmod"                     # metadata only: no split
+	[ "$(cat "$MNT/data/chmod")" = "old chmod" ]    # a new reader joins the held one
+	echo new >"$MNT/data/chmod"
+	[ "$(cat "$MNT/data/held")" = new ]
+	[ "$(cat "$MNT/data/trunc")" = ol ]
+	[ "$(cat "$MNT/data/append")" = $'old append\nmore' ]
+	[ "$(cat "$MNT/data/chmod")" = new ]
+	[ "$(stat -c %a "$MNT/data/chmod")" = 600 ]
+	# the readers opened before the writes keep the image's content
+	read -r got <&"$r1"
+	[ "$got" = "old held" ]
+	read -r got <&"$r2"
+	[ "$got" = "old trunc" ]
+	read -r got <&"$r3"
+	[ "$got" = "old append" ]
+	read -r got <&"$r4"
+	[ "$got" = "old chmod" ]
+	exec {r1}<&- {r2}<&- {r3}<&- {r4}<&-
+	r1= r2= r3= r4=
+	[ "$(cat "$MNT/data/held")" = new ]
+	echo newer >"$MNT/data/held"                    # no reader left: no split
+	[ "$(cat "$MNT/data/held")" = newer ]
+	umount_slimfs "$MNT" "$TRACE"
+	has_event "$TRACE" /data/held open_write
+	has_event "$TRACE" /data/trunc setattr
+	manifest "$LOWER" | diff "$TMP/before" -
+}
+
+@test "passthrough: readers and writers of the same files at once see whole contents" {
+	mount_slimfs "$LOWER" "$MNT" "$TRACE"
+	pids=()
+	for _ in 1 2 3; do
+		(
+			for _ in $(seq 1 20); do
+				for i in $(seq 1 30); do
+					c=$(cat "$MNT/many/f$i")
+					# empty while the writer is between its truncate and its write
+					[[ -z $c || $c =~ ^$i(\ w[0-9]+)*$ ]] || { echo "f$i: '$c'" >&2; exit 1; }
+				done
+			done
+		) &
+		pids+=($!)
+	done
+	(
+		for n in $(seq 1 20); do
+			for i in $(seq 1 30); do
+				c=$(cat "$MNT/many/f$i")
+				printf '%s w%d\n' "$c" "$n" >"$MNT/many/f$i" || exit 1
+			done
+		done
+	) &
+	pids+=($!)
+	rc=0
+	for p in "${pids[@]}"; do wait "$p" || rc=1; done
+	[ "$rc" -eq 0 ]
+	[ "$(cat "$MNT/many/f7")" = "7$(printf ' w%d' $(seq 1 20))" ]
+	umount_slimfs "$MNT" "$TRACE"
+	manifest "$LOWER" | diff "$TMP/before" -
+}
