@@ -3,6 +3,7 @@
 #
 # Each workload runs chrooted into a Debian 12 root fs (tests/rootfs.sh) reached five
 # ways: "native" (a read-only bind mount of the directory), slimfs (recording), slimfs
+# without FUSE passthrough (--no-passthrough: every read through the daemon), slimfs
 # polling for requests (--spin-us 50, an opt-in: fs/loop.c), fuse-overlayfs and bindfs.  "cold": a fresh mount per run, mount + run + unmount (and,
 # for slimfs, the trace's final flush) timed together.  "warm": the same mount, second run
 # timed.  Systems are interleaved within each repetition (the machine is noisy) and the
@@ -20,6 +21,7 @@
 # usage: bench/overhead.sh [BUILD_DIR] [REPS]   (as root; installs fuse-overlayfs, bindfs)
 # env:   SLIMFS_OPTS="..."  extra slimfs options (e.g. "-o noatime", "--no-verify")
 #        WORKLOADS="startup data"  a subset
+#        SYSTEMS="slimfs bindfs"   a subset of the systems compared with native
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 . "$src/bench/lib.sh"
@@ -42,7 +44,9 @@ declare -A WL=(
 	[metadata]='ls -lR /usr'
 )
 read -r -a WORKLOADS <<<"${WORKLOADS:-startup data metadata}"
-SYSTEMS=(native slimfs slimfs-spin fuse-overlayfs bindfs)
+read -r -a SYSTEMS <<<"native ${SYSTEMS:-slimfs slimfs-nopt slimfs-spin fuse-overlayfs bindfs}"
+declare -A TITLE=([slimfs]=slimfs [slimfs-nopt]="slimfs --no-passthrough"
+	[slimfs-spin]="slimfs --spin-us 50" [fuse-overlayfs]=fuse-overlayfs [bindfs]=bindfs)
 
 mount_sys() {
 	local sys=$1 n=$2
@@ -51,6 +55,10 @@ mount_sys() {
 	slimfs) mkdir -p "$work/up$n"
 		# shellcheck disable=SC2086
 		"$slimfs" ${SLIMFS_OPTS:-} --trace "$work/t$n.db" --upper "$work/up$n" "$rootfs" "$mnt" ;;
+	slimfs-nopt) mkdir -p "$work/up$n"
+		# shellcheck disable=SC2086
+		"$slimfs" ${SLIMFS_OPTS:-} --no-passthrough --trace "$work/t$n.db" --upper "$work/up$n" \
+			"$rootfs" "$mnt" ;;
 	slimfs-spin) mkdir -p "$work/up$n"
 		# shellcheck disable=SC2086
 		"$slimfs" ${SLIMFS_OPTS:-} --spin-us 50 --trace "$work/t$n.db" --upper "$work/up$n" \
@@ -108,14 +116,16 @@ for ((r = 1; r <= reps; r++)); do
 done
 
 
-echo "| workload | native (ms) | slimfs | slimfs --spin-us 50 | fuse-overlayfs | bindfs | slimfs target |"
-echo "|---|---|---|---|---|---|---|"
+head="| workload | native (ms)" rule="|---|---"
+for sys in "${SYSTEMS[@]:1}"; do head+=" | ${TITLE[$sys]}"; rule+="|---"; done
+echo "$head | slimfs target |"
+echo "$rule|---|"
 declare -A target=([startup]=1.5 [data]=3.5 [metadata]=12)
 for mode in cold warm; do
 	for wl in "${WORKLOADS[@]}"; do
 		base=$(echo "${T[native,$wl,$mode]}" | median)
 		row="| $wl ($mode) | $((base / 1000000))"
-		for sys in slimfs slimfs-spin fuse-overlayfs bindfs; do
+		for sys in "${SYSTEMS[@]:1}"; do
 			m=$(echo "${T[$sys,$wl,$mode]}" | median)
 			row+=" | $(ratio "$m" "$base")"
 		done
