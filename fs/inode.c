@@ -465,6 +465,7 @@ struct sfs_inode *itable_lookup(struct inode_table *t, struct inode_key *k,
 		slot_init(&i->slot[SFS_UPPER], SFS_UPPER);
 		i->has_lower = k->lower_fd >= 0;
 		atomic_init(&i->has_upper, k->upper_fd >= 0);
+		i->pt_image = i->has_lower && k->upper_fd < 0;
 		link_hash(t, i);
 		if (++t->count > t->nbuckets)
 			grow(t);

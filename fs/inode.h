@@ -88,9 +88,12 @@ struct sfs_inode {
 	char *name;                     /* table lock; name in parent */
 	bool detached;                  /* table lock; split off: on t->detached, not hashed */
 	/* Passthrough (passthrough.h), under its lock. */
-	int pt_id;                      /* backing id while pt_opens > 0 */
+	bool pt_image;                  /* the data is the image file's: lower-only when
+					 * entered, and no open to write since */
+	bool pt_idle;                   /* on the list of kept, unused backing files */
+	int pt_id;                      /* backing id, 0 if none */
 	uint32_t pt_opens;              /* passthrough opens not yet released */
-	bool pt_never;                  /* opened to write: passthrough never starts */
+	struct sfs_inode *pt_prev, *pt_next;  /* the idle list, oldest first */
 };
 
 struct inode_table {

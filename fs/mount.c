@@ -17,12 +17,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -334,6 +336,15 @@ static int new_session(struct daemon *d, const struct slimfs_opts *o, struct sfs
 	return 0;
 }
 
+/* Whether the image's file system is itself stacked on another (overlayfs: a
+ * container engine's image mount), which FUSE passthrough must be told at INIT. */
+static bool lower_is_stacked(int lower_root)
+{
+	struct statfs sf;
+
+	return fstatfs(lower_root, &sf) == 0 && sf.f_type == OVERLAYFS_SUPER_MAGIC;
+}
+
 static int serve(struct daemon *d, const struct slimfs_opts *o, int notify, struct sfs_err *err)
 {
 	int r;
@@ -341,7 +352,7 @@ static int serve(struct daemon *d, const struct slimfs_opts *o, int notify, stru
 	if (fuse_session_mount(d->se, o->mountpoint) < 0)
 		return sfs_fail(err, 0, "cannot mount on %s", o->mountpoint);
 	d->mounted = true;
-	if (o->passthrough && pt_install(&d->fs.pt, d->se) < 0)
+	if (o->passthrough && pt_install(&d->fs.pt, d->se, lower_is_stacked(d->fs.lower_root)) < 0)
 		sfs_warn(o->prog, "FUSE passthrough off: cannot wrap the session's I/O");
 	if (o->ready_fd >= 0) {
 		if (write(o->ready_fd, "", 1) < 0)

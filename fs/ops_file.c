@@ -91,7 +91,7 @@ void sfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	l = inode_top(i);
 	if (!writes)
-		id = pt_open(fs, i, l == SFS_LOWER);
+		id = pt_open(fs, i);
 	fd = -1;        /* a passthrough open needs no fd of ours */
 	if (id == 0) {
 		pfd = inode_get_fd(&fs->it, i, l);

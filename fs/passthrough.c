@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/fuse.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -57,13 +58,13 @@ static ssize_t pt_read(int fd, void *buf, size_t len, void *userdata)
 }
 
 /* Ask for passthrough in the INIT reply libfuse built: FUSE_PASSTHROUGH is a flags2
- * bit, and the file system's stack depth 1 lets backing files live on any file
- * system that is not itself stacked (the kernel checks each at BACKING_OPEN). */
-static void patch_init(struct iovec *iov, int count)
+ * bit, and max_stack_depth says how deep backing files may be stacked (the kernel
+ * checks each at BACKING_OPEN: 1 is any plain file system). */
+static void patch_init(struct sfs_pt *pt, struct iovec *iov, int count)
 {
 	const struct fuse_out_header *out = iov[0].iov_base;
 	unsigned char *arg;
-	uint32_t flags, flags2, depth = 1;
+	uint32_t flags, flags2;
 
 	if (out->error != 0 || count < 2 || iov[1].iov_len < INIT_OUT_STACK_DEPTH + 4)
 		return;
@@ -76,7 +77,7 @@ static void patch_init(struct iovec *iov, int count)
 	flags2 |= (uint32_t)(SFS_FUSE_PASSTHROUGH >> 32);
 	memcpy(arg + offsetof(struct fuse_init_out, flags), &flags, 4);
 	memcpy(arg + INIT_OUT_FLAGS2, &flags2, 4);
-	memcpy(arg + INIT_OUT_STACK_DEPTH, &depth, 4);
+	memcpy(arg + INIT_OUT_STACK_DEPTH, &pt->depth, 4);
 }
 
 static ssize_t pt_writev(int fd, struct iovec *iov, int count, void *userdata)
@@ -89,32 +90,95 @@ static ssize_t pt_writev(int fd, struct iovec *iov, int count, void *userdata)
 		uint64_t u = atomic_load(&pt->init_unique);
 
 		if (u && out->unique == u) {
-			patch_init(iov, count);
+			patch_init(pt, iov, count);
 			atomic_store(&pt->init_done, true);
 		}
 	}
 	return writev(fd, iov, count);
 }
 
-int pt_install(struct sfs_pt *pt, struct fuse_session *se)
+int pt_install(struct sfs_pt *pt, struct fuse_session *se, bool stacked)
 {
 	const struct fuse_custom_io io = { .read = pt_read, .writev = pt_writev };
 	int fd = fuse_session_fd(se);
 
 	if (fuse_session_custom_io(se, &io, fd) != 0)
 		return -EINVAL;
+	pthread_mutex_lock(&pt->lock);
 	pt->dev = fd;
-	atomic_store(&pt->on, true);
+	pt->depth = stacked ? 2 : 1;
+	pt->on = true;
+	pthread_mutex_unlock(&pt->lock);
 	return 0;
+}
+
+/* ---- the idle list and backing ids (pt->lock held) ------------------------- */
+
+static void idle_del(struct sfs_pt *pt, struct sfs_inode *i)
+{
+	if (!i->pt_idle)
+		return;
+	*(i->pt_prev ? &i->pt_prev->pt_next : &pt->idle_head) = i->pt_next;
+	*(i->pt_next ? &i->pt_next->pt_prev : &pt->idle_tail) = i->pt_prev;
+	i->pt_prev = i->pt_next = NULL;
+	i->pt_idle = false;
+	pt->idle--;
 }
 
 static void backing_close(struct sfs_pt *pt, struct sfs_inode *i)
 {
 	uint32_t id = (uint32_t)i->pt_id;
 
+	idle_del(pt, i);
 	if (id > 0 && pt->dev >= 0)
 		ioctl(pt->dev, SFS_DEV_IOC_BACKING_CLOSE, &id);
 	i->pt_id = 0;
+}
+
+static void idle_add(struct sfs_pt *pt, struct sfs_inode *i)
+{
+	i->pt_prev = pt->idle_tail;
+	i->pt_next = NULL;
+	*(pt->idle_tail ? &pt->idle_tail->pt_next : &pt->idle_head) = i;
+	pt->idle_tail = i;
+	i->pt_idle = true;
+	if (++pt->idle > PT_KEEP)
+		backing_close(pt, pt->idle_head);
+}
+
+/* Register the lower file behind the O_PATH fd PFD as I's backing file.  When the
+ * kernel refuses, passthrough goes off for good: the reason (no passthrough granted
+ * at INIT, an image stacked too deep) holds for every file. */
+static void backing_open(struct sfs_pt *pt, struct sfs_inode *i, int pfd)
+{
+	struct sfs_backing_map map;
+	char path[OV_PROC_MAX];
+	int id;
+
+	ov_proc_path(path, pfd);
+	map = (struct sfs_backing_map){ .fd = open(path, O_RDONLY | O_CLOEXEC) };
+	if (map.fd < 0) {
+		i->pt_image = false;    /* a normal open will report why */
+		return;
+	}
+	id = ioctl(pt->dev, SFS_DEV_IOC_BACKING_OPEN, &map);
+	if (id > 0) {
+		i->pt_id = id;
+	} else {
+		fprintf(stderr, "slimfs: FUSE passthrough off: %s\n", strerror(errno));
+		pt->on = false;
+	}
+	close(map.fd);  /* the kernel holds the file now */
+}
+
+/* Join I's backing file, if it has one. */
+static int join(struct sfs_pt *pt, struct sfs_inode *i)
+{
+	if (i->pt_id == 0)
+		return 0;
+	idle_del(pt, i);
+	i->pt_opens++;
+	return i->pt_id;
 }
 
 bool pt_claim_write(struct sfs_pt *pt, struct sfs_inode *i)
@@ -123,103 +187,70 @@ bool pt_claim_write(struct sfs_pt *pt, struct sfs_inode *i)
 
 	pthread_mutex_lock(&pt->lock);
 	split = i->pt_opens > 0;
-	i->pt_never = true;
+	i->pt_image = false;
 	if (!split)
 		backing_close(pt, i);   /* the image's file is about to stop being I's data */
 	pthread_mutex_unlock(&pt->lock);
 	return split;
 }
 
-/* Register I's lower file as a backing file: its id, 0 if passthrough is off now, or
- * -1 if the file cannot be opened. */
-static int backing_open(struct sfs_fs *fs, struct sfs_inode *i)
-{
-	struct sfs_backing_map map = { .fd = -1 };
-	char path[OV_PROC_MAX];
-	int pfd = inode_get_fd(&fs->it, i, SFS_LOWER), id;
-
-	if (pfd < 0)
-		return -1;
-	ov_proc_path(path, pfd);
-	map.fd = open(path, O_RDONLY | O_CLOEXEC);
-	inode_put_fd(&fs->it, i, SFS_LOWER);
-	if (map.fd < 0)
-		return -1;
-	id = ioctl(fs->pt.dev, SFS_DEV_IOC_BACKING_OPEN, &map);
-	close(map.fd);  /* the kernel holds the file now */
-	if (id <= 0) {
-		/* Not granted at INIT (old kernel), or the image's file system is stacked
-		 * too deep: the same answer for every file, so stop asking.  No inode has a
-		 * passthrough open that a normal open could now conflict with. */
-		atomic_store(&fs->pt.on, false);
-		return 0;
-	}
-	return id;
-}
-
-int pt_open(struct sfs_fs *fs, struct sfs_inode *i, bool lower)
+int pt_open(struct sfs_fs *fs, struct sfs_inode *i)
 {
 	struct sfs_pt *pt = &fs->pt;
-	bool start = false;
-	int id = 0;
+	int id, pfd;
 
 	pthread_mutex_lock(&pt->lock);
-	if (i->pt_opens > 0 || (lower && !i->pt_never)) {
-		/* Opens still running, or a backing file kept from earlier ones: the data
-		 * is still the image's (nothing wrote to I: pt_claim_write). */
-		id = i->pt_id;
-		start = id == 0 && S_ISREG(i->type) && atomic_load(&pt->on);
-	}
-	if (id > 0)
-		i->pt_opens++;
-	pthread_mutex_unlock(&pt->lock);
-	if (!start)
+	if (i->pt_opens > 0 || !i->pt_image || i->pt_id > 0 || !pt->on || !S_ISREG(i->type)) {
+		/* Running opens must be joined, and a kept id may be; otherwise a normal
+		 * open, since pt_image and pt->on never come back. */
+		id = i->pt_opens > 0 || i->pt_image ? join(pt, i) : 0;
+		pthread_mutex_unlock(&pt->lock);
 		return id;
-
-	/* Registering opens the file: outside the lock, then settled under it. */
-	id = backing_open(fs, i);
-	pthread_mutex_lock(&pt->lock);
-	if (i->pt_id > 0 || (i->pt_opens == 0 && i->pt_never) || id <= 0) {
-		if (id > 0) {   /* another open registered first, or a writer came */
-			uint32_t mine = (uint32_t)id;
-
-			ioctl(pt->dev, SFS_DEV_IOC_BACKING_CLOSE, &mine);
-		}
-		if (id < 0)
-			i->pt_never = true;
-		id = i->pt_opens > 0 || !i->pt_never ? i->pt_id : 0;
-	} else {
-		i->pt_id = id;
 	}
-	if (id > 0)
-		i->pt_opens++;
 	pthread_mutex_unlock(&pt->lock);
+
+	/* A first open: pin the lower fd outside the lock (the table's lock is taken
+	 * outside ours), then register under it, unless someone else has meanwhile. */
+	pfd = inode_get_fd(&fs->it, i, SFS_LOWER);
+	pthread_mutex_lock(&pt->lock);
+	if (pfd < 0 && i->pt_opens == 0 && i->pt_id == 0)
+		i->pt_image = false;    /* no file to back it: never, so a normal open */
+	else if (i->pt_opens == 0 && i->pt_id == 0 && i->pt_image && pt->on)
+		backing_open(pt, i, pfd);
+	id = i->pt_opens > 0 || i->pt_image ? join(pt, i) : 0;
+	pthread_mutex_unlock(&pt->lock);
+	if (pfd >= 0)
+		inode_put_fd(&fs->it, i, SFS_LOWER);
 	return id;
 }
 
 void pt_release(struct sfs_pt *pt, struct sfs_inode *i)
 {
 	pthread_mutex_lock(&pt->lock);
-	/* The backing file stays registered for the next open of I (one ioctl and one
-	 * open less each time) until I is written to or forgotten (pt_forget). */
-	if (i->pt_opens > 0 && --i->pt_opens == 0 && i->pt_never)
-		backing_close(pt, i);
+	if (i->pt_opens > 0 && --i->pt_opens == 0) {
+		/* Kept for the next open while the data is still the image's. */
+		if (i->pt_image)
+			idle_add(pt, i);
+		else
+			backing_close(pt, i);
+	}
 	pthread_mutex_unlock(&pt->lock);
 }
 
 void pt_forget(void *arg, struct sfs_inode *i)
 {
-	/* No lock: nothing else can reach I any more (the kernel has forgotten it and no
-	 * caller holds it), and the table lock is held, which pt_open takes inside
-	 * pt->lock (inode_get_fd). */
-	backing_close(arg, i);
+	struct sfs_pt *pt = arg;
+
+	pthread_mutex_lock(&pt->lock);
+	backing_close(pt, i);
+	pthread_mutex_unlock(&pt->lock);
 }
 
 void pt_stop(struct sfs_pt *pt)
 {
 	pthread_mutex_lock(&pt->lock);
 	pt->dev = -1;
-	atomic_store(&pt->on, false);
+	pt->on = false;
 	pthread_mutex_unlock(&pt->lock);
 }
 

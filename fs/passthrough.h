@@ -14,19 +14,31 @@
  *
  * The kernel's rule (fs/fuse/iomode.c): while an inode has a passthrough open, every
  * other open of it must be a passthrough open with the same backing file, or it fails
- * with EIO.  Each inode therefore has at most one backing id, shared by all its
- * passthrough opens and counted (pt_opens), and kept after the last one closes so the
- * next open costs no registration (it is dropped when the inode is forgotten or
- * written to; the kernel holds the file, not the daemon's fd table).  Passthrough starts only on an image file
- * that has never been opened for writing (so no cached open can exist), and an open
- * that would change the data of an inode whose passthrough opens still read the
- * image cannot be given a different backing file.  That open "splits" the inode:
- * the file is copied up, the inode leaves the table (its old opens keep reading the
- * image, as under overlayfs before 4.19), and the open fails with ESTALE, which makes
- * the kernel walk the path again with revalidation (do_filp_open, retry_estale): the
- * lookup then finds the upper copy, a new inode, and the open succeeds on it.
+ * with EIO; and a passthrough open cannot start while a normal open is live.  So:
+ *  - Each inode has at most one backing id, shared by all its passthrough opens and
+ *    counted (pt_opens).  Registration happens under the lock, so two first opens of
+ *    one file cannot disagree.
+ *  - Passthrough starts only on an inode whose data is the image file's (pt_image): it
+ *    entered the table lower-only and nothing has claimed it for writing since.  A
+ *    metadata-only copy-up (chmod, utimes, xattrs, link, rename) leaves the data as it
+ *    was, so such an inode keeps passthrough, whatever layer now shows its metadata.
+ *    Whoever decides on a normal open either joins a running passthrough or has seen
+ *    pt_image cleared (or passthrough off), and neither ever reverts.
+ *  - After the last close the backing id is kept, so the next open of the file costs
+ *    no registration; at most PT_KEEP idle ids are kept (the kernel holds a file for
+ *    each), the oldest closed first, and an inode's id goes when it is forgotten.
+ *  - An open that would change the data (write access, O_TRUNC, truncate by path)
+ *    claims the inode.  If passthrough opens still read the image file, the inode
+ *    cannot be given another backing file: the open "splits" it instead.  The file is
+ *    copied up, the inode leaves the table (its old opens keep reading the image, as
+ *    under overlayfs before 4.19), and the open fails with ESTALE, which makes the
+ *    kernel walk the path again with revalidation (do_filp_open, retry_estale): the
+ *    lookup then finds the upper copy, a new inode, and the open succeeds on it.  A
+ *    walk that cannot revalidate (a write-open of /proc/self/fd/N of the held file)
+ *    gets the ESTALE.
  *
- * Locking: pt->lock guards every inode's pt_* fields.
+ * Locking: pt->lock guards every inode's pt_* fields and the idle list; it is taken
+ * inside the inode table's lock (pt_forget), never around it.
  */
 #ifndef SLIMFS_PASSTHROUGH_H
 #define SLIMFS_PASSTHROUGH_H
@@ -40,10 +52,16 @@
 struct sfs_fs;
 struct sfs_inode;
 
+/* Idle backing ids kept at most. */
+#define PT_KEEP 4096
+
 struct sfs_pt {
 	pthread_mutex_t lock;
-	int dev;                        /* the session's /dev/fuse, -1 before install */
-	atomic_bool on;                 /* new passthrough opens may start */
+	int dev;                        /* the session's /dev/fuse, -1 when there is none */
+	bool on;                        /* new passthrough opens may start */
+	uint32_t depth;                 /* max_stack_depth asked for at INIT */
+	struct sfs_inode *idle_head, *idle_tail;
+	size_t idle;                    /* inodes on the idle list */
 	atomic_bool init_done;          /* the INIT reply has gone out */
 	_Atomic uint64_t init_unique;   /* the INIT request's unique, 0 before it came */
 };
@@ -52,18 +70,19 @@ void pt_init(struct sfs_pt *pt);
 void pt_destroy(struct sfs_pt *pt);
 
 /* Route SE's /dev/fuse I/O through PT (after fuse_session_mount, before serving) and
- * allow passthrough opens.  0, or a negative errno (nothing changed). */
-int pt_install(struct sfs_pt *pt, struct fuse_session *se);
+ * allow passthrough opens.  STACKED: the image lives on a stacked file system
+ * (overlayfs), whose files can back ours only at stack depth 2.  0, or a negative
+ * errno (nothing changed). */
+int pt_install(struct sfs_pt *pt, struct fuse_session *se, bool stacked);
 
 /* An open of I that may change its data (write access, O_TRUNC, truncate by path) is
  * about to proceed: true if it must split I instead (passthrough opens still read the
- * image).  Otherwise I never starts passthrough again. */
+ * image).  Either way, I never starts passthrough again. */
 bool pt_claim_write(struct sfs_pt *pt, struct sfs_inode *i);
 
-/* A read-only open of I, which lives in the lower layer only when LOWER: the backing
- * id to answer it with (I's passthrough opens count one more), or 0 for a normal open.
- * The daemon keeps no fd of a passthrough open. */
-int pt_open(struct sfs_fs *fs, struct sfs_inode *i, bool lower);
+/* A read-only open of I: the backing id to answer it with (I's passthrough opens
+ * count one more), or 0 for a normal open.  The daemon keeps no fd of such an open. */
+int pt_open(struct sfs_fs *fs, struct sfs_inode *i);
 
 /* The passthrough open of I that pt_open answered has been released. */
 void pt_release(struct sfs_pt *pt, struct sfs_inode *i);

@@ -124,11 +124,15 @@ PY
 	mkdir "$LOWER/sparse"
 	truncate -s 4G "$LOWER/sparse/big4g"
 	printf 'END' | dd of="$LOWER/sparse/big4g" bs=1 seek=$((4 * 1024 * 1024 * 1024 - 3)) conv=notrunc status=none
-	mount_slimfs "$LOWER" "$MNT" "$TRACE"
-	[ "$(stat -c %s "$MNT/sparse/big4g")" -eq $((4 * 1024 * 1024 * 1024)) ]
-	[ "$(tail -c 3 "$MNT/sparse/big4g")" = END ]
-	umount_slimfs "$MNT" "$TRACE"
-	has_read "$TRACE" /sparse/big4g
+	# read by the kernel (passthrough), then by the daemon at a 4 GiB offset
+	for opt in "" --no-passthrough; do
+		mount_slimfs "$LOWER" "$MNT" "$TRACE" ${opt:+"$opt"}
+		[ "$(stat -c %s "$MNT/sparse/big4g")" -eq $((4 * 1024 * 1024 * 1024)) ]
+		[ "$(tail -c 3 "$MNT/sparse/big4g")" = END ]
+		umount_slimfs "$MNT" "$TRACE"
+	done
+	has_event "$TRACE" /sparse/big4g passthrough
+	has_event "$TRACE" /sparse/big4g read
 	"$SLIMFS_EXPORT" -q --keep read --include /sparse/big4g -o "$TMP/out.tar.zst" "$TRACE"
 	zstd -dc "$TMP/out.tar.zst" | tar -tvf - >"$TMP/list"
 	grep -q " 4294967296 .* \./sparse/big4g$" "$TMP/list"
