@@ -1,6 +1,7 @@
 /* daemon.c — the slimfs daemon as a child of the runner.
  *
- * `slimfs -f --ready-fd 3 --trace T --command CMD [--upper U] [--no-verify] ROOTFS MNT`
+ * `slimfs -f --ready-fd 3 --trace T --command CMD [--upper U] [--no-verify]
+ *  [--no-passthrough] ROOTFS MNT`
  * runs in the foreground in its own process group (a ^C on the terminal is for CMD,
  * not for the recorder), with SIGTERM as its parent-death signal so a killed runner
  * never leaves it behind, and writes one byte to fd 3 once the mount is up.
@@ -65,7 +66,7 @@ static void msleep(long ms)
 }
 
 int daemon_start(struct daemon *d, const struct run_target *t, const char *cmdline,
-		 bool no_verify, struct sfs_err *err)
+		 const struct run_opts *o, struct sfs_err *err)
 {
 	_cleanup_free_ char *exe = NULL;
 	_cleanup_close_ int rd = -1, wr = -1;
@@ -106,8 +107,10 @@ int daemon_start(struct daemon *d, const struct run_target *t, const char *cmdli
 		argv[argc++] = "--upper";
 		argv[argc++] = t->upper;
 	}
-	if (no_verify)
+	if (o->no_verify)
 		argv[argc++] = "--no-verify";
+	if (o->no_passthrough)
+		argv[argc++] = "--no-passthrough";
 	argv[argc++] = t->rootfs;
 	argv[argc++] = d->mnt;
 	argv[argc] = NULL;

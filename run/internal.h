@@ -79,7 +79,7 @@ struct daemon {
 
 /* Make a mount point and mount slimfs there over T->rootfs; returns when mounted. */
 int daemon_start(struct daemon *d, const struct run_target *t, const char *cmdline,
-		 bool no_verify, struct sfs_err *err);
+		 const struct run_opts *o, struct sfs_err *err);
 
 /* Unmount, wait for the daemon to finish the trace, remove the mount point.  Safe to
  * call on a never-started or half-started daemon. */

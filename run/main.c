@@ -33,6 +33,8 @@ static void usage(FILE *f)
 "  --hostname NAME      host name inside the container (default " RUN_DEFAULT_HOSTNAME ")\n"
 "  --upper DIR          keep the files CMD writes in DIR (slimfs --upper)\n"
 "  --no-verify          do not run the fanotify verifier (slimfs --no-verify)\n"
+"  --no-passthrough     every read of an image file through the daemon\n"
+"                       (slimfs --no-passthrough)\n"
 "  --check LEAN         run CMD in ROOTFS and in LEAN (tarball or directory), nothing\n"
 "                       recorded; exit 0 only if exit status and stdout are identical\n"
 "  -h, --help           show this help\n"
@@ -101,7 +103,7 @@ static char *absolute(const char *path)
 int main(int argc, char **argv)
 {
 	enum { OPT_TRACE = 256, OPT_RUNTIME, OPT_ENV, OPT_WORKDIR, OPT_USER, OPT_NET,
-	       OPT_HOSTNAME, OPT_UPPER, OPT_NOVERIFY, OPT_CHECK, OPT_VERSION };
+	       OPT_HOSTNAME, OPT_UPPER, OPT_NOVERIFY, OPT_NOPT, OPT_CHECK, OPT_VERSION };
 	static const struct option longopts[] = {
 		{ "trace", required_argument, NULL, OPT_TRACE },
 		{ "runtime", required_argument, NULL, OPT_RUNTIME },
@@ -112,6 +114,7 @@ int main(int argc, char **argv)
 		{ "hostname", required_argument, NULL, OPT_HOSTNAME },
 		{ "upper", required_argument, NULL, OPT_UPPER },
 		{ "no-verify", no_argument, NULL, OPT_NOVERIFY },
+		{ "no-passthrough", no_argument, NULL, OPT_NOPT },
 		{ "check", required_argument, NULL, OPT_CHECK },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
@@ -177,6 +180,7 @@ int main(int argc, char **argv)
 			break;
 		case OPT_UPPER: upper = optarg; break;
 		case OPT_NOVERIFY: o.no_verify = true; break;
+		case OPT_NOPT: o.no_passthrough = true; break;
 		case OPT_CHECK: check = optarg; break;
 		case 'h': usage(stdout); return 0;
 		case OPT_VERSION: printf(PROG " " SLIMFS_VERSION "\n"); return 0;

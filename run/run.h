@@ -47,6 +47,7 @@ struct run_opts {
 	bool net_none;            /* own network namespace with only lo */
 	const char *hostname;
 	bool no_verify;           /* slimfs --no-verify */
+	bool no_passthrough;      /* slimfs --no-passthrough */
 };
 
 /* Where one run records and what its CMD sees as stdin/stdout (-1: inherited). */

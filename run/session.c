@@ -111,7 +111,7 @@ int run_session(const struct run_opts *o, const struct run_target *t, int *statu
 		*status = RUN_EXIT_NOTFOUND;
 		goto out;
 	}
-	if (daemon_start(&d, t, cmdline, o->no_verify, err) < 0)
+	if (daemon_start(&d, t, cmdline, o, err) < 0)
 		goto stop;
 	c.root = d.mnt;
 	c.daemon = d.pid;

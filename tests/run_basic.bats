@@ -167,6 +167,13 @@ teardown() {
 	has_event t.db /usr/bin/cat exec || has_event t.db /usr/bin/cat open
 }
 
+@test "FUSE passthrough by default, and off with --no-passthrough" {
+	slimfs_run --trace t.db "$ROOTFS" -- cat /etc/hostname
+	slimfs_run --trace t.db --no-passthrough "$ROOTFS" -- cat /etc/hostname
+	[ "$(sqlite3 t.db "SELECT group_concat(run) FROM event_paths WHERE path = '/etc/hostname' AND op = 'passthrough'")" = 1 ]
+	[ "$(sqlite3 t.db "SELECT group_concat(run) FROM event_paths WHERE path = '/etc/hostname' AND op = 'read'")" = 2 ]
+}
+
 @test "the default trace is ./slimfs-trace.db" {
 	run slimfs_run "$ROOTFS" -- true
 	[ "$status" -eq 0 ]
