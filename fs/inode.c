@@ -305,24 +305,6 @@ static void unlink_hash(struct inode_table *t, struct sfs_inode *i)
 	}
 }
 
-/* Off the hash, or off the detached list. */
-static void unlink_inode(struct inode_table *t, struct sfs_inode *i)
-{
-	struct sfs_inode **pp = &t->detached;
-
-	if (!i->detached) {
-		unlink_hash(t, i);
-		return;
-	}
-	for (; *pp; pp = &(*pp)->hnext) {
-		if (*pp == i) {
-			*pp = i->hnext;
-			i->hnext = NULL;
-			return;
-		}
-	}
-}
-
 static void link_hash(struct inode_table *t, struct sfs_inode *i)
 {
 	size_t h = hash_key(i->dev, i->ino, t->nbuckets);
@@ -371,7 +353,7 @@ static void put_locked(struct inode_table *t, struct sfs_inode *i)
 	while (i && i != &t->root && i->nlookup == 0 && i->refs == 0) {
 		struct sfs_inode *parent = i->parent;
 
-		unlink_inode(t, i);
+		unlink_hash(t, i);
 		t->count--;
 		free_inode_locked(t, i);
 		if (parent && parent != &t->root)
@@ -385,7 +367,7 @@ static struct sfs_inode *find_locked(struct inode_table *t, dev_t dev, ino_t ino
 	struct sfs_inode *i = t->buckets[hash_key(dev, ino, t->nbuckets)];
 
 	for (; i; i = i->hnext)
-		if (i->ino == ino && i->dev == dev)
+		if (i->ino == ino && i->dev == dev && !i->detached)
 			return i;
 	if (t->root.dev == dev && t->root.ino == ino)
 		return &t->root;
@@ -529,15 +511,12 @@ void itable_unref(struct inode_table *t, struct sfs_inode *i)
 
 void itable_rekey(struct inode_table *t, struct sfs_inode *i, dev_t dev, ino_t ino)
 {
-	bool hashed;
-
 	pthread_mutex_lock(&t->lock);
-	hashed = i != &t->root && !i->detached;
-	if (hashed)
+	if (i != &t->root)
 		unlink_hash(t, i);
 	i->dev = dev;
 	i->ino = ino;
-	if (hashed)
+	if (i != &t->root)
 		link_hash(t, i);
 	pthread_mutex_unlock(&t->lock);
 }
@@ -545,12 +524,8 @@ void itable_rekey(struct inode_table *t, struct sfs_inode *i, dev_t dev, ino_t i
 void itable_detach(struct inode_table *t, struct sfs_inode *i)
 {
 	pthread_mutex_lock(&t->lock);
-	if (i != &t->root && !i->detached) {
-		unlink_hash(t, i);
+	if (i != &t->root)
 		i->detached = true;
-		i->hnext = t->detached;
-		t->detached = i;
-	}
 	pthread_mutex_unlock(&t->lock);
 }
 
@@ -584,12 +559,6 @@ void itable_destroy(struct inode_table *t)
 			next = i->hnext;
 			free_inode_locked(t, i);
 		}
-	}
-	while (t->detached) {
-		struct sfs_inode *i = t->detached;
-
-		t->detached = i->hnext;
-		free_inode_locked(t, i);
 	}
 	free(t->buckets);
 	t->buckets = NULL;

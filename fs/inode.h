@@ -86,7 +86,7 @@ struct sfs_inode {
 	uint64_t refs;                  /* table lock */
 	struct sfs_inode *parent;       /* table lock; holds a ref; NULL for the root */
 	char *name;                     /* table lock; name in parent */
-	bool detached;                  /* table lock; split off: on t->detached, not hashed */
+	bool detached;                  /* table lock; split off: never found by identity */
 	/* Passthrough (passthrough.h), under its lock. */
 	bool pt_image;                  /* the data is the image file's: lower-only when
 					 * entered, and no open to write since */
@@ -107,7 +107,6 @@ struct inode_table {
 	struct fd_slot lru;             /* list head: lru.next is the most recently used */
 	size_t open_fds;                /* cached (not fixed) fds open now, pinned or not */
 	size_t max_fds;
-	struct sfs_inode *detached;     /* inodes split off the hash (hnext chain) */
 	void (*freeing)(void *arg, struct sfs_inode *i);  /* hook, or NULL */
 	void *freeing_arg;
 	uint64_t reopens;               /* fds reopened after eviction (statistics) */
@@ -176,8 +175,9 @@ void itable_forget(struct inode_table *t, struct sfs_inode *i, uint64_t n);
 struct sfs_inode *itable_find(struct inode_table *t, dev_t dev, ino_t ino);
 void itable_unref(struct inode_table *t, struct sfs_inode *i);
 
-/* I leaves the hash: lookups of its identity make a new inode from now on, while the
- * kernel's old references to I keep working until it forgets them (passthrough.h). */
+/* I is no longer found by its identity: lookups make a new inode from now on, while
+ * the kernel's old references to I keep working until it forgets them
+ * (passthrough.h).  It stays in the hash, skipped, until freed. */
 void itable_detach(struct inode_table *t, struct sfs_inode *i);
 
 /* I now lives at (DEV, INO) (after copy-up). */

@@ -25,8 +25,13 @@ struct sfs_file {
 	struct sfs_inode *i;
 	atomic_bool read_seen;          /* OP_READ recorded for this handle */
 	atomic_bool write_seen;         /* OP_WRITE recorded for this handle */
-	bool pt;                        /* a passthrough open (passthrough.h) */
 };
+
+/* A passthrough open (passthrough.h): the kernel holds the file, and we no fd. */
+static inline bool file_is_pt(const struct sfs_file *f)
+{
+	return f->fd < 0;
+}
 
 extern const struct fuse_lowlevel_ops sfs_ops;
 

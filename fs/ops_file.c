@@ -57,7 +57,9 @@ static struct sfs_file *new_file(struct sfs_fs *fs, int fd, struct sfs_inode *i)
 static void free_file(struct sfs_fs *fs, struct sfs_file *f)
 {
 	handle_del(fs, &f->h);
-	if (f->fd >= 0)
+	if (file_is_pt(f))
+		pt_release(&fs->pt, f->i);
+	else
 		close(f->fd);
 	free(f);
 }
@@ -79,20 +81,22 @@ void sfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	char path[OV_PROC_MAX];
 	struct sfs_file *f;
 	enum sfs_layer l;
-	int pfd, fd, id = 0, r;
+	int pfd, fd = -1, id = 0, r;
 
-	if (writes && pt_claim_write(&fs->pt, i)) {
-		sfs_split(req, fs, i);
-		return;
-	}
-	if (writes && (fd = sfs_copy_up(fs, i)) < 0) {
-		fuse_reply_err(req, -fd);
-		return;
+	if (writes) {
+		if (pt_claim_write(&fs->pt, i)) {
+			sfs_split(req, fs, i);
+			return;
+		}
+		r = sfs_copy_up(fs, i);
+		if (r < 0) {
+			fuse_reply_err(req, -r);
+			return;
+		}
+	} else {
+		id = pt_open(fs, i);    /* > 0: a passthrough open, no fd of ours */
 	}
 	l = inode_top(i);
-	if (!writes)
-		id = pt_open(fs, i);
-	fd = -1;        /* a passthrough open needs no fd of ours */
 	if (id == 0) {
 		pfd = inode_get_fd(&fs->it, i, l);
 		if (pfd < 0) {
@@ -118,9 +122,8 @@ void sfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	f->pt = id > 0;
 	trace_record(fs->trace, atomic_load(&i->node), op);
-	if (f->pt)
+	if (id > 0)
 		trace_record(fs->trace, atomic_load(&i->node), OP_PASSTHROUGH);
 	fi->fh = (uintptr_t)f;
 	if (id > 0) {
@@ -133,11 +136,8 @@ void sfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fi->noflush = l == SFS_LOWER;
 		r = fuse_reply_open(req, fi);
 	}
-	if (r < 0) {
-		if (f->pt)
-			pt_release(&fs->pt, i);
+	if (r < 0)
 		free_file(fs, f);
-	}
 }
 
 void sfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -237,7 +237,7 @@ void sfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int fd;
 
 	(void)ino;
-	if (f->fd < 0) {        /* passthrough: the kernel holds the file, not us */
+	if (file_is_pt(f)) {    /* the kernel holds the file, not us */
 		fuse_reply_err(req, 0);
 		return;
 	}
@@ -248,26 +248,20 @@ void sfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 void sfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct sfs_fs *fs = req_fs(req);
-	struct sfs_file *f = file_of(fi);
-
 	(void)ino;
-	if (f->pt)
-		pt_release(&fs->pt, f->i);
-	free_file(fs, f);
+	free_file(req_fs(req), file_of(fi));
 	fuse_reply_err(req, 0);
 }
 
 void sfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	int fd = file_of(fi)->fd;
+	struct sfs_file *f = file_of(fi);
 
 	(void)ino;
-	if (fd < 0) {           /* passthrough of an image file: nothing to write back */
+	if (file_is_pt(f))      /* an image file, read-only: nothing to write back */
 		fuse_reply_err(req, 0);
-		return;
-	}
-	fuse_reply_err(req, (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? errno : 0);
+	else
+		fuse_reply_err(req, (datasync ? fdatasync(f->fd) : fsync(f->fd)) < 0 ? errno : 0);
 }
 
 void sfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,

@@ -41,20 +41,11 @@ void pt_destroy(struct sfs_pt *pt)
 	pthread_mutex_destroy(&pt->lock);
 }
 
-/* The custom I/O callbacks get the session's userdata: the daemon's sfs_fs. */
+/* fuse_session_custom_io wants a read callback too: the plain one. */
 static ssize_t pt_read(int fd, void *buf, size_t len, void *userdata)
 {
-	struct sfs_pt *pt = &((struct sfs_fs *)userdata)->pt;
-	ssize_t n = read(fd, buf, len);
-
-	if (!atomic_load_explicit(&pt->init_done, memory_order_relaxed) &&
-	    n >= (ssize_t)sizeof(struct fuse_in_header)) {
-		const struct fuse_in_header *in = buf;
-
-		if (in->opcode == FUSE_INIT)
-			atomic_store(&pt->init_unique, in->unique);
-	}
-	return n;
+	(void)userdata;
+	return read(fd, buf, len);
 }
 
 /* Ask for passthrough in the INIT reply libfuse built: FUSE_PASSTHROUGH is a flags2
@@ -80,19 +71,17 @@ static void patch_init(struct sfs_pt *pt, struct iovec *iov, int count)
 	memcpy(arg + INIT_OUT_STACK_DEPTH, &pt->depth, 4);
 }
 
+/* The first reply of a session answers INIT: the kernel sends no other request until
+ * INIT is answered, and the daemon sends no notification.  (The callbacks get the
+ * session's userdata: the daemon's sfs_fs.) */
 static ssize_t pt_writev(int fd, struct iovec *iov, int count, void *userdata)
 {
 	struct sfs_pt *pt = &((struct sfs_fs *)userdata)->pt;
 
 	if (!atomic_load_explicit(&pt->init_done, memory_order_relaxed) && count > 0 &&
 	    iov[0].iov_len >= sizeof(struct fuse_out_header)) {
-		const struct fuse_out_header *out = iov[0].iov_base;
-		uint64_t u = atomic_load(&pt->init_unique);
-
-		if (u && out->unique == u) {
-			patch_init(pt, iov, count);
-			atomic_store(&pt->init_done, true);
-		}
+		patch_init(pt, iov, count);
+		atomic_store(&pt->init_done, true);
 	}
 	return writev(fd, iov, count);
 }

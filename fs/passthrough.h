@@ -63,7 +63,6 @@ struct sfs_pt {
 	struct sfs_inode *idle_head, *idle_tail;
 	size_t idle;                    /* inodes on the idle list */
 	atomic_bool init_done;          /* the INIT reply has gone out */
-	_Atomic uint64_t init_unique;   /* the INIT request's unique, 0 before it came */
 };
 
 void pt_init(struct sfs_pt *pt);
