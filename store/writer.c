@@ -188,6 +188,16 @@ static void ev_index_grow(struct trace_writer *w)
 	}
 }
 
+/* Event K (an index into evs) is owed to the next flush.  Lock held. */
+static void mark_dirty(struct trace_writer *w, uint32_t k)
+{
+	if (w->evs[k].dirty)
+		return;
+	w->evs[k].dirty = true;
+	GROW(w->dirty, w->ndirty, w->dirty_cap);
+	w->dirty[w->ndirty++] = k;
+}
+
 static void record_locked(struct trace_writer *w, uint32_t node, enum trace_op op)
 {
 	uint32_t mask = w->ev_index_cap - 1;
@@ -210,11 +220,7 @@ static void record_locked(struct trace_writer *w, uint32_t node, enum trace_op o
 		w->ev_index[i] = k;
 found:
 	e->count++;
-	if (!e->dirty) {
-		e->dirty = true;
-		GROW(w->dirty, w->ndirty, w->dirty_cap);
-		w->dirty[w->ndirty++] = k - 1;
-	}
+	mark_dirty(w, k - 1);
 }
 
 uint32_t trace_node(struct trace_writer *w, uint32_t parent, const char *name, size_t len)
@@ -310,15 +316,16 @@ static void take_batch(struct trace_writer *w, struct batch *b)
 			b->nodes[i].name_off -= names_from;
 	}
 	if (w->ndirty) {
-		b->evs = xrealloc(NULL, w->ndirty * sizeof *b->evs);
-		b->ev_idx = xrealloc(NULL, w->ndirty * sizeof *b->ev_idx);
-		for (uint32_t i = 0; i < w->ndirty; i++) {
-			struct ev *e = &w->evs[w->dirty[i]];
-			e->dirty = false;
-			b->ev_idx[b->nevs] = w->dirty[i];
-			b->evs[b->nevs++] = *e;
+		/* The dirty list itself says where each event lives: the batch takes it. */
+		b->ev_idx = w->dirty;
+		b->nevs = w->ndirty;
+		b->evs = xrealloc(NULL, b->nevs * sizeof *b->evs);
+		for (uint32_t i = 0; i < b->nevs; i++) {
+			w->evs[b->ev_idx[i]].dirty = false;
+			b->evs[i] = w->evs[b->ev_idx[i]];
 		}
-		w->ndirty = 0;
+		w->dirty = NULL;
+		w->ndirty = w->dirty_cap = 0;
 	}
 	b->overflow = w->overflow && !w->overflow_flushed;
 	b->unverified = w->unverified && !w->unverified_flushed;
@@ -335,15 +342,8 @@ static void settle_batch(struct trace_writer *w, const struct batch *b, bool com
 		w->overflow_flushed |= b->overflow;
 		w->unverified_flushed |= b->unverified;
 	} else {
-		for (uint32_t i = 0; i < b->nevs; i++) {
-			struct ev *e = &w->evs[b->ev_idx[i]];
-
-			if (!e->dirty) {
-				e->dirty = true;
-				GROW(w->dirty, w->ndirty, w->dirty_cap);
-				w->dirty[w->ndirty++] = b->ev_idx[i];
-			}
-		}
+		for (uint32_t i = 0; i < b->nevs; i++)
+			mark_dirty(w, b->ev_idx[i]);
 	}
 	pthread_mutex_unlock(&w->mu);
 }
