@@ -352,8 +352,14 @@ static int serve(struct daemon *d, const struct slimfs_opts *o, int notify, stru
 	if (fuse_session_mount(d->se, o->mountpoint) < 0)
 		return sfs_fail(err, 0, "cannot mount on %s", o->mountpoint);
 	d->mounted = true;
-	if (o->passthrough && pt_install(&d->fs.pt, d->se, lower_is_stacked(d->fs.lower_root)) < 0)
-		sfs_warn(o->prog, "FUSE passthrough off: cannot wrap the session's I/O");
+	if (o->passthrough) {
+		if (pt_install(&d->fs.pt, d->se, lower_is_stacked(d->fs.lower_root)) == 0) {
+			d->fs.it.freeing = pt_forget;   /* inodes drop their backing files */
+			d->fs.it.freeing_arg = &d->fs.pt;
+		} else {
+			sfs_warn(o->prog, "FUSE passthrough off: cannot wrap the session's I/O");
+		}
+	}
 	if (o->ready_fd >= 0) {
 		if (write(o->ready_fd, "", 1) < 0)
 			sfs_warn(o->prog, "ready fd %d: %s", o->ready_fd, strerror(errno));
@@ -419,8 +425,6 @@ int slimfs_run(const struct slimfs_opts *o, struct sfs_err *err)
 		sfs_fail(err, ENOMEM, "inode table");
 		goto out;
 	}
-	d.fs.it.freeing = pt_forget;
-	d.fs.it.freeing_arg = &d.fs.pt;
 	if (info.verifier) {
 		struct verifier_opts vo = { .unlimited_queue = o->verify_unlimited };
 		struct sfs_err verr = { 0 };

@@ -58,9 +58,10 @@ struct sfs_inode *sfs_enter(struct sfs_fs *fs, struct sfs_inode *parent, const c
 int sfs_chown_new(fuse_req_t req, int udir, const char *name);
 /* Copy I up (once) under the namespace lock: 0 or -errno. */
 int sfs_copy_up(struct sfs_fs *fs, struct sfs_inode *i);
-/* Answer a request that would change the data of I, whose passthrough opens still
- * read the image, by splitting I (passthrough.h): copy-up, detach, ESTALE. */
-void sfs_split(fuse_req_t req, struct sfs_fs *fs, struct sfs_inode *i);
+/* Copy I up before its data changes (open to write, O_TRUNC, truncate): 0 or -errno.
+ * -ESTALE if passthrough opens still read its image file: I is split off
+ * (passthrough.h), and the kernel walks the path again to the copy. */
+int sfs_copy_up_data(struct sfs_fs *fs, struct sfs_inode *i);
 
 void sfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
 void sfs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);

@@ -156,15 +156,16 @@ int sfs_copy_up(struct sfs_fs *fs, struct sfs_inode *i)
 	return r;
 }
 
-void sfs_split(fuse_req_t req, struct sfs_fs *fs, struct sfs_inode *i)
+int sfs_copy_up_data(struct sfs_fs *fs, struct sfs_inode *i)
 {
+	bool split = pt_claim_write(&fs->pt, i);
 	int r = sfs_copy_up(fs, i);
 
-	if (r == 0) {
+	if (r == 0 && split) {
 		itable_detach(&fs->it, i);
 		r = -ESTALE;    /* the kernel walks the path again, to the upper copy */
 	}
-	fuse_reply_err(req, -r);
+	return r;
 }
 
 /* utimensat on I itself: a symlink is reached through its parent, since /proc/self/fd
@@ -208,11 +209,7 @@ void sfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
 	int u = -1, r;
 
 	(void)fi;
-	if ((valid & FUSE_SET_ATTR_SIZE) && pt_claim_write(&fs->pt, i)) {
-		sfs_split(req, fs, i);
-		return;
-	}
-	r = sfs_copy_up(fs, i);
+	r = (valid & FUSE_SET_ATTR_SIZE) ? sfs_copy_up_data(fs, i) : sfs_copy_up(fs, i);
 	if (r < 0)
 		goto err;
 	u = r = inode_get_fd(&fs->it, i, SFS_UPPER);
@@ -289,15 +286,16 @@ void sfs_readlink(fuse_req_t req, fuse_ino_t ino)
 int sfs_chown_new(fuse_req_t req, int udir, const char *name)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	uid_t euid = geteuid();
 	gid_t gid = ctx->gid;
 	struct stat dst;
 
-	if (ctx->uid == geteuid() && ctx->gid == getegid())
+	if (ctx->uid == euid && ctx->gid == getegid())
 		return 0;   /* already the caller's: the daemon made it */
 	/* In a set-group-ID directory the new entry already has the directory's group. */
 	if (fstat(udir, &dst) == 0 && (dst.st_mode & S_ISGID))
 		gid = (gid_t)-1;
-	if (ctx->uid == geteuid() && (gid == (gid_t)-1 || gid == getegid()))
+	if (ctx->uid == euid && gid == (gid_t)-1)
 		return 0;
 	return fchownat(udir, name, ctx->uid, gid, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 }
@@ -418,7 +416,7 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bo
 		if (r == 0 && unlinkat(pu, name, dir ? AT_REMOVEDIR : 0) < 0)
 			r = -errno;
 	}
-	if (r == 0 && (e.lower_fd >= 0 || ov_lower_has(fs, p, name)))
+	if (r == 0 && ov_lower_has(fs, p, name, &e))
 		r = ov_make_whiteout(pu, name);
 	inode_put_fd(&fs->it, p, SFS_UPPER);
 out_e:
@@ -521,8 +519,8 @@ static int do_rename(struct sfs_fs *fs, struct sfs_inode *p, const char *name,
 				return r;
 		}
 	}
-	src_lower = s->lower_fd >= 0 || ov_lower_has(fs, p, name);
-	dst_lower = (d_exists && d->lower_fd >= 0) || ov_lower_has(fs, np, newname);
+	src_lower = ov_lower_has(fs, p, name, s);
+	dst_lower = ov_lower_has(fs, np, newname, d);
 	pu = ov_upper_dir(fs, p);
 	if (pu < 0)
 		return pu;

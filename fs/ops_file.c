@@ -78,17 +78,12 @@ void sfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	bool writes = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
 	enum trace_op op = writes ? OP_OPEN_WRITE :
 			   (fi->flags & SFS_FMODE_EXEC) ? OP_EXEC : OP_OPEN;
-	char path[OV_PROC_MAX];
 	struct sfs_file *f;
 	enum sfs_layer l;
-	int pfd, fd = -1, id = 0, r;
+	int fd = -1, id = 0, r;
 
 	if (writes) {
-		if (pt_claim_write(&fs->pt, i)) {
-			sfs_split(req, fs, i);
-			return;
-		}
-		r = sfs_copy_up(fs, i);
+		r = sfs_copy_up_data(fs, i);
 		if (r < 0) {
 			fuse_reply_err(req, -r);
 			return;
@@ -98,16 +93,7 @@ void sfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	l = inode_top(i);
 	if (id == 0) {
-		pfd = inode_get_fd(&fs->it, i, l);
-		if (pfd < 0) {
-			fuse_reply_err(req, -pfd);
-			return;
-		}
-		ov_proc_path(path, pfd);
-		fd = open(path, l == SFS_UPPER ? upper_flags(fi->flags) : O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			fd = -errno;
-		inode_put_fd(&fs->it, i, l);
+		fd = ov_reopen(fs, i, l, l == SFS_UPPER ? upper_flags(fi->flags) : O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
 			fuse_reply_err(req, -fd);
 			return;

@@ -142,12 +142,30 @@ int ov_resolve(struct sfs_fs *fs, struct sfs_inode *p, const char *name, struct 
 	return r;
 }
 
-bool ov_lower_has(struct sfs_fs *fs, struct sfs_inode *p, const char *name)
+int ov_reopen(struct sfs_fs *fs, struct sfs_inode *i, enum sfs_layer l, int flags)
+{
+	char path[OV_PROC_MAX];
+	int pfd = inode_get_fd(&fs->it, i, l), fd;
+
+	if (pfd < 0)
+		return pfd;
+	ov_proc_path(path, pfd);
+	fd = open(path, flags);
+	if (fd < 0)
+		fd = -errno;
+	inode_put_fd(&fs->it, i, l);
+	return fd;
+}
+
+bool ov_lower_has(struct sfs_fs *fs, struct sfs_inode *p, const char *name,
+		  const struct ov_entry *e)
 {
 	struct stat st;
 	bool r;
 	int pl;
 
+	if (e->lower_fd >= 0)
+		return true;
 	if (!p->has_lower)
 		return false;
 	pl = inode_get_fd(&fs->it, p, SFS_LOWER);

@@ -101,8 +101,14 @@ static inline const struct stat *ov_entry_stat(const struct ov_entry *e)
 	return e->upper_fd >= 0 ? &e->upper_st : &e->lower_st;
 }
 
-/* Does the lower layer hold P/NAME where the merged view can see it? */
-bool ov_lower_has(struct sfs_fs *fs, struct sfs_inode *p, const char *name);
+/* I's file in layer L opened with FLAGS (through its O_PATH fd): an fd or -errno. */
+int ov_reopen(struct sfs_fs *fs, struct sfs_inode *i, enum sfs_layer l, int flags);
+
+/* Does the lower layer hold P/NAME, whose merged view is E (as ov_resolve left it)?
+ * E's lower part answers at once; without one, the name may still be in the lower
+ * layer behind an upper entry. */
+bool ov_lower_has(struct sfs_fs *fs, struct sfs_inode *p, const char *name,
+		  const struct ov_entry *e);
 
 /* I's fds, pinned: *U upper, *L lower (-1 where I does not live).  0 or -errno;
  * ov_put_fds(U, L) unpins them. */

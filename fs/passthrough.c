@@ -135,29 +135,20 @@ static void idle_add(struct sfs_pt *pt, struct sfs_inode *i)
 		backing_close(pt, pt->idle_head);
 }
 
-/* Register the lower file behind the O_PATH fd PFD as I's backing file.  When the
- * kernel refuses, passthrough goes off for good: the reason (no passthrough granted
- * at INIT, an image stacked too deep) holds for every file. */
-static void backing_open(struct sfs_pt *pt, struct sfs_inode *i, int pfd)
+/* Register FD, I's lower file open for reading, as I's backing file.  When the kernel
+ * refuses, passthrough goes off for good: the reason (no passthrough granted at
+ * INIT, an image stacked too deep) holds for every file. */
+static void backing_open(struct sfs_pt *pt, struct sfs_inode *i, int fd)
 {
-	struct sfs_backing_map map;
-	char path[OV_PROC_MAX];
-	int id;
+	struct sfs_backing_map map = { .fd = fd };
+	int id = ioctl(pt->dev, SFS_DEV_IOC_BACKING_OPEN, &map);
 
-	ov_proc_path(path, pfd);
-	map = (struct sfs_backing_map){ .fd = open(path, O_RDONLY | O_CLOEXEC) };
-	if (map.fd < 0) {
-		i->pt_image = false;    /* a normal open will report why */
-		return;
-	}
-	id = ioctl(pt->dev, SFS_DEV_IOC_BACKING_OPEN, &map);
 	if (id > 0) {
 		i->pt_id = id;
 	} else {
 		fprintf(stderr, "slimfs: FUSE passthrough off: %s\n", strerror(errno));
 		pt->on = false;
 	}
-	close(map.fd);  /* the kernel holds the file now */
 }
 
 /* Join I's backing file, if it has one. */
@@ -174,6 +165,8 @@ bool pt_claim_write(struct sfs_pt *pt, struct sfs_inode *i)
 {
 	bool split;
 
+	if (pt->dev < 0)
+		return false;
 	pthread_mutex_lock(&pt->lock);
 	split = i->pt_opens > 0;
 	i->pt_image = false;
@@ -186,30 +179,33 @@ bool pt_claim_write(struct sfs_pt *pt, struct sfs_inode *i)
 int pt_open(struct sfs_fs *fs, struct sfs_inode *i)
 {
 	struct sfs_pt *pt = &fs->pt;
-	int id, pfd;
+	bool start;
+	int id, fd;
 
+	if (pt->dev < 0)
+		return 0;       /* never installed, or the session is over */
+	/* A backing file of running opens, or one kept while the data is still the
+	 * image's, is joined (an inode has none otherwise).  Without one, a first
+	 * open registers one if it may: pt_image and pt->on never come back. */
 	pthread_mutex_lock(&pt->lock);
-	if (i->pt_opens > 0 || !i->pt_image || i->pt_id > 0 || !pt->on || !S_ISREG(i->type)) {
-		/* Running opens must be joined, and a kept id may be; otherwise a normal
-		 * open, since pt_image and pt->on never come back. */
-		id = i->pt_opens > 0 || i->pt_image ? join(pt, i) : 0;
-		pthread_mutex_unlock(&pt->lock);
+	id = join(pt, i);
+	start = id == 0 && i->pt_image && pt->on && S_ISREG(i->type);
+	pthread_mutex_unlock(&pt->lock);
+	if (!start)
 		return id;
-	}
-	pthread_mutex_unlock(&pt->lock);
 
-	/* A first open: pin the lower fd outside the lock (the table's lock is taken
-	 * outside ours), then register under it, unless someone else has meanwhile. */
-	pfd = inode_get_fd(&fs->it, i, SFS_LOWER);
+	/* The file is opened outside the lock and registered under it, unless another
+	 * first open has been quicker; the kernel keeps its own reference. */
+	fd = ov_reopen(fs, i, SFS_LOWER, O_RDONLY | O_CLOEXEC);
 	pthread_mutex_lock(&pt->lock);
-	if (pfd < 0 && i->pt_opens == 0 && i->pt_id == 0)
-		i->pt_image = false;    /* no file to back it: never, so a normal open */
-	else if (i->pt_opens == 0 && i->pt_id == 0 && i->pt_image && pt->on)
-		backing_open(pt, i, pfd);
-	id = i->pt_opens > 0 || i->pt_image ? join(pt, i) : 0;
+	if (i->pt_id == 0 && fd < 0)
+		i->pt_image = false;    /* no file to back it: a normal open, for good */
+	else if (i->pt_id == 0 && i->pt_image && pt->on)
+		backing_open(pt, i, fd);
+	id = join(pt, i);
 	pthread_mutex_unlock(&pt->lock);
-	if (pfd >= 0)
-		inode_put_fd(&fs->it, i, SFS_LOWER);
+	if (fd >= 0)
+		close(fd);
 	return id;
 }
 

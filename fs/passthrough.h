@@ -57,7 +57,9 @@ struct sfs_inode;
 
 struct sfs_pt {
 	pthread_mutex_t lock;
-	int dev;                        /* the session's /dev/fuse, -1 when there is none */
+	int dev;                        /* the session's /dev/fuse, -1 when there is none:
+					 * set before serving, cleared after, so
+					 * requests read it without the lock */
 	bool on;                        /* new passthrough opens may start */
 	uint32_t depth;                 /* max_stack_depth asked for at INIT */
 	struct sfs_inode *idle_head, *idle_tail;
