@@ -155,15 +155,19 @@ static int on_walk(void *ctx, const char *path, size_t len, const struct stat *s
 	return 0;
 }
 
+static int cmp_dev_ino(uint64_t dev_a, uint64_t ino_a, uint64_t dev_b, uint64_t ino_b)
+{
+	if (dev_a != dev_b)
+		return dev_a < dev_b ? -1 : 1;
+	return (ino_a > ino_b) - (ino_a < ino_b);
+}
+
 static int cmp_hl(const void *x, const void *y, void *arena)
 {
 	const struct hl_name *a = x, *b = y;
+	int r = cmp_dev_ino(a->dev, a->ino, b->dev, b->ino);
 
-	if (a->dev != b->dev)
-		return a->dev < b->dev ? -1 : 1;
-	if (a->ino != b->ino)
-		return a->ino < b->ino ? -1 : 1;
-	return strcmp((const char *)arena + a->off, (const char *)arena + b->off);
+	return r ? r : strcmp((const char *)arena + a->off, (const char *)arena + b->off);
 }
 
 static int cmp_u64(const void *x, const void *y)
@@ -191,7 +195,7 @@ static int find_lost_links(struct export_ctx *c, struct sfs_err *err)
 	for (size_t i = 0; i < c->ps.n; i++) {
 		const struct pent *e = &c->ps.v[i];
 
-		n += e->why && (e->flags & F_STAT) && !S_ISDIR(e->mode) && e->nlink > 1;
+		n += e->why && pent_multilinked(e);
 	}
 	if (n == 0)
 		return 0;
@@ -203,7 +207,7 @@ static int find_lost_links(struct export_ctx *c, struct sfs_err *err)
 	for (size_t i = 0; i < c->ps.n; i++) {
 		const struct pent *e = &c->ps.v[i];
 
-		if (e->why && (e->flags & F_STAT) && !S_ISDIR(e->mode) && e->nlink > 1)
+		if (e->why && pent_multilinked(e))
 			v[n++] = (struct hl_name){ .dev = e->dev, .ino = e->ino, .size = e->nlink,
 						   .off = e->off, .len = e->len };
 	}
@@ -224,58 +228,64 @@ static int find_lost_links(struct export_ctx *c, struct sfs_err *err)
 	return 0;
 }
 
+struct link {
+	uint64_t dev, ino;
+	size_t idx;
+};
 
 static int cmp_link(const void *x, const void *y)
 {
 	const struct link *a = x, *b = y;
+	int r = cmp_dev_ino(a->dev, a->ino, b->dev, b->ino);
 
-	if (a->dev != b->dev)
-		return a->dev < b->dev ? -1 : 1;
-	if (a->ino != b->ino)
-		return a->ino < b->ino ? -1 : 1;
-	return (a->idx > b->idx) - (a->idx < b->idx);
+	return r ? r : (a->idx > b->idx) - (a->idx < b->idx);
 }
 
-static int cmp_link_key(const void *x, const void *y)
+/* The last pass over the kept set: sockets are dropped, and c->link_first says for
+ * each entry which kept name of its inode comes first. */
+static int finish_kept(struct export_ctx *c, struct sfs_err *err)
 {
-	const struct link *a = x, *b = y;
+	struct pathset *ps = &c->ps;
+	_cleanup_free_ struct link *links = NULL;
+	size_t nlinks = 0, cap = 0;
 
-	if (a->dev != b->dev)
-		return a->dev < b->dev ? -1 : 1;
-	return (a->ino > b->ino) - (a->ino < b->ino);
-}
-
-/* c->links: the kept names of inodes with several links, by (dev, ino, index). */
-static int build_links(struct export_ctx *c, struct sfs_err *err)
-{
-	const struct pathset *ps = &c->ps;
-
-	c->links = calloc(ps->n ? ps->n : 1, sizeof *c->links);
-	if (c->links == NULL)
+	c->link_first = calloc(ps->n ? ps->n : 1, sizeof *c->link_first);
+	if (c->link_first == NULL)
 		return sfs_fail(err, ENOMEM, "grouping hardlinks");
 	for (size_t i = 0; i < ps->n; i++) {
-		const struct pent *e = &ps->v[i];
+		struct pent *e = &ps->v[i];
 
-		if (pent_kept(e) && (e->flags & F_STAT) && !S_ISDIR(e->mode) && e->nlink > 1)
-			c->links[c->nlinks++] = (struct link){ e->dev, e->ino, i };
+		c->link_first[i] = i;
+		if (!pent_kept(e) || !(e->flags & F_STAT))
+			continue;
+		/* A socket is a live endpoint of a process, not content: nothing to export. */
+		if (S_ISSOCK(e->mode)) {
+			if (!c->o->quiet)
+				sfs_warn(c->o->prog, "%.*s: skipping socket", (int)e->len,
+					 pent_path(ps, e));
+			e->why = 0;
+		} else if (pent_multilinked(e)) {
+			if (nlinks == cap) {
+				struct link *nl = reallocarray(links, cap ? cap * 2 : 64, sizeof *nl);
+
+				if (nl == NULL)
+					return sfs_fail(err, ENOMEM, "grouping hardlinks");
+				links = nl;
+				cap = cap ? cap * 2 : 64;
+			}
+			links[nlinks++] = (struct link){ e->dev, e->ino, i };
+		}
 	}
-	qsort(c->links, c->nlinks, sizeof *c->links, cmp_link);
+	qsort(links, nlinks, sizeof *links, cmp_link);
+	for (size_t k = 1; k < nlinks; k++)
+		if (links[k].dev == links[k - 1].dev && links[k].ino == links[k - 1].ino)
+			c->link_first[links[k].idx] = c->link_first[links[k - 1].idx];
 	return 0;
 }
 
 size_t closure_link_first(const struct export_ctx *c, size_t i)
 {
-	const struct pent *e = &c->ps.v[i];
-	struct link key = { e->dev, e->ino, 0 }, *l;
-
-	if (S_ISDIR(e->mode) || e->nlink < 2)
-		return i;
-	l = bsearch(&key, c->links, c->nlinks, sizeof *c->links, cmp_link_key);
-	if (l == NULL)
-		return i;
-	while (l > c->links && cmp_link_key(&key, l - 1) == 0)
-		l--;
-	return l->idx;
+	return c->link_first[i];
 }
 
 /* FULL: every entry (totals for --stats, --include); else only the lost links. */
@@ -327,11 +337,7 @@ static int cmp_key(const void *k, const void *y)
 {
 	const struct hl_name *a = k, *b = y;
 
-	if (a->dev != b->dev)
-		return a->dev < b->dev ? -1 : 1;
-	if (a->ino != b->ino)
-		return a->ino < b->ino ? -1 : 1;
-	return 0;
+	return cmp_dev_ino(a->dev, a->ino, b->dev, b->ino);
 }
 
 static void add_hardlinks(struct export_ctx *c)
@@ -344,7 +350,7 @@ static void add_hardlinks(struct export_ctx *c)
 		struct pent e = c->ps.v[i];
 		struct hl_name key = { .dev = e.dev, .ino = e.ino }, *h;
 
-		if (!pent_kept(&e) || !(e.flags & F_STAT) || S_ISDIR(e.mode) || e.nlink < 2)
+		if (!pent_kept(&e) || !pent_multilinked(&e))
 			continue;
 		h = bsearch(&key, c->hl, c->nhl, sizeof *c->hl, cmp_key);
 		if (h == NULL)
@@ -432,16 +438,5 @@ int closure_compute(struct export_ctx *c, struct sfs_err *err)
 			return sfs_fail(err, ENOENT, "%.*s in image %s changed during the export",
 					(int)e->len, pent_path(&c->ps, e), c->imagedir);
 	}
-	/* A socket is a live endpoint of a process, not content: nothing to export. */
-	for (size_t i = 0; i < c->ps.n; i++) {
-		struct pent *e = &c->ps.v[i];
-
-		if (pent_kept(e) && (e->flags & F_STAT) && S_ISSOCK(e->mode)) {
-			if (!o->quiet)
-				sfs_warn(o->prog, "%.*s: skipping socket", (int)e->len,
-					 pent_path(&c->ps, e));
-			e->why = 0;
-		}
-	}
-	return build_links(c, err);
+	return finish_kept(c, err);
 }

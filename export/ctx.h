@@ -50,8 +50,7 @@ struct export_ctx {
 	size_t nhl;
 	uint64_t *lost_ino;      /* sorted inode numbers of kept inodes with names */
 	size_t nlost_ino;        /* the path set lacks: what a hardlink walk looks for */
-	struct link { uint64_t dev, ino; size_t idx; } *links;   /* closure_link_first */
-	size_t nlinks;
+	size_t *link_first;      /* by entry: closure_link_first */
 };
 
 void ctx_free(struct export_ctx *c);

@@ -13,7 +13,7 @@ void ctx_free(struct export_ctx *c)
 	free(c->why_ev);
 	free(c->hl);
 	free(c->lost_ino);
-	free(c->links);
+	free(c->link_first);
 }
 
 int export_main(const struct export_opts *o, struct sfs_err *err)

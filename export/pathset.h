@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "common/error.h"
@@ -105,6 +106,12 @@ static inline const char *pent_path(const struct pathset *ps, const struct pent 
 static inline bool pent_kept(const struct pent *e)
 {
 	return e->why != 0 && !(e->flags & F_EXCLUDED);
+}
+
+/* A non-directory with other names (hardlinks), as far as its stat tells. */
+static inline bool pent_multilinked(const struct pent *e)
+{
+	return (e->flags & F_STAT) && !S_ISDIR(e->mode) && e->nlink > 1;
 }
 
 /* Length of the parent of PATH[0..LEN) ("/a/b" -> 2, "/a" -> 1, "/" -> 0). */

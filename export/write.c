@@ -40,7 +40,6 @@ struct writer {
 	char target[2 * PATH_MAX];
 	char path[PATH_MAX];      /* the entry's path, NUL-terminated, for messages */
 	char *buf;
-	/* hardlink groups: kept non-directory entries with nlink > 1, by dev/ino/index */
 	/* --format dir: ACL xattrs, set after everything is written (see set_acls) */
 	struct acl { char *path, *name; void *val; size_t len; } *acls;
 	size_t nacls;
