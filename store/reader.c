@@ -95,23 +95,37 @@ static uint32_t node_index(const struct trace_reader *r, int64_t id)
 	return lo < r->nnodes && r->ids[lo] == id ? lo : UINT32_MAX;
 }
 
+/* Room for one more node in ids and path_off (NCAP entries now): 0 or -1. */
+static int grow_nodes(struct trace_reader *r, uint32_t *ncap)
+{
+	uint32_t n = *ncap * 2;
+	void *ids, *off;
+
+	if (r->nnodes < *ncap)
+		return 0;
+	if (*ncap > UINT32_MAX / 2)
+		return -1;      /* node indexes are 32-bit, UINT32_MAX meaning none */
+	ids = realloc(r->ids, n * sizeof *r->ids);
+	if (ids)
+		r->ids = ids;
+	off = realloc(r->path_off, n * sizeof *r->path_off);
+	if (off)
+		r->path_off = off;
+	if (ids == NULL || off == NULL)
+		return -1;
+	*ncap = n;
+	return 0;
+}
+
 static int load_nodes(struct trace_reader *r, sqlite3 *db, struct sfs_err *err)
 {
 	sqlite3_stmt *st;
 	uint64_t len = 2, cap = 4096;
-	int64_t count = 0;
+	uint32_t ncap = 1024;
 	int rc;
 
-	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM nodes WHERE id > 1", -1, &st, NULL) !=
-	    SQLITE_OK)
-		return sfs_fail(err, 0, "%s", sqlite3_errmsg(db));
-	if (sqlite3_step(st) == SQLITE_ROW)
-		count = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	if (count < 0 || count > UINT32_MAX - 2)
-		return sfs_fail(err, 0, "damaged node table");
-	r->ids = malloc((size_t)(count + 1) * sizeof *r->ids);
-	r->path_off = malloc((size_t)(count + 1) * sizeof *r->path_off);
+	r->ids = malloc(ncap * sizeof *r->ids);
+	r->path_off = malloc(ncap * sizeof *r->path_off);
 	r->paths = malloc(cap);
 	if (r->ids == NULL || r->path_off == NULL || r->paths == NULL)
 		return sfs_fail(err, ENOMEM, "loading paths");
@@ -132,13 +146,15 @@ static int load_nodes(struct trace_reader *r, sqlite3 *db, struct sfs_err *err)
 
 		/* A parent must come first; a name must be one component.  A trace that
 		 * breaks this was not written by slimfs: skip the node, the events naming it
-		 * are dropped with it.  The count bounds the table even if the file changed
-		 * under us (it cannot, inside one transaction, but a damaged one may lie). */
+		 * are dropped with it. */
 		if (id <= r->ids[r->nnodes - 1] || pi == UINT32_MAX || nlen == 0 ||
-		    memchr(name, '/', nlen) || memchr(name, '\0', nlen) ||
-		    r->nnodes > (uint64_t)count) {
+		    memchr(name, '/', nlen) || memchr(name, '\0', nlen)) {
 			r->dropped++;
 			continue;
+		}
+		if (grow_nodes(r, &ncap) < 0) {
+			sqlite3_finalize(st);
+			return sfs_fail(err, ENOMEM, "loading paths");
 		}
 		ppath = r->paths + r->path_off[pi];
 		plen = strlen(ppath);
