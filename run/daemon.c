@@ -43,17 +43,9 @@ static int find_daemon(char **out)
 
 		exe[n] = '\0';
 		dir = dirname(exe);
-		for (size_t i = 0; i < sizeof near / sizeof near[0]; i++) {
-			char *p;
-
-			if (asprintf(&p, "%s/%s", dir, near[i]) < 0)
-				continue;
-			if (access(p, X_OK) == 0) {
-				*out = p;
+		for (size_t i = 0; i < sizeof near / sizeof near[0]; i++)
+			if (find_exe_in(dir, near[i], out) == 0)
 				return 0;
-			}
-			free(p);
-		}
 	}
 	return find_in_path("slimfs", out);
 }

@@ -52,6 +52,8 @@ int exit_status(int wstatus);
 /* fork+exec ARGV (PATH search) with stdio to /dev/null; wait. */
 int run_quiet(char *const argv[]);
 
+/* DIR/NAME if it is executable: *OUT gets the malloc'd path.  -1 if not. */
+int find_exe_in(const char *dir, const char *name, char **out);
 /* Search the host's PATH for NAME (no '/'); *OUT gets the malloc'd path.  -1 if absent. */
 int find_in_path(const char *name, char **out);
 

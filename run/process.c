@@ -135,6 +135,20 @@ int run_quiet(char *const argv[])
 	return exit_status(wstatus);
 }
 
+int find_exe_in(const char *dir, const char *name, char **out)
+{
+	char *p;
+
+	if (asprintf(&p, "%s/%s", dir, name) < 0)
+		return -1;
+	if (access(p, X_OK) < 0) {
+		free(p);
+		return -1;
+	}
+	*out = p;
+	return 0;
+}
+
 int find_in_path(const char *name, char **out)
 {
 	const char *path = getenv("PATH");
@@ -144,16 +158,8 @@ int find_in_path(const char *name, char **out)
 	copy = strdup(path && *path ? path : RUN_DEFAULT_PATH);
 	if (!copy)
 		return -1;
-	for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
-		char *p;
-
-		if (asprintf(&p, "%s/%s", dir, name) < 0)
-			return -1;
-		if (access(p, X_OK) == 0) {
-			*out = p;
+	for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save))
+		if (find_exe_in(dir, name, out) == 0)
 			return 0;
-		}
-		free(p);
-	}
 	return -1;
 }
