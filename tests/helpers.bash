@@ -86,7 +86,7 @@ has_read() {
 # on stderr, which matches the glob PATTERN (default: anything).
 fails_one_line() {
 	[ "$status" -ne 0 ]
-	[ "$(wc -l <<< "$stderr")" -eq 1 ]
+	[ "${#stderr_lines[@]}" -eq 1 ]
 	[[ "$stderr" == ${1:-*} ]]
 }
 
