@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # overhead.sh — recording overhead of slimfs against native and the FUSE peers.
 #
-# Each workload runs chrooted into a Debian 12 root fs (tests/rootfs.sh) reached five
+# Each workload runs chrooted into a Debian 12 root fs (tests/rootfs.sh) reached six
 # ways: "native" (a read-only bind mount of the directory), slimfs (recording), slimfs
 # without FUSE passthrough (--no-passthrough: every read through the daemon), slimfs
-# polling for requests (--spin-us 50, an opt-in: fs/loop.c), fuse-overlayfs and bindfs.  "cold": a fresh mount per run, mount + run + unmount (and,
-# for slimfs, the trace's final flush) timed together.  "warm": the same mount, second run
+# polling for requests (--spin-us 50, an opt-in: fs/loop.c), fuse-overlayfs and
+# bindfs.  "cold": a fresh mount per run, mount + run + unmount (and, for slimfs, the
+# trace's final flush) timed together.  "warm": the same mount, second run
 # timed.  Systems are interleaved within each repetition (the machine is noisy) and the
 # table gives the median of REPS runs as a ratio to native's median.
 #
@@ -28,8 +29,11 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$src/build}" && pwd)
 reps=${2:-5}
 slimfs=$build/fs/slimfs
-for p in fuse-overlayfs bindfs; do
-	command -v $p >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $p >/dev/null
+read -r -a SYSTEMS <<<"native ${SYSTEMS:-slimfs slimfs-nopt slimfs-spin fuse-overlayfs bindfs}"
+for p in fuse-overlayfs bindfs; do     # the peers asked for, when missing
+	if [[ " ${SYSTEMS[*]} " == *" $p "* ]] && ! command -v $p >/dev/null; then
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $p >/dev/null
+	fi
 done
 rootfs=$("$src/tests/rootfs.sh")
 work=$(mktemp -d /tmp/slimfs-bench.XXXXXX)
@@ -44,25 +48,18 @@ declare -A WL=(
 	[metadata]='ls -lR /usr'
 )
 read -r -a WORKLOADS <<<"${WORKLOADS:-startup data metadata}"
-read -r -a SYSTEMS <<<"native ${SYSTEMS:-slimfs slimfs-nopt slimfs-spin fuse-overlayfs bindfs}"
 declare -A TITLE=([slimfs]=slimfs [slimfs-nopt]="slimfs --no-passthrough"
 	[slimfs-spin]="slimfs --spin-us 50" [fuse-overlayfs]=fuse-overlayfs [bindfs]=bindfs)
+declare -A SLIMFS_EXTRA=([slimfs]="" [slimfs-nopt]=--no-passthrough [slimfs-spin]="--spin-us 50")
 
 mount_sys() {
 	local sys=$1 n=$2
 	case $sys in
 	native) mount --bind -o ro "$rootfs" "$mnt" ;;
-	slimfs) mkdir -p "$work/up$n"
+	slimfs*) mkdir -p "$work/up$n"
 		# shellcheck disable=SC2086
-		"$slimfs" ${SLIMFS_OPTS:-} --trace "$work/t$n.db" --upper "$work/up$n" "$rootfs" "$mnt" ;;
-	slimfs-nopt) mkdir -p "$work/up$n"
-		# shellcheck disable=SC2086
-		"$slimfs" ${SLIMFS_OPTS:-} --no-passthrough --trace "$work/t$n.db" --upper "$work/up$n" \
-			"$rootfs" "$mnt" ;;
-	slimfs-spin) mkdir -p "$work/up$n"
-		# shellcheck disable=SC2086
-		"$slimfs" ${SLIMFS_OPTS:-} --spin-us 50 --trace "$work/t$n.db" --upper "$work/up$n" \
-			"$rootfs" "$mnt" ;;
+		"$slimfs" ${SLIMFS_OPTS:-} ${SLIMFS_EXTRA[$sys]} --trace "$work/t$n.db" \
+			--upper "$work/up$n" "$rootfs" "$mnt" ;;
 	fuse-overlayfs) mkdir -p "$work/up$n" "$work/wk$n"
 		# (stderr: it warns about the "lazytime" mount flag it does not know)
 		fuse-overlayfs -o "lowerdir=$rootfs,upperdir=$work/up$n,workdir=$work/wk$n" "$mnt" 2>/dev/null ;;

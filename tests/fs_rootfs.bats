@@ -69,7 +69,7 @@ image_untouched() {
 	run sqlite3 "$T" "SELECT count(*) FROM event_paths WHERE op = 'exec' AND path LIKE '/usr/bin/python3%'"
 	[[ $output -ge 1 ]]
 	has_event "$T" /usr/lib/python3.11/os.py lookup
-	run sqlite3 "$T" "SELECT count(*) FROM event_paths WHERE op IN ('read', 'passthrough') AND path LIKE '/usr/lib/python3/dist-packages/yaml/%'"
+	run sqlite3 "$T" "SELECT count(*) FROM event_paths WHERE $READ_OPS AND path LIKE '/usr/lib/python3/dist-packages/yaml/%'"
 	[[ $output -ge 1 ]]
 	image_untouched
 }

@@ -74,11 +74,14 @@ has_event() {
 	[[ $n -gt 0 ]]
 }
 
-# has_read TRACE PATH — TRACE holds read evidence for PATH recorded by the daemon: a
-# read it served, or a passthrough open (the kernel reads such a file without it).
+# READ_OPS — SQL: the event is read evidence recorded by the daemon, a read it served
+# or a passthrough open (the kernel reads such a file without it).
+READ_OPS="op IN ('read', 'passthrough')"
+
+# has_read TRACE PATH — TRACE holds read evidence for PATH recorded by the daemon.
 has_read() {
 	local n
-	n=$(sqlite3 "$1" "SELECT count(*) FROM event_paths WHERE path = '$2' AND op IN ('read', 'passthrough')")
+	n=$(sqlite3 "$1" "SELECT count(*) FROM event_paths WHERE path = '$2' AND $READ_OPS")
 	[[ $n -gt 0 ]]
 }
 

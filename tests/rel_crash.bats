@@ -90,7 +90,7 @@ PY
 	sleep 3
 	kill_daemon_and_workers
 	[ "$(sqlite3 "$TRACE" 'PRAGMA integrity_check')" = ok ]
-	n=$(sqlite3 "$TRACE" "SELECT count(DISTINCT path) FROM event_paths WHERE op IN ('read', 'passthrough')")
+	n=$(sqlite3 "$TRACE" "SELECT count(DISTINCT path) FROM event_paths WHERE $READ_OPS")
 	[ "$n" -gt 50 ]
 }
 

@@ -33,7 +33,7 @@ teardown() {
 	[ "$status" -eq 0 ]
 	[ "$(echo "$output" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["incomplete"], d["incomplete_runs"])')" = "True 1" ]
 	# the paths the workload read are still all in the trace (the daemon's own record)
-	n=$(sqlite3 "$TRACE" "SELECT count(DISTINCT path) FROM event_paths WHERE op IN ('read', 'passthrough') AND path LIKE '/many/f%'")
+	n=$(sqlite3 "$TRACE" "SELECT count(DISTINCT path) FROM event_paths WHERE $READ_OPS AND path LIKE '/many/f%'")
 	[ "$n" -eq 3000 ]
 }
 

@@ -184,8 +184,8 @@ teardown() {
 	slimfs_run --trace t.db "$ROOTFS" -- cat /etc/hostname
 	slimfs_run --trace t.db "$ROOTFS" -- cat /etc/debian_version
 	[ "$(sqlite3 t.db 'SELECT count(*) FROM runs WHERE ended_ns IS NOT NULL')" -eq 2 ]
-	[ "$(sqlite3 t.db "SELECT run FROM event_paths WHERE path = '/etc/hostname' AND op IN ('read', 'passthrough')")" = 1 ]
-	[ "$(sqlite3 t.db "SELECT run FROM event_paths WHERE path = '/etc/debian_version' AND op IN ('read', 'passthrough')")" = 2 ]
+	[ "$(sqlite3 t.db "SELECT run FROM event_paths WHERE path = '/etc/hostname' AND $READ_OPS")" = 1 ]
+	[ "$(sqlite3 t.db "SELECT run FROM event_paths WHERE path = '/etc/debian_version' AND $READ_OPS")" = 2 ]
 }
 
 # ---- image tarballs -----------------------------------------------------------------
