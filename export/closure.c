@@ -276,7 +276,8 @@ static int finish_kept(struct export_ctx *c, struct sfs_err *err)
 			links[nlinks++] = (struct link){ e->dev, e->ino, i };
 		}
 	}
-	qsort(links, nlinks, sizeof *links, cmp_link);
+	if (nlinks > 1)
+		qsort(links, nlinks, sizeof *links, cmp_link);
 	for (size_t k = 1; k < nlinks; k++)
 		if (links[k].dev == links[k - 1].dev && links[k].ino == links[k - 1].ino)
 			c->link_first[links[k].idx] = c->link_first[links[k - 1].idx];
