@@ -49,8 +49,10 @@ declare -A WL=(
 )
 read -r -a WORKLOADS <<<"${WORKLOADS:-startup data metadata}"
 declare -A TITLE=([slimfs]=slimfs [slimfs-nopt]="slimfs --no-passthrough"
-	[slimfs-spin]="slimfs --spin-us 50" [fuse-overlayfs]=fuse-overlayfs [bindfs]=bindfs)
-declare -A SLIMFS_EXTRA=([slimfs]="" [slimfs-nopt]=--no-passthrough [slimfs-spin]="--spin-us 50")
+	[slimfs-spin]="slimfs --spin-us 50" [slimfs-uring]="slimfs --io-uring"
+	[fuse-overlayfs]=fuse-overlayfs [bindfs]=bindfs)
+declare -A SLIMFS_EXTRA=([slimfs]="" [slimfs-nopt]=--no-passthrough [slimfs-spin]="--spin-us 50"
+	[slimfs-uring]=--io-uring)
 
 mount_sys() {
 	local sys=$1 n=$2

@@ -26,6 +26,10 @@ static void usage(FILE *f, const char *prog)
 		"                           (default: the kernel reads it directly when it\n"
 		"                           supports FUSE passthrough; such opens are recorded\n"
 		"                           as 'passthrough', which is read evidence)\n"
+		"  --io-uring               take requests through FUSE over io_uring, one queue per\n"
+		"                           CPU (Linux 6.14+, with the host-wide switch\n"
+		"                           /sys/module/fuse/parameters/enable_uring on; else\n"
+		"                           a warning, and /dev/fuse serves as without it)\n"
 		"  --spin-us N              after each answer, poll this long for the next request\n"
 		"                           before sleeping (default 0: never; 50 is faster when a\n"
 		"                           CPU is idle, slower when the workload needs every CPU)\n"
@@ -39,7 +43,7 @@ static void usage(FILE *f, const char *prog)
 int main(int argc, char **argv)
 {
 	enum { OPT_TRACE = 256, OPT_UPPER, OPT_NO_VERIFY, OPT_QUEUE, OPT_COMMAND, OPT_READY,
-	       OPT_SPIN, OPT_NO_PT };
+	       OPT_SPIN, OPT_NO_PT, OPT_URING };
 	static const struct option longopts[] = {
 		{ "trace", required_argument, NULL, OPT_TRACE },
 		{ "upper", required_argument, NULL, OPT_UPPER },
@@ -49,6 +53,7 @@ int main(int argc, char **argv)
 		{ "ready-fd", required_argument, NULL, OPT_READY },
 		{ "spin-us", required_argument, NULL, OPT_SPIN },
 		{ "no-passthrough", no_argument, NULL, OPT_NO_PT },
+		{ "io-uring", no_argument, NULL, OPT_URING },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
@@ -72,6 +77,7 @@ int main(int argc, char **argv)
 		case OPT_UPPER: o.upper = optarg; break;
 		case OPT_NO_VERIFY: o.verify = false; break;
 		case OPT_NO_PT: o.passthrough = false; break;
+		case OPT_URING: o.io_uring = true; break;
 		case OPT_COMMAND: o.command = optarg; break;
 		case OPT_QUEUE:
 			if (strcmp(optarg, "unlimited") == 0) {

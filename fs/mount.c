@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "../common/cleanup.h"
+#include "devio.h"
 #include "loop.h"
 #include "ops.h"
 #include "slimfs.h"
@@ -345,6 +346,26 @@ static bool lower_is_stacked(int lower_root)
 	return fstatfs(lower_root, &sf) == 0 && sf.f_type == OVERLAYFS_SUPER_MAGIC;
 }
 
+/* What libfuse 3.14 cannot ask the kernel for (devio.h): passthrough, the ring. */
+static void wrap_session(struct daemon *d, const struct slimfs_opts *o)
+{
+	const char *why;
+
+	if (!o->passthrough && !o->io_uring)
+		return;
+	if (devio_install(d->se) < 0) {
+		sfs_warn(o->prog, "FUSE passthrough and io_uring off: cannot wrap the session's I/O");
+		return;
+	}
+	if (o->passthrough) {
+		pt_enable(&d->fs.pt, d->se, lower_is_stacked(d->fs.lower_root));
+		d->fs.it.freeing = pt_forget;   /* inodes drop their backing files */
+		d->fs.it.freeing_arg = &d->fs.pt;
+	}
+	if (o->io_uring && (why = ring_init(&d->fs.ring, d->se)))
+		sfs_warn(o->prog, "FUSE over io_uring off: %s", why);
+}
+
 static int serve(struct daemon *d, const struct slimfs_opts *o, int notify, struct sfs_err *err)
 {
 	int r;
@@ -352,14 +373,7 @@ static int serve(struct daemon *d, const struct slimfs_opts *o, int notify, stru
 	if (fuse_session_mount(d->se, o->mountpoint) < 0)
 		return sfs_fail(err, 0, "cannot mount on %s", o->mountpoint);
 	d->mounted = true;
-	if (o->passthrough) {
-		if (pt_install(&d->fs.pt, d->se, lower_is_stacked(d->fs.lower_root)) == 0) {
-			d->fs.it.freeing = pt_forget;   /* inodes drop their backing files */
-			d->fs.it.freeing_arg = &d->fs.pt;
-		} else {
-			sfs_warn(o->prog, "FUSE passthrough off: cannot wrap the session's I/O");
-		}
-	}
+	wrap_session(d, o);
 	if (o->ready_fd >= 0) {
 		if (write(o->ready_fd, "", 1) < 0)
 			sfs_warn(o->prog, "ready fd %d: %s", o->ready_fd, strerror(errno));
@@ -368,6 +382,7 @@ static int serve(struct daemon *d, const struct slimfs_opts *o, int notify, stru
 	if (notify >= 0)
 		detach(notify);
 	r = sfs_loop(d->se, o->spin_us);
+	ring_stop(&d->fs.ring);
 	if (r < 0)
 		return sfs_fail(err, -r, "serving %s", o->mountpoint);
 	return 0;

@@ -39,6 +39,7 @@
 #include "../store/trace.h"
 #include "inode.h"
 #include "passthrough.h"
+#include "ring.h"
 
 #define OV_OPAQUE_XATTR "trusted.overlay.opaque"
 /* On a copied-up file: the image file's inode number (8 bytes, host order), so the
@@ -70,6 +71,8 @@ struct sfs_fs {
 	pthread_mutex_t handles_lock;
 	struct sfs_handle handles;      /* list head of open handles */
 	struct sfs_pt pt;               /* passthrough (passthrough.h) */
+	struct sfs_ring ring;           /* FUSE over io_uring (ring.h) */
+	atomic_bool init_done;          /* the INIT reply has gone out (devio.h) */
 };
 
 /* One name in the merged view: what each layer holds under it. */

@@ -13,7 +13,6 @@
 #include "overlay.h"
 
 /* Kernel ABI 7.40 (Linux 6.9), newer than Debian 12's <linux/fuse.h>. */
-#define SFS_FUSE_PASSTHROUGH    (1ULL << 37)
 #define SFS_FOPEN_PASSTHROUGH   (1U << 7)
 
 struct sfs_backing_map {
@@ -24,10 +23,6 @@ struct sfs_backing_map {
 
 #define SFS_DEV_IOC_BACKING_OPEN  _IOW(229, 1, struct sfs_backing_map)
 #define SFS_DEV_IOC_BACKING_CLOSE _IOW(229, 2, uint32_t)
-
-/* fuse_init_out from 7.40: max_stack_depth took the first unused word. */
-#define INIT_OUT_FLAGS2       offsetof(struct fuse_init_out, flags2)
-#define INIT_OUT_STACK_DEPTH  (INIT_OUT_FLAGS2 + 4)
 
 void pt_init(struct sfs_pt *pt)
 {
@@ -41,64 +36,13 @@ void pt_destroy(struct sfs_pt *pt)
 	pthread_mutex_destroy(&pt->lock);
 }
 
-/* fuse_session_custom_io wants a read callback too: the plain one. */
-static ssize_t pt_read(int fd, void *buf, size_t len, void *userdata)
+void pt_enable(struct sfs_pt *pt, struct fuse_session *se, bool stacked)
 {
-	(void)userdata;
-	return read(fd, buf, len);
-}
-
-/* Ask for passthrough in the INIT reply libfuse built: FUSE_PASSTHROUGH is a flags2
- * bit, and max_stack_depth says how deep backing files may be stacked (the kernel
- * checks each at BACKING_OPEN: 1 is any plain file system). */
-static void patch_init(struct sfs_pt *pt, struct iovec *iov, int count)
-{
-	const struct fuse_out_header *out = iov[0].iov_base;
-	unsigned char *arg;
-	uint32_t flags, flags2;
-
-	if (out->error != 0 || count < 2 || iov[1].iov_len < INIT_OUT_STACK_DEPTH + 4)
-		return;
-	arg = iov[1].iov_base;
-	memcpy(&flags, arg + offsetof(struct fuse_init_out, flags), 4);
-	memcpy(&flags2, arg + INIT_OUT_FLAGS2, 4);
-	if (!(flags & FUSE_INIT_EXT))
-		flags2 = 0;     /* libfuse did not use flags2: nothing of its to keep */
-	flags |= FUSE_INIT_EXT;
-	flags2 |= (uint32_t)(SFS_FUSE_PASSTHROUGH >> 32);
-	memcpy(arg + offsetof(struct fuse_init_out, flags), &flags, 4);
-	memcpy(arg + INIT_OUT_FLAGS2, &flags2, 4);
-	memcpy(arg + INIT_OUT_STACK_DEPTH, &pt->depth, 4);
-}
-
-/* The first reply of a session answers INIT: the kernel sends no other request until
- * INIT is answered, and the daemon sends no notification.  (The callbacks get the
- * session's userdata: the daemon's sfs_fs.) */
-static ssize_t pt_writev(int fd, struct iovec *iov, int count, void *userdata)
-{
-	struct sfs_pt *pt = &((struct sfs_fs *)userdata)->pt;
-
-	if (!atomic_load_explicit(&pt->init_done, memory_order_relaxed) && count > 0 &&
-	    iov[0].iov_len >= sizeof(struct fuse_out_header)) {
-		patch_init(pt, iov, count);
-		atomic_store(&pt->init_done, true);
-	}
-	return writev(fd, iov, count);
-}
-
-int pt_install(struct sfs_pt *pt, struct fuse_session *se, bool stacked)
-{
-	const struct fuse_custom_io io = { .read = pt_read, .writev = pt_writev };
-	int fd = fuse_session_fd(se);
-
-	if (fuse_session_custom_io(se, &io, fd) != 0)
-		return -EINVAL;
 	pthread_mutex_lock(&pt->lock);
-	pt->dev = fd;
+	pt->dev = fuse_session_fd(se);
 	pt->depth = stacked ? 2 : 1;
 	pt->on = true;
 	pthread_mutex_unlock(&pt->lock);
-	return 0;
 }
 
 /* ---- the idle list and backing ids (pt->lock held) ------------------------- */

@@ -7,10 +7,9 @@
  * was opened to be read is the safe side.  The fanotify verifier, which watches the
  * mount the backing files live on, still confirms the physical reads (verify_read).
  *
- * libfuse 3.14 has no API for it.  pt_install wraps the session's /dev/fuse I/O
- * (fuse_session_custom_io) to add FUSE_PASSTHROUGH and max_stack_depth 1 to the INIT
- * reply; backing files are registered with FUSE_DEV_IOC_BACKING_OPEN; the open reply
- * is built here.
+ * libfuse 3.14 has no API for it.  The INIT reply gets FUSE_PASSTHROUGH and
+ * max_stack_depth from the session's I/O wrapper (devio.h); backing files are
+ * registered with FUSE_DEV_IOC_BACKING_OPEN; the open reply is built here.
  *
  * The kernel's rule (fs/fuse/iomode.c): while an inode has a passthrough open, every
  * other open of it must be a passthrough open with the same backing file, or it fails
@@ -52,6 +51,9 @@
 struct sfs_fs;
 struct sfs_inode;
 
+/* FUSE_PASSTHROUGH, an INIT flags2 bit since 7.40 (Linux 6.9). */
+#define SFS_FUSE_PASSTHROUGH (1ULL << 37)
+
 /* Idle backing ids kept at most. */
 #define PT_KEEP 4096
 
@@ -64,17 +66,15 @@ struct sfs_pt {
 	uint32_t depth;                 /* max_stack_depth asked for at INIT */
 	struct sfs_inode *idle_head, *idle_tail;
 	size_t idle;                    /* inodes on the idle list */
-	atomic_bool init_done;          /* the INIT reply has gone out */
 };
 
 void pt_init(struct sfs_pt *pt);
 void pt_destroy(struct sfs_pt *pt);
 
-/* Route SE's /dev/fuse I/O through PT (after fuse_session_mount, before serving) and
- * allow passthrough opens.  STACKED: the image lives on a stacked file system
- * (overlayfs), whose files can back ours only at stack depth 2.  0, or a negative
- * errno (nothing changed). */
-int pt_install(struct sfs_pt *pt, struct fuse_session *se, bool stacked);
+/* Allow passthrough opens on SE (after fuse_session_mount, with the session's I/O
+ * wrapped, before serving: the INIT reply asks for it).  STACKED: the image lives on a
+ * stacked file system (overlayfs), whose files can back ours only at stack depth 2. */
+void pt_enable(struct sfs_pt *pt, struct fuse_session *se, bool stacked);
 
 /* An open of I that may change its data (write access, O_TRUNC, truncate by path) is
  * about to proceed: true if it must split I instead (passthrough opens still read the

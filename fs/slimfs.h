@@ -23,6 +23,7 @@ struct slimfs_opts {
 	int ready_fd;                   /* -1, or an fd that gets one byte once mounted */
 	unsigned spin_us;               /* poll for requests this long after each (loop.h) */
 	bool passthrough;               /* FUSE passthrough for image reads (passthrough.h) */
+	bool io_uring;                  /* FUSE over io_uring (ring.h) */
 };
 
 /* Check the input, open the trace, mount, serve until unmounted, finish the trace.

@@ -1,7 +1,7 @@
 /* daemon.c — the slimfs daemon as a child of the runner.
  *
  * `slimfs -f --ready-fd 3 --trace T --command CMD [--upper U] [--no-verify]
- *  [--no-passthrough] ROOTFS MNT`
+ *  [--no-passthrough] [--io-uring] ROOTFS MNT`
  * runs in the foreground in its own process group (a ^C on the terminal is for CMD,
  * not for the recorder), with SIGTERM as its parent-death signal so a killed runner
  * never leaves it behind, and writes one byte to fd 3 once the mount is up.
@@ -103,6 +103,8 @@ int daemon_start(struct daemon *d, const struct run_target *t, const char *cmdli
 		argv[argc++] = "--no-verify";
 	if (o->no_passthrough)
 		argv[argc++] = "--no-passthrough";
+	if (o->io_uring)
+		argv[argc++] = "--io-uring";
 	argv[argc++] = t->rootfs;
 	argv[argc++] = d->mnt;
 	argv[argc] = NULL;

@@ -35,6 +35,8 @@ static void usage(FILE *f)
 "  --no-verify          do not run the fanotify verifier (slimfs --no-verify)\n"
 "  --no-passthrough     every read of an image file through the daemon\n"
 "                       (slimfs --no-passthrough)\n"
+"  --io-uring           the daemon takes requests through FUSE over io_uring\n"
+"                       (slimfs --io-uring; needs the kernel's switch on)\n"
 "  --check LEAN         run CMD in ROOTFS and in LEAN (tarball or directory), nothing\n"
 "                       recorded; exit 0 only if exit status and stdout are identical\n"
 "  -h, --help           show this help\n"
@@ -103,7 +105,7 @@ static char *absolute(const char *path)
 int main(int argc, char **argv)
 {
 	enum { OPT_TRACE = 256, OPT_RUNTIME, OPT_ENV, OPT_WORKDIR, OPT_USER, OPT_NET,
-	       OPT_HOSTNAME, OPT_UPPER, OPT_NOVERIFY, OPT_NOPT, OPT_CHECK, OPT_VERSION };
+	       OPT_HOSTNAME, OPT_UPPER, OPT_NOVERIFY, OPT_NOPT, OPT_URING, OPT_CHECK, OPT_VERSION };
 	static const struct option longopts[] = {
 		{ "trace", required_argument, NULL, OPT_TRACE },
 		{ "runtime", required_argument, NULL, OPT_RUNTIME },
@@ -115,6 +117,7 @@ int main(int argc, char **argv)
 		{ "upper", required_argument, NULL, OPT_UPPER },
 		{ "no-verify", no_argument, NULL, OPT_NOVERIFY },
 		{ "no-passthrough", no_argument, NULL, OPT_NOPT },
+		{ "io-uring", no_argument, NULL, OPT_URING },
 		{ "check", required_argument, NULL, OPT_CHECK },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
@@ -181,6 +184,7 @@ int main(int argc, char **argv)
 		case OPT_UPPER: upper = optarg; break;
 		case OPT_NOVERIFY: o.no_verify = true; break;
 		case OPT_NOPT: o.no_passthrough = true; break;
+		case OPT_URING: o.io_uring = true; break;
 		case OPT_CHECK: check = optarg; break;
 		case 'h': usage(stdout); return 0;
 		case OPT_VERSION: printf(PROG " " SLIMFS_VERSION "\n"); return 0;

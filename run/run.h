@@ -48,6 +48,7 @@ struct run_opts {
 	const char *hostname;
 	bool no_verify;           /* slimfs --no-verify */
 	bool no_passthrough;      /* slimfs --no-passthrough */
+	bool io_uring;            /* slimfs --io-uring */
 };
 
 /* Where one run records and what its CMD sees as stdin/stdout (-1: inherited). */

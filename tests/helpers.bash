@@ -10,12 +10,16 @@ rootfs() {
 	"$SLIMFS_SRC/tests/rootfs.sh"
 }
 
+# SLIMFS_TEST_OPTS (environment) — slimfs options every mount of a suite gets, split into
+# TEST_OPTS (tests/meson.build runs suites again with --io-uring).
+read -r -a TEST_OPTS <<<"${SLIMFS_TEST_OPTS:-}"
+
 # mount_slimfs LOWER MNT TRACE [slimfs options...] — mounts, returns when mounted.
 mount_slimfs() {
 	local lower=$1 mnt=$2 trace=$3
 	shift 3
 	mkdir -p "$mnt"
-	"$SLIMFS" --trace "$trace" "$@" "$lower" "$mnt"
+	"$SLIMFS" --trace "$trace" "${TEST_OPTS[@]}" "$@" "$lower" "$mnt"
 }
 
 # umount_slimfs MNT TRACE — unmounts and waits until the daemon has finished the
@@ -57,7 +61,8 @@ fs_is_mounted() {
 start_slimfs() {
 	local lower=$1 mnt=$2 trace=$3
 	shift 3
-	"$SLIMFS" -f --trace "$trace" "$@" "$lower" "$mnt" 2>"$BATS_TEST_TMPDIR/daemon.err" &
+	"$SLIMFS" -f --trace "$trace" "${TEST_OPTS[@]}" "$@" "$lower" "$mnt" \
+		2>"$BATS_TEST_TMPDIR/daemon.err" &
 	daemon_pid=$!
 	for _ in $(seq 100); do
 		fs_is_mounted "$mnt" && return 0

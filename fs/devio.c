@@ -1,0 +1,100 @@
+/* devio.c — the session's /dev/fuse I/O (devio.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fuse.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "devio.h"
+#include "overlay.h"
+
+/* fuse_init_out from 7.40: max_stack_depth took the first unused word. */
+#define INIT_OUT_FLAGS2       offsetof(struct fuse_init_out, flags2)
+#define INIT_OUT_STACK_DEPTH  (INIT_OUT_FLAGS2 + 4)
+
+static ssize_t dev_read(int fd, void *buf, size_t len, void *userdata)
+{
+	(void)userdata;
+	return read(fd, buf, len);
+}
+
+/* Add FS's flags to the INIT reply libfuse built.  FUSE_PASSTHROUGH and
+ * FUSE_OVER_IO_URING are flags2 bits; max_stack_depth says how deep passthrough's
+ * backing files may be stacked (the kernel checks each at BACKING_OPEN). */
+static void patch_init(struct sfs_fs *fs, struct iovec *iov, int count)
+{
+	const struct fuse_out_header *out = iov[0].iov_base;
+	uint64_t want = (fs->pt.on ? SFS_FUSE_PASSTHROUGH : 0) |
+			(fs->ring.want ? SFS_FUSE_OVER_IO_URING : 0);
+	unsigned char *arg;
+	uint32_t flags, flags2;
+
+	if (out->error != 0 || count < 2 || iov[1].iov_len < INIT_OUT_STACK_DEPTH + 4)
+		return;
+	arg = iov[1].iov_base;
+	memcpy(&flags, arg + offsetof(struct fuse_init_out, flags), 4);
+	memcpy(&flags2, arg + INIT_OUT_FLAGS2, 4);
+	if (!(flags & FUSE_INIT_EXT))
+		flags2 = 0;     /* libfuse did not use flags2: nothing of its to keep */
+	flags |= FUSE_INIT_EXT;
+	flags2 |= (uint32_t)(want >> 32);
+	memcpy(arg + offsetof(struct fuse_init_out, flags), &flags, 4);
+	memcpy(arg + INIT_OUT_FLAGS2, &flags2, 4);
+	if (fs->pt.on)
+		memcpy(arg + INIT_OUT_STACK_DEPTH, &fs->pt.depth, 4);
+}
+
+static size_t iov_bytes(const struct iovec *iov, int count)
+{
+	size_t n = 0;
+
+	for (int k = 0; k < count; k++)
+		n += iov[k].iov_len;
+	return n;
+}
+
+/* (The callbacks get the session's userdata: the daemon's sfs_fs.) */
+static ssize_t dev_writev(int fd, struct iovec *iov, int count, void *userdata)
+{
+	struct sfs_fs *fs = userdata;
+	ssize_t r;
+
+	if (ring_reply(iov, count))
+		return (ssize_t)iov_bytes(iov, count);
+	if (atomic_load_explicit(&fs->init_done, memory_order_relaxed) || count < 1 ||
+	    iov[0].iov_len < sizeof(struct fuse_out_header))
+		return writev(fd, iov, count);
+	patch_init(fs, iov, count);
+	r = writev(fd, iov, count);
+	atomic_store(&fs->init_done, true);
+	/* The kernel has taken the reply: the ring may register now. */
+	if (r > 0 && fs->ring.want)
+		ring_start(&fs->ring);
+	return r;
+}
+
+static ssize_t dev_splice_send(int fdin, off_t *offin, int fdout, off_t *offout, size_t len,
+			       unsigned int flags, void *userdata)
+{
+	ssize_t r = ring_splice_reply(fdin, len);
+
+	(void)userdata;
+	if (r == 0)
+		return splice(fdin, offin, fdout, offout, len, flags);
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
+int devio_install(struct fuse_session *se)
+{
+	const struct fuse_custom_io io = {
+		.read = dev_read, .writev = dev_writev, .splice_send = dev_splice_send,
+	};
+
+	return fuse_session_custom_io(se, &io, fuse_session_fd(se)) == 0 ? 0 : -EINVAL;
+}

@@ -1,0 +1,21 @@
+/* devio.h — the session's /dev/fuse I/O, wrapped for what libfuse 3.14 does not know.
+ *
+ * fuse_session_custom_io routes every read and reply of the session through here:
+ *  - the session's first reply answers INIT (the kernel sends no other request until
+ *    it is answered, and the daemon sends no notification before): it gets the flags
+ *    libfuse cannot set, FUSE_PASSTHROUGH with max_stack_depth (passthrough.h) and
+ *    FUSE_OVER_IO_URING (ring.h); once it is written, the ring starts;
+ *  - the reply of a request that came through the ring goes into its ring entry
+ *    instead of /dev/fuse, written or spliced.
+ */
+#ifndef SLIMFS_DEVIO_H
+#define SLIMFS_DEVIO_H
+
+#include <fuse_lowlevel.h>
+
+/* Route SE's I/O through here (after fuse_session_mount, before serving).  SE's
+ * userdata is the daemon's sfs_fs; the INIT reply asks for what it has turned on by
+ * then.  0, or a negative errno. */
+int devio_install(struct fuse_session *se);
+
+#endif

@@ -1,0 +1,334 @@
+/* ring.c — FUSE over io_uring (ring.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fuse.h>
+#include <liburing.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "ring.h"
+
+/* Kernel ABI 7.42 (Linux 6.14), newer than Debian 12's <linux/fuse.h>. */
+#define URING_IN_OUT_SZ 128
+#define URING_OP_IN_SZ  128
+
+struct uring_ent_in_out {
+	uint64_t flags;
+	uint64_t commit_id;             /* the request's unique */
+	uint32_t payload_sz;            /* bytes in the payload buffer, either way */
+	uint32_t padding;
+	uint64_t reserved;
+};
+
+struct uring_req_header {
+	char in_out[URING_IN_OUT_SZ];   /* fuse_in_header, then fuse_out_header */
+	char op_in[URING_OP_IN_SZ];     /* the request's first argument, its op header */
+	struct uring_ent_in_out ent;
+};
+
+enum { URING_CMD_REGISTER = 1, URING_CMD_COMMIT_AND_FETCH = 2 };
+
+struct uring_cmd_req {                  /* in the SQE's command area (SQE128) */
+	uint64_t flags;
+	uint64_t commit_id;
+	uint16_t qid;
+	uint8_t padding[6];
+};
+
+/* The payload buffer must hold the largest request or reply: a write or read of
+ * max_write (libfuse 3.14: 1 MiB) or max_pages pages.  Mapped, so pages that a thread
+ * never needs cost no memory. */
+#define PAYLOAD_SZ ((size_t)1 << 20)
+
+/* One mapping per entry: the kernel's header, then room to lay the in header and the op
+ * header out just before the payload, so a request reads as /dev/fuse delivers it. */
+#define GAP (sizeof(struct fuse_in_header) + URING_OP_IN_SZ)
+#define ENT_SZ (sizeof(struct uring_req_header) + GAP + PAYLOAD_SZ)
+
+struct ring_thread {
+	struct sfs_ring *r;
+	unsigned qid;                   /* the CPU queue, and the CPU the thread runs on */
+	pthread_t tid;
+	struct io_uring uring;
+	char *mem;                      /* ENT_SZ bytes: header, gap, payload */
+	struct uring_req_header *hdr;
+	char *payload;
+	struct iovec iov[2];
+	uint64_t unique;                /* of the request being served */
+	bool replied;
+};
+
+/* The entry of the request this thread is serving, NULL outside one. */
+static __thread struct ring_thread *cur;
+
+/* Number of CPU queues: the kernel has one per possible CPU. */
+static unsigned possible_cpus(void)
+{
+	FILE *f = fopen("/sys/devices/system/cpu/possible", "re");
+	unsigned lo = 0, hi = 0;
+	int n = 0;
+
+	if (f) {
+		n = fscanf(f, "%u-%u", &lo, &hi);
+		fclose(f);
+	}
+	return n == 2 ? hi + 1 : n == 1 ? lo + 1 : 0;
+}
+
+static void prep_cmd(struct ring_thread *t, uint32_t op)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&t->uring);
+	struct uring_cmd_req *req;
+
+	if (!sqe)
+		return;         /* cannot happen: each thread has at most 2 in flight */
+	memset(sqe, 0, 2 * sizeof(*sqe));       /* SQE128: the command area is the 2nd half */
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = fuse_session_fd(t->r->se);
+	sqe->cmd_op = op;
+	sqe->addr = (uintptr_t)t->iov;
+	sqe->len = 2;
+	io_uring_sqe_set_data(sqe, t);
+	req = (struct uring_cmd_req *)sqe->cmd;
+	req->qid = (uint16_t)t->qid;
+	req->commit_id = t->unique;
+}
+
+/* An error reply: the header only. */
+static void reply_error(struct ring_thread *t, int error)
+{
+	struct fuse_out_header out = {
+		.len = sizeof(out), .error = -error, .unique = t->unique,
+	};
+
+	memcpy(t->hdr->in_out, &out, sizeof(out));
+	t->hdr->ent.payload_sz = 0;
+	t->replied = true;
+}
+
+/* Hand the request in T's entry to libfuse, laid out as /dev/fuse delivers it: the in
+ * header and the op header go right before the payload.  The op header's size is what
+ * the request's length leaves. */
+static void serve_one(struct ring_thread *t)
+{
+	struct fuse_in_header in;
+	uint32_t psz = t->hdr->ent.payload_sz;
+	size_t oplen;
+	char *start;
+
+	memcpy(&in, t->hdr->in_out, sizeof(in));
+	t->unique = t->hdr->ent.commit_id;
+	t->replied = false;
+	if (in.len < sizeof(in) + (size_t)psz || psz > PAYLOAD_SZ ||
+	    (oplen = in.len - sizeof(in) - psz) > URING_OP_IN_SZ) {
+		reply_error(t, EIO);
+		return;
+	}
+	start = t->payload - oplen - sizeof(in);
+	memcpy(start, &in, sizeof(in));
+	memcpy(start + sizeof(in), t->hdr->op_in, oplen);
+	cur = t;
+	fuse_session_process_buf(t->r->se, &(struct fuse_buf){ .mem = start, .size = in.len });
+	cur = NULL;
+	if (!t->replied)        /* cannot happen: every handler replies before it returns */
+		reply_error(t, EIO);
+}
+
+bool ring_reply(const struct iovec *iov, int count)
+{
+	struct ring_thread *t = cur;
+	const struct fuse_out_header *out = iov[0].iov_base;
+	size_t n = 0;
+
+	if (!t || count < 1 || iov[0].iov_len != sizeof(*out) || out->unique != t->unique)
+		return false;
+	for (int k = 1; k < count; k++) {
+		if (n + iov[k].iov_len > PAYLOAD_SZ) {
+			reply_error(t, EIO);
+			return true;
+		}
+		memcpy(t->payload + n, iov[k].iov_base, iov[k].iov_len);
+		n += iov[k].iov_len;
+	}
+	memcpy(t->hdr->in_out, out, sizeof(*out));
+	t->hdr->ent.payload_sz = (uint32_t)n;
+	t->replied = true;
+	return true;
+}
+
+/* Read exactly LEN bytes from pipe FD. */
+static int read_full(int fd, void *buf, size_t len)
+{
+	for (size_t got = 0; got < len;) {
+		ssize_t r = read(fd, (char *)buf + got, len - got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? -errno : -EIO;
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+ssize_t ring_splice_reply(int pipe, size_t len)
+{
+	struct ring_thread *t = cur;
+	struct fuse_out_header out;
+	int r;
+
+	if (!t)
+		return 0;
+	if (len < sizeof(out) || len - sizeof(out) > PAYLOAD_SZ)
+		return -EIO;
+	r = read_full(pipe, &out, sizeof(out));
+	if (r == 0)
+		r = read_full(pipe, t->payload, len - sizeof(out));
+	if (r < 0 || out.unique != t->unique) {
+		reply_error(t, EIO);
+		return r < 0 ? r : -EIO;
+	}
+	memcpy(t->hdr->in_out, &out, sizeof(out));
+	t->hdr->ent.payload_sz = (uint32_t)(len - sizeof(out));
+	t->replied = true;
+	return (ssize_t)len;
+}
+
+/* Serve the entry until the kernel ends it (unmount: -ENOTCONN) or the session stops. */
+static void serve(struct ring_thread *t)
+{
+	struct sfs_ring *r = t->r;
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+
+	prep_cmd(t, URING_CMD_REGISTER);
+	sqe = io_uring_get_sqe(&t->uring);
+	if (!sqe)
+		return;
+	io_uring_prep_poll_add(sqe, r->stop, POLLIN);
+	io_uring_sqe_set_data(sqe, NULL);
+	for (;;) {
+		int res = io_uring_submit_and_wait(&t->uring, 1);
+
+		if (res < 0 && res != -EINTR)
+			return;
+		while (io_uring_peek_cqe(&t->uring, &cqe) == 0) {
+			void *data = io_uring_cqe_get_data(cqe);
+
+			res = cqe->res;
+			io_uring_cqe_seen(&t->uring, cqe);
+			if (!data)
+				return;                 /* stop */
+			if (res < 0) {
+				/* ENOTCONN, ECANCELED: the connection is gone */
+				if (res != -ENOTCONN && res != -ECANCELED &&
+				    !atomic_exchange(&r->failed, true))
+					fprintf(stderr, "slimfs: FUSE over io_uring off: %s\n",
+						strerror(-res));
+				return;
+			}
+			serve_one(t);
+			prep_cmd(t, URING_CMD_COMMIT_AND_FETCH);
+		}
+	}
+}
+
+static void *thread_main(void *arg)
+{
+	struct ring_thread *t = arg;
+	cpu_set_t cpu;
+
+	CPU_ZERO(&cpu);
+	CPU_SET(t->qid, &cpu);
+	pthread_setaffinity_np(pthread_self(), sizeof(cpu), &cpu);   /* best effort */
+	pthread_setname_np(pthread_self(), "slimfs-ring");
+	/* The ring is only ever entered by this thread, which waits in it: completions
+	 * run when it asks for them, with no interrupt of whatever it is doing. */
+	if (io_uring_queue_init(4, &t->uring, IORING_SETUP_SQE128 | IORING_SETUP_SINGLE_ISSUER |
+				IORING_SETUP_DEFER_TASKRUN) < 0 &&
+	    io_uring_queue_init(4, &t->uring, IORING_SETUP_SQE128) < 0) {
+		if (!atomic_exchange(&t->r->failed, true))
+			fprintf(stderr, "slimfs: FUSE over io_uring off: no io_uring\n");
+		return NULL;
+	}
+	serve(t);
+	io_uring_queue_exit(&t->uring);
+	return NULL;
+}
+
+const char *ring_init(struct sfs_ring *r, struct fuse_session *se)
+{
+	FILE *f = fopen(RING_SWITCH, "re");
+	int on = f ? fgetc(f) : EOF;
+
+	if (f)
+		fclose(f);
+	if (on == EOF)
+		return "this kernel has no FUSE over io_uring (no " RING_SWITCH ")";
+	if (on != 'Y')
+		return "the kernel's switch is off (echo Y > " RING_SWITCH ")";
+	r->want = true;
+	r->se = se;
+	r->stop = -1;
+	return NULL;
+}
+
+void ring_start(struct sfs_ring *r)
+{
+	unsigned cpus = possible_cpus(), n = cpus * RING_THREADS;
+	sigset_t all, old;
+
+	if (!r->want || cpus == 0 || (r->stop = eventfd(0, EFD_CLOEXEC)) < 0 ||
+	    !(r->threads = calloc(n, sizeof(*r->threads)))) {
+		fprintf(stderr, "slimfs: FUSE over io_uring off: cannot set up\n");
+		return;
+	}
+	/* Signals stay with the thread that waits for the end of the session (loop.c). */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (r->n = 0; r->n < n; r->n++) {
+		struct ring_thread *t = &r->threads[r->n];
+
+		t->r = r;
+		t->qid = r->n / RING_THREADS;
+		t->mem = mmap(NULL, ENT_SZ, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			      -1, 0);
+		if (t->mem == MAP_FAILED)
+			break;
+		t->hdr = (struct uring_req_header *)t->mem;
+		t->payload = t->mem + sizeof(*t->hdr) + GAP;
+		t->iov[0] = (struct iovec){ t->hdr, sizeof(*t->hdr) };
+		t->iov[1] = (struct iovec){ t->payload, PAYLOAD_SZ };
+		if (pthread_create(&t->tid, NULL, thread_main, t) != 0) {
+			munmap(t->mem, ENT_SZ);
+			break;
+		}
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+void ring_stop(struct sfs_ring *r)
+{
+	if (!r->want)
+		return;
+	if (r->stop >= 0 && eventfd_write(r->stop, 1) < 0)
+		return;         /* cannot happen; the threads are left to exit() */
+	for (unsigned k = 0; k < r->n; k++) {
+		pthread_join(r->threads[k].tid, NULL);
+		munmap(r->threads[k].mem, ENT_SZ);
+	}
+	free(r->threads);
+	r->threads = NULL;
+	r->n = 0;
+	if (r->stop >= 0)
+		close(r->stop);
+	r->stop = -1;
+}

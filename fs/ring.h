@@ -1,0 +1,77 @@
+/* ring.h — FUSE over io_uring (Linux 6.14+): requests without /dev/fuse reads.
+ *
+ * Every request the daemon answers costs the workload a round trip: the kernel queues
+ * it, wakes a daemon thread, and sleeps until the reply is written.  On the 2-vCPU VM
+ * this is measured (docs/benchmarks.md), most of that time is waking a daemon thread
+ * on the other, idle vCPU.  With the ring, the kernel keeps one queue per CPU, and a
+ * request goes to the queue of the CPU its caller runs on; each queue is served by
+ * threads pinned to that CPU, so the caller and the daemon take turns on one CPU, and
+ * a reply and the fetch of the next request are one system call.
+ *
+ * libfuse 3.14 has no support for it.  The INIT reply asks for FUSE_OVER_IO_URING
+ * (devio.c); once it has gone out, ring_start starts RING_THREADS threads per CPU
+ * queue, each with its own io_uring and one ring entry (a header and a payload buffer
+ * registered with FUSE_IO_URING_CMD_REGISTER).  A request that arrives in an entry is
+ * laid out as /dev/fuse would have delivered it (in header, op header, payload: the
+ * payload is not copied) and handed to libfuse's fuse_session_process_buf; the reply
+ * libfuse writes is caught by the session's I/O wrapper (ring_reply, ring_splice_reply)
+ * and put into the entry, which FUSE_IO_URING_CMD_COMMIT_AND_FETCH returns to the
+ * kernel.  Replies are written by the thread that took the request (the daemon never
+ * answers later), which is how a reply finds its entry.
+ *
+ * The kernel switches to the ring once every CPU's queue has an entry; until then, and
+ * always for FORGET and INTERRUPT, requests still come through /dev/fuse (loop.c).
+ * Off by default: the kernel's switch, /sys/module/fuse/parameters/enable_uring, is
+ * host-wide and off by default too.
+ */
+#ifndef SLIMFS_RING_H
+#define SLIMFS_RING_H
+
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+/* Threads (each with one ring entry) per CPU queue: a request that blocks (a big
+ * copy-up, fsync) holds up only its own thread. */
+#define RING_THREADS 4
+
+/* FUSE_OVER_IO_URING, an INIT flags2 bit since 7.42 (Linux 6.14). */
+#define SFS_FUSE_OVER_IO_URING (1ULL << 41)
+
+struct ring_thread;
+
+struct sfs_ring {
+	bool want;                      /* asked for at INIT (slimfs --io-uring) */
+	struct fuse_session *se;
+	int stop;                       /* eventfd: the session is over */
+	unsigned n;                     /* threads started */
+	struct ring_thread *threads;
+	atomic_bool failed;             /* the kernel refused an entry (reported once) */
+};
+
+/* The kernel's host-wide switch for FUSE over io_uring. */
+#define RING_SWITCH "/sys/module/fuse/parameters/enable_uring"
+
+/* Serve SE's requests through the ring: the INIT reply will ask for it.  NULL, or
+ * why the kernel will not (the ring stays off). */
+const char *ring_init(struct sfs_ring *r, struct fuse_session *se);
+
+/* The INIT reply has been written: start the threads, which register their entries.
+ * A refusal (the kernel's switch off) is reported once, and /dev/fuse goes on serving. */
+void ring_start(struct sfs_ring *r);
+
+/* The session is over: stop and join the threads. */
+void ring_stop(struct sfs_ring *r);
+
+/* For the session's I/O wrapper: the reply IOV is the one of the request this thread
+ * is serving from the ring.  True: it has been put into the entry. */
+bool ring_reply(const struct iovec *iov, int count);
+
+/* The same for a reply libfuse spliced into pipe PIPE (LEN bytes): LEN, a negative
+ * errno, or 0 if it is not a ring request's reply (nothing has been read). */
+ssize_t ring_splice_reply(int pipe, size_t len);
+
+#endif

@@ -1,0 +1,213 @@
+#!/usr/bin/env bats
+# fs_ring.bats — FUSE over io_uring (fs/ring.h, slimfs --io-uring): with the kernel's
+# switch on, requests reach the daemon through one ring queue per CPU, served by the
+# daemon's "slimfs-ring" threads pinned to that CPU, and nothing else changes: the same
+# operations give the same results and the same trace as through /dev/fuse.  With the
+# switch off, --io-uring warns and /dev/fuse serves.
+#
+# Which threads served the requests is seen in their voluntary context switches: a
+# serial workload makes a thread sleep once per request it serves.  Negative lookups
+# make no inodes, so the kernel sends no FORGET (which always comes through /dev/fuse).
+bats_require_minimum_version 1.5.0
+load helpers
+
+setup_file() {
+	# The kernel's switch is host-wide: on for this suite, then back as it was.
+	cat /sys/module/fuse/parameters/enable_uring >"$BATS_FILE_TMPDIR/switch"
+	echo Y >/sys/module/fuse/parameters/enable_uring
+	local l=$BATS_FILE_TMPDIR/lower
+	mkdir -p "$l/etc" "$l/data"
+	echo "image file" >"$l/etc/data"
+	head -c 3000000 /dev/urandom >"$l/data/big"
+	ln -s data "$l/etc/link"
+	manifest "$l" >"$BATS_FILE_TMPDIR/before"
+}
+
+teardown_file() {
+	cat "$BATS_FILE_TMPDIR/switch" >/sys/module/fuse/parameters/enable_uring
+}
+
+setup() {
+	mount_tmp_setup /tmp/slimfs-ring.XXXXXX
+	LOWER=$BATS_FILE_TMPDIR/lower
+}
+
+teardown() {
+	echo Y >/sys/module/fuse/parameters/enable_uring
+	umount_slimfs "$MNT" "$TRACE"
+	mount_tmp_teardown
+	manifest "$LOWER" | diff "$BATS_FILE_TMPDIR/before" -     # the image is untouched
+}
+
+# switches PID COMM — voluntary context switches of PID's threads named COMM, summed.
+switches() {
+	local t n=0
+	for t in /proc/"$1"/task/*; do
+		[[ $(<"$t/comm") == "$2" ]] || continue
+		n=$((n + $(awk '/^voluntary_ctxt_switches/ { print $2 }' "$t/status")))
+	done
+	echo "$n"
+}
+
+# ring_threads PID — "TID CPU-LIST" for each of PID's ring threads.
+ring_threads() {
+	local t
+	for t in /proc/"$1"/task/*; do
+		[[ $(<"$t/comm") == slimfs-ring ]] || continue
+		echo "${t##*/} $(awk '/^Cpus_allowed_list/ { print $2 }' "$t/status")"
+	done
+}
+
+# misses N — N lookups of names that do not exist, one at a time.
+misses() {
+	local i args=()
+	for i in $(seq "$1"); do args+=("miss:$MNT/nx$i"); done
+	"$(fs_probe)" "${args[@]}"
+}
+
+fs_probe() {
+	local p=$BATS_FILE_TMPDIR/fs_probe
+	[[ -x $p ]] || cc -static -O1 -o "$p" "$SLIMFS_SRC/tests/fs_probe.c" >&2
+	echo "$p"
+}
+
+@test "--io-uring: requests come through the ring, served by threads pinned per CPU" {
+	local cpus ring dev
+	start_slimfs "$LOWER" "$MNT" "$TRACE" --io-uring
+	cpus=$(($(sed 's/.*-//' /sys/devices/system/cpu/possible) + 1))
+	# RING_THREADS (4) threads per CPU queue, each allowed on its CPU only
+	for _ in $(seq 50); do
+		[ "$(ring_threads "$daemon_pid" | wc -l)" -eq $((4 * cpus)) ] && break
+		sleep 0.1
+	done
+	ring_threads "$daemon_pid" >"$BATS_TEST_TMPDIR/threads"
+	[ "$(wc -l <"$BATS_TEST_TMPDIR/threads")" -eq $((4 * cpus)) ]
+	for c in $(seq 0 $((cpus - 1))); do
+		[ "$(awk -v c="$c" '$2 == c' "$BATS_TEST_TMPDIR/threads" | wc -l)" -eq 4 ]
+	done
+	ring=$(switches "$daemon_pid" slimfs-ring)
+	dev=$(switches "$daemon_pid" slimfs)
+	misses 1000
+	ring=$(($(switches "$daemon_pid" slimfs-ring) - ring))
+	dev=$(($(switches "$daemon_pid" slimfs) - dev))
+	echo "ring threads: $ring switches, /dev/fuse threads: $dev" >&2
+	[ "$ring" -ge 1000 ]
+	[ "$dev" -lt 100 ]
+	[ ! -s "$BATS_TEST_TMPDIR/daemon.err" ]
+	umount_slimfs "$MNT" "$TRACE"
+	[ "$(sqlite3 "$TRACE" "SELECT count(*) FROM event_paths WHERE op = 'negative' AND path LIKE '/nx%'")" -eq 1000 ]
+}
+
+@test "without --io-uring: /dev/fuse serves, no ring threads" {
+	local dev
+	start_slimfs "$LOWER" "$MNT" "$TRACE"
+	dev=$(switches "$daemon_pid" slimfs)
+	misses 1000
+	dev=$(($(switches "$daemon_pid" slimfs) - dev))
+	[ "$dev" -ge 1000 ]
+	[ -z "$(ring_threads "$daemon_pid")" ]
+}
+
+@test "--io-uring with the kernel's switch off: one warning, /dev/fuse serves" {
+	echo N >/sys/module/fuse/parameters/enable_uring
+	start_slimfs "$LOWER" "$MNT" "$TRACE" --io-uring
+	[ "$(cat "$MNT/etc/data")" = "image file" ]
+	misses 10
+	[ -z "$(ring_threads "$daemon_pid")" ]
+	[ "$(wc -l <"$BATS_TEST_TMPDIR/daemon.err")" -eq 1 ]
+	grep -q "FUSE over io_uring off: the kernel's switch is off (echo Y > /sys/module/fuse/parameters/enable_uring)" \
+		"$BATS_TEST_TMPDIR/daemon.err"
+}
+
+# workload DIR — every kind of request, with output that shows each result: names,
+# link targets, xattrs, contents (large writes and reads: 1 MiB requests; reads of
+# files the daemon serves are spliced), renames, links, truncation, removal.
+workload() {
+	local d=$1
+	cat "$d/etc/data"
+	readlink "$d/etc/link"
+	ls -la --time-style=+ "$d/etc" | awk '{ $2 = $6 = ""; print }'   # (no link counts, times)
+	sha256sum <"$d/data/big"
+	mkdir "$d/new" && echo hello >"$d/new/a"
+	head -c 5000000 /dev/urandom >"$BATS_TEST_TMPDIR/blob"
+	dd if="$BATS_TEST_TMPDIR/blob" of="$d/new/blob" bs=4M status=none
+	cmp "$BATS_TEST_TMPDIR/blob" "$d/new/blob" && echo "blob read back"
+	setfattr -n user.k -v v1 "$d/new/a" && (cd "$d/new" && getfattr -d -m user. a)
+	ln -s a "$d/new/s" && readlink "$d/new/s"
+	ln "$d/new/a" "$d/new/h" && stat -c '%h %s' "$d/new/a"
+	mv "$d/new/a" "$d/new/b" && cat "$d/new/b"
+	chmod 600 "$d/new/b" && stat -c %a "$d/new/b"
+	truncate -s 3 "$d/new/b" && cat "$d/new/b" && echo
+	echo more >>"$d/etc/data" && cat "$d/etc/data"            # copy-up of an image file
+	rm "$d/new/h" "$d/new/s" "$d/new/blob" && ls "$d/new"
+	rm -r "$d/new" && ls "$d"
+	! cat "$d/nothing" 2>/dev/null
+}
+
+@test "every kind of request through the ring: same results, same trace as /dev/fuse" {
+	local ring
+	for mode in dev ring; do
+		mkdir -p "$TMP/$mode"
+		start_slimfs "$LOWER" "$TMP/$mode" "$TMP/$mode.db" --no-passthrough \
+			$([[ $mode == ring ]] && echo --io-uring)
+		ring=$(switches "$daemon_pid" slimfs-ring)
+		workload "$TMP/$mode" >"$TMP/$mode.out"
+		ring=$(($(switches "$daemon_pid" slimfs-ring) - ring))
+		[ ! -s "$BATS_TEST_TMPDIR/daemon.err" ]
+		umount_slimfs "$TMP/$mode" "$TMP/$mode.db"
+		if [[ $mode == ring ]]; then [ "$ring" -ge 100 ]; else [ "$ring" -eq 0 ]; fi
+		sqlite3 -separator ' ' "$TMP/$mode.db" "SELECT DISTINCT path, op FROM event_paths
+			WHERE op NOT LIKE 'verify%'" | LC_ALL=C sort >"$TMP/$mode.events"
+	done
+	diff "$TMP/dev.out" "$TMP/ring.out"
+	diff "$TMP/dev.events" "$TMP/ring.events"
+	grep -qx "blob read back" "$TMP/ring.out"
+	grep -q '^/data/big read$' "$TMP/ring.events"          # read by the daemon, spliced
+	grep -q '^/new/blob write$' "$TMP/ring.events"
+}
+
+@test "--io-uring with passthrough: image files read by the kernel, the rest by the ring" {
+	start_slimfs "$LOWER" "$MNT" "$TRACE" --io-uring
+	cmp "$LOWER/data/big" "$MNT/data/big"
+	echo "upper" >"$MNT/up" && [ "$(cat "$MNT/up")" = upper ]
+	umount_slimfs "$MNT" "$TRACE"
+	has_event "$TRACE" /data/big passthrough
+	! has_event "$TRACE" /data/big read
+	has_event "$TRACE" /up read
+}
+
+@test "--io-uring: SIGTERM and unmount both end the daemon, the trace complete" {
+	start_slimfs "$LOWER" "$MNT" "$TRACE" --io-uring
+	cat "$MNT/etc/data" >/dev/null
+	kill -TERM "$daemon_pid"
+	run timeout 10 tail --pid="$daemon_pid" -f /dev/null
+	[ "$status" -eq 0 ]
+	! fs_is_mounted "$MNT"
+	has_event "$TRACE" /etc/data open
+
+	start_slimfs "$LOWER" "$MNT" "$TRACE" --io-uring
+	misses 5
+	fusermount3 -u "$MNT"
+	run timeout 10 tail --pid="$daemon_pid" -f /dev/null
+	[ "$status" -eq 0 ]
+	has_event "$TRACE" /nx5 negative
+	[ ! -s "$BATS_TEST_TMPDIR/daemon.err" ]
+}
+
+@test "slimfs-run --io-uring: the daemon serves the container through the ring" {
+	local pid dpid=
+	"$SLIMFS_RUN" --trace "$TRACE" --io-uring "$(rootfs)" -- sh -c 'ls / >/dev/null; sleep 3' \
+		>"$TMP/out" 2>"$TMP/err" &
+	pid=$!
+	# while it runs, its daemon is the slimfs started with --io-uring, with ring threads
+	for _ in $(seq 100); do
+		dpid=$(pgrep -f -- "fs/slimfs -f .*--io-uring") || true
+		[[ -n $dpid && -n $(ring_threads "$dpid") ]] && break
+		sleep 0.05
+	done
+	[ -n "$dpid" ]
+	[ "$(switches "$dpid" slimfs-ring)" -gt 50 ]
+	wait "$pid"
+	[ ! -s "$TMP/err" ]
+	has_event "$TRACE" /usr/bin/sleep exec
+}
