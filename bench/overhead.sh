@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # overhead.sh — recording overhead of slimfs against native and the FUSE peers.
 #
-# Each workload runs chrooted into a Debian 12 root fs (tests/rootfs.sh) reached six
+# Each workload runs chrooted into a Debian 12 root fs (tests/rootfs.sh) reached seven
 # ways: "native" (a read-only bind mount of the directory), slimfs (recording), slimfs
+# taking requests through FUSE over io_uring (--io-uring, an opt-in: fs/ring.h), slimfs
 # without FUSE passthrough (--no-passthrough: every read through the daemon), slimfs
 # polling for requests (--spin-us 50, an opt-in: fs/loop.c), fuse-overlayfs and
 # bindfs.  "cold": a fresh mount per run, mount + run + unmount (and, for slimfs, the
@@ -29,7 +30,7 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$src/build}" && pwd)
 reps=${2:-5}
 slimfs=$build/fs/slimfs
-read -r -a SYSTEMS <<<"native ${SYSTEMS:-slimfs slimfs-nopt slimfs-spin fuse-overlayfs bindfs}"
+read -r -a SYSTEMS <<<"native ${SYSTEMS:-slimfs slimfs-uring slimfs-nopt slimfs-spin fuse-overlayfs bindfs}"
 for p in fuse-overlayfs bindfs; do     # the peers asked for, when missing
 	if [[ " ${SYSTEMS[*]} " == *" $p "* ]] && ! command -v $p >/dev/null; then
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $p >/dev/null
@@ -39,7 +40,18 @@ rootfs=$("$src/tests/rootfs.sh")
 work=$(mktemp -d /tmp/slimfs-bench.XXXXXX)
 mnt=$work/mnt
 mkdir -p "$mnt"
-cleanup() { umount -l "$mnt" 2>/dev/null || true; rm -rf "$work"; }
+# --io-uring needs the kernel's switch, which is host-wide: on for the run, then back.
+uring_switch=/sys/module/fuse/parameters/enable_uring
+uring_was=
+if [[ " ${SYSTEMS[*]} " == *" slimfs-uring "* ]]; then
+	uring_was=$(cat $uring_switch)
+	echo Y >$uring_switch
+fi
+cleanup() {
+	umount -l "$mnt" 2>/dev/null || true
+	rm -rf "$work"
+	[[ -z $uring_was ]] || echo "$uring_was" >$uring_switch
+}
 trap cleanup EXIT
 
 declare -A WL=(

@@ -55,22 +55,24 @@ static size_t iov_bytes(const struct iovec *iov, int count)
 	return n;
 }
 
-/* (The callbacks get the session's userdata: the daemon's sfs_fs.) */
+/* (The callbacks get the session's userdata: the daemon's sfs_fs.)  The first reply is
+ * claimed as INIT before it is written: once the kernel has it, other requests follow
+ * at once, and their replies must go out as they are. */
 static ssize_t dev_writev(int fd, struct iovec *iov, int count, void *userdata)
 {
 	struct sfs_fs *fs = userdata;
+	const struct fuse_out_header *out = iov[0].iov_base;
 	ssize_t r;
 
 	if (ring_reply(iov, count))
 		return (ssize_t)iov_bytes(iov, count);
 	if (atomic_load_explicit(&fs->init_done, memory_order_relaxed) || count < 1 ||
-	    iov[0].iov_len < sizeof(struct fuse_out_header))
+	    iov[0].iov_len < sizeof(*out) || atomic_exchange(&fs->init_done, true))
 		return writev(fd, iov, count);
 	patch_init(fs, iov, count);
 	r = writev(fd, iov, count);
-	atomic_store(&fs->init_done, true);
 	/* The kernel has taken the reply: the ring may register now. */
-	if (r > 0 && fs->ring.want)
+	if (r > 0 && out->error == 0)
 		ring_start(&fs->ring);
 	return r;
 }

@@ -362,7 +362,7 @@ static void wrap_session(struct daemon *d, const struct slimfs_opts *o)
 		d->fs.it.freeing = pt_forget;   /* inodes drop their backing files */
 		d->fs.it.freeing_arg = &d->fs.pt;
 	}
-	if (o->io_uring && (why = ring_init(&d->fs.ring, d->se)))
+	if (o->io_uring && (why = ring_init(&d->fs.ring, d->se, o->prog)))
 		sfs_warn(o->prog, "FUSE over io_uring off: %s", why);
 }
 

@@ -14,6 +14,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "../common/cleanup.h"
+#include "../common/error.h"
 #include "ring.h"
 
 /* Kernel ABI 7.42 (Linux 6.14), newer than Debian 12's <linux/fuse.h>. */
@@ -43,22 +45,21 @@ struct uring_cmd_req {                  /* in the SQE's command area (SQE128) */
 	uint8_t padding[6];
 };
 
-/* The payload buffer must hold the largest request or reply: a write or read of
- * max_write (libfuse 3.14: 1 MiB) or max_pages pages.  Mapped, so pages that a thread
- * never needs cost no memory. */
-#define PAYLOAD_SZ ((size_t)1 << 20)
+/* The payload buffer must hold the largest request or reply, which the kernel checks
+ * at REGISTER: max_write, and max_pages pages.  libfuse 3.14 asks for 256 pages of both
+ * (FUSE_MAX_MAX_PAGES).  Mapped, so pages that a thread never needs cost no memory. */
+#define PAYLOAD_PAGES 256
 
 /* One mapping per entry: the kernel's header, then room to lay the in header and the op
  * header out just before the payload, so a request reads as /dev/fuse delivers it. */
 #define GAP (sizeof(struct fuse_in_header) + URING_OP_IN_SZ)
-#define ENT_SZ (sizeof(struct uring_req_header) + GAP + PAYLOAD_SZ)
 
 struct ring_thread {
 	struct sfs_ring *r;
 	unsigned qid;                   /* the CPU queue, and the CPU the thread runs on */
 	pthread_t tid;
 	struct io_uring uring;
-	char *mem;                      /* ENT_SZ bytes: header, gap, payload */
+	char *mem;                      /* r->ent_sz bytes: header, gap, payload */
 	struct uring_req_header *hdr;
 	char *payload;
 	struct iovec iov[2];
@@ -69,18 +70,29 @@ struct ring_thread {
 /* The entry of the request this thread is serving, NULL outside one. */
 static __thread struct ring_thread *cur;
 
-/* Number of CPU queues: the kernel has one per possible CPU. */
+/* Number of CPU queues: the kernel has one per possible CPU ("0-3,8-11": 12). */
 static unsigned possible_cpus(void)
 {
 	FILE *f = fopen("/sys/devices/system/cpu/possible", "re");
-	unsigned lo = 0, hi = 0;
-	int n = 0;
+	char buf[256], *p = buf;
+	unsigned long max = 0;
 
-	if (f) {
-		n = fscanf(f, "%u-%u", &lo, &hi);
-		fclose(f);
+	if (!f)
+		return 0;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = '\0';
+	fclose(f);
+	while (*p >= '0' && *p <= '9') {
+		unsigned long lo = strtoul(p, &p, 10), hi = lo;
+
+		if (*p == '-')
+			hi = strtoul(p + 1, &p, 10);
+		if (hi + 1 > max)
+			max = hi + 1;
+		if (*p++ != ',')
+			break;
 	}
-	return n == 2 ? hi + 1 : n == 1 ? lo + 1 : 0;
+	return max <= 4096 ? (unsigned)max : 0;
 }
 
 static void prep_cmd(struct ring_thread *t, uint32_t op)
@@ -119,6 +131,7 @@ static void reply_error(struct ring_thread *t, int error)
  * the request's length leaves. */
 static void serve_one(struct ring_thread *t)
 {
+	struct sfs_ring *r = t->r;
 	struct fuse_in_header in;
 	uint32_t psz = t->hdr->ent.payload_sz;
 	size_t oplen;
@@ -127,7 +140,7 @@ static void serve_one(struct ring_thread *t)
 	memcpy(&in, t->hdr->in_out, sizeof(in));
 	t->unique = t->hdr->ent.commit_id;
 	t->replied = false;
-	if (in.len < sizeof(in) + (size_t)psz || psz > PAYLOAD_SZ ||
+	if (in.len < sizeof(in) + (size_t)psz || psz > r->payload_sz ||
 	    (oplen = in.len - sizeof(in) - psz) > URING_OP_IN_SZ) {
 		reply_error(t, EIO);
 		return;
@@ -136,10 +149,14 @@ static void serve_one(struct ring_thread *t)
 	memcpy(start, &in, sizeof(in));
 	memcpy(start + sizeof(in), t->hdr->op_in, oplen);
 	cur = t;
-	fuse_session_process_buf(t->r->se, &(struct fuse_buf){ .mem = start, .size = in.len });
+	fuse_session_process_buf(r->se, &(struct fuse_buf){ .mem = start, .size = in.len });
 	cur = NULL;
-	if (!t->replied)        /* cannot happen: every handler replies before it returns */
+	if (!t->replied) {      /* a handler that did not reply before returning: a bug */
+		if (!atomic_exchange(&r->warned_late, true))
+			sfs_warn(r->prog, "FUSE over io_uring: request %u got no reply in time",
+				 in.opcode);
 		reply_error(t, EIO);
+	}
 }
 
 bool ring_reply(const struct iovec *iov, int count)
@@ -151,11 +168,12 @@ bool ring_reply(const struct iovec *iov, int count)
 	if (!t || count < 1 || iov[0].iov_len != sizeof(*out) || out->unique != t->unique)
 		return false;
 	for (int k = 1; k < count; k++) {
-		if (n + iov[k].iov_len > PAYLOAD_SZ) {
+		if (n + iov[k].iov_len > t->r->payload_sz) {
 			reply_error(t, EIO);
 			return true;
 		}
-		memcpy(t->payload + n, iov[k].iov_base, iov[k].iov_len);
+		/* (memmove: a reply may quote the request, which the payload still holds) */
+		memmove(t->payload + n, iov[k].iov_base, iov[k].iov_len);
 		n += iov[k].iov_len;
 	}
 	memcpy(t->hdr->in_out, out, sizeof(*out));
@@ -164,7 +182,7 @@ bool ring_reply(const struct iovec *iov, int count)
 	return true;
 }
 
-/* Read exactly LEN bytes from pipe FD. */
+/* Read exactly LEN bytes from pipe FD: 0 or a negative errno. */
 static int read_full(int fd, void *buf, size_t len)
 {
 	for (size_t got = 0; got < len;) {
@@ -179,6 +197,22 @@ static int read_full(int fd, void *buf, size_t len)
 	return 0;
 }
 
+/* Send on to /dev/fuse a spliced message that is not T's reply (a notification), whose
+ * header OUT has been read from PIPE already. */
+static ssize_t forward(int pipe, const struct fuse_out_header *out, size_t len)
+{
+	_cleanup_free_ char *buf = malloc(len);
+	int r;
+
+	if (!buf)
+		return -ENOMEM;
+	memcpy(buf, out, sizeof(*out));
+	r = read_full(pipe, buf + sizeof(*out), len - sizeof(*out));
+	if (r < 0)
+		return r;
+	return write(fuse_session_fd(cur->r->se), buf, len) < 0 ? -errno : (ssize_t)len;
+}
+
 ssize_t ring_splice_reply(int pipe, size_t len)
 {
 	struct ring_thread *t = cur;
@@ -187,19 +221,31 @@ ssize_t ring_splice_reply(int pipe, size_t len)
 
 	if (!t)
 		return 0;
-	if (len < sizeof(out) || len - sizeof(out) > PAYLOAD_SZ)
+	if (len < sizeof(out))
 		return -EIO;
 	r = read_full(pipe, &out, sizeof(out));
+	if (r == 0 && out.unique != t->unique)
+		return forward(pipe, &out, len);
+	if (r == 0 && len - sizeof(out) > t->r->payload_sz)
+		r = -EIO;
 	if (r == 0)
 		r = read_full(pipe, t->payload, len - sizeof(out));
-	if (r < 0 || out.unique != t->unique) {
+	if (r < 0) {
 		reply_error(t, EIO);
-		return r < 0 ? r : -EIO;
+		return r;
 	}
 	memcpy(t->hdr->in_out, &out, sizeof(out));
 	t->hdr->ent.payload_sz = (uint32_t)(len - sizeof(out));
 	t->replied = true;
 	return (ssize_t)len;
+}
+
+/* The ring broke while the kernel relies on it: requests from this thread's CPU would
+ * wait for ever, so the session ends as on SIGTERM (unmount, trace complete). */
+static void broken(struct ring_thread *t, int error)
+{
+	sfs_warn(t->r->prog, "FUSE over io_uring failed: %s; unmounting", strerror(error));
+	kill(getpid(), SIGTERM);
 }
 
 /* Serve the entry until the kernel ends it (unmount: -ENOTCONN) or the session stops. */
@@ -208,37 +254,44 @@ static void serve(struct ring_thread *t)
 	struct sfs_ring *r = t->r;
 	struct io_uring_sqe *sqe;
 	struct io_uring_cqe *cqe;
+	bool served = false, stop = false;
 
 	prep_cmd(t, URING_CMD_REGISTER);
 	sqe = io_uring_get_sqe(&t->uring);
-	if (!sqe)
-		return;
 	io_uring_prep_poll_add(sqe, r->stop, POLLIN);
 	io_uring_sqe_set_data(sqe, NULL);
-	for (;;) {
+	while (!stop) {
 		int res = io_uring_submit_and_wait(&t->uring, 1);
 
-		if (res < 0 && res != -EINTR)
+		if (res < 0 && res != -EINTR) {
+			broken(t, -res);
 			return;
+		}
 		while (io_uring_peek_cqe(&t->uring, &cqe) == 0) {
 			void *data = io_uring_cqe_get_data(cqe);
 
 			res = cqe->res;
 			io_uring_cqe_seen(&t->uring, cqe);
-			if (!data)
-				return;                 /* stop */
-			if (res < 0) {
-				/* ENOTCONN, ECANCELED: the connection is gone */
-				if (res != -ENOTCONN && res != -ECANCELED &&
-				    !atomic_exchange(&r->failed, true))
-					fprintf(stderr, "slimfs: FUSE over io_uring off: %s\n",
-						strerror(-res));
+			if (!data) {
+				stop = true;    /* after the replies of this batch */
+			} else if (res == -ENOTCONN || res == -ECANCELED || res == -ECONNABORTED) {
+				return;         /* the connection is gone */
+			} else if (res < 0 && !served) {
+				if (!atomic_exchange(&r->failed, true))
+					sfs_warn(r->prog, "FUSE over io_uring off: %s",
+						 strerror(-res));
 				return;
+			} else if (res < 0) {
+				broken(t, -res);
+				return;
+			} else {
+				served = true;
+				serve_one(t);
+				prep_cmd(t, URING_CMD_COMMIT_AND_FETCH);
 			}
-			serve_one(t);
-			prep_cmd(t, URING_CMD_COMMIT_AND_FETCH);
 		}
 	}
+	io_uring_submit(&t->uring);     /* the last replies */
 }
 
 static void *thread_main(void *arg)
@@ -251,12 +304,13 @@ static void *thread_main(void *arg)
 	pthread_setaffinity_np(pthread_self(), sizeof(cpu), &cpu);   /* best effort */
 	pthread_setname_np(pthread_self(), "slimfs-ring");
 	/* The ring is only ever entered by this thread, which waits in it: completions
-	 * run when it asks for them, with no interrupt of whatever it is doing. */
-	if (io_uring_queue_init(4, &t->uring, IORING_SETUP_SQE128 | IORING_SETUP_SINGLE_ISSUER |
+	 * run when it asks for them, with no interrupt of whatever it is doing.  Two
+	 * entries at most are in flight: the ring entry's command and the stop poll. */
+	if (io_uring_queue_init(2, &t->uring, IORING_SETUP_SQE128 | IORING_SETUP_SINGLE_ISSUER |
 				IORING_SETUP_DEFER_TASKRUN) < 0 &&
-	    io_uring_queue_init(4, &t->uring, IORING_SETUP_SQE128) < 0) {
+	    io_uring_queue_init(2, &t->uring, IORING_SETUP_SQE128) < 0) {
 		if (!atomic_exchange(&t->r->failed, true))
-			fprintf(stderr, "slimfs: FUSE over io_uring off: no io_uring\n");
+			sfs_warn(t->r->prog, "FUSE over io_uring off: no io_uring");
 		return NULL;
 	}
 	serve(t);
@@ -264,7 +318,7 @@ static void *thread_main(void *arg)
 	return NULL;
 }
 
-const char *ring_init(struct sfs_ring *r, struct fuse_session *se)
+const char *ring_init(struct sfs_ring *r, struct fuse_session *se, const char *prog)
 {
 	FILE *f = fopen(RING_SWITCH, "re");
 	int on = f ? fgetc(f) : EOF;
@@ -277,42 +331,59 @@ const char *ring_init(struct sfs_ring *r, struct fuse_session *se)
 		return "the kernel's switch is off (echo Y > " RING_SWITCH ")";
 	r->want = true;
 	r->se = se;
+	r->prog = prog;
 	r->stop = -1;
+	r->payload_sz = PAYLOAD_PAGES * (size_t)sysconf(_SC_PAGESIZE);
 	return NULL;
+}
+
+/* Start thread N of R's set (its entry mapped): 0, or a negative errno. */
+static int start_thread(struct sfs_ring *r, unsigned n)
+{
+	struct ring_thread *t = &r->threads[n];
+	int e;
+
+	t->r = r;
+	t->qid = n / RING_THREADS;
+	t->mem = mmap(NULL, r->ent_sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		      -1, 0);
+	if (t->mem == MAP_FAILED)
+		return -errno;
+	t->hdr = (struct uring_req_header *)t->mem;
+	t->payload = t->mem + sizeof(*t->hdr) + GAP;
+	t->iov[0] = (struct iovec){ t->hdr, sizeof(*t->hdr) };
+	t->iov[1] = (struct iovec){ t->payload, r->payload_sz };
+	if ((e = pthread_create(&t->tid, NULL, thread_main, t)) != 0) {
+		munmap(t->mem, r->ent_sz);
+		return -e;
+	}
+	return 0;
 }
 
 void ring_start(struct sfs_ring *r)
 {
-	unsigned cpus = possible_cpus(), n = cpus * RING_THREADS;
+	unsigned cpus = possible_cpus(), want = cpus * RING_THREADS;
 	sigset_t all, old;
+	int e = 0;
 
-	if (!r->want || cpus == 0 || (r->stop = eventfd(0, EFD_CLOEXEC)) < 0 ||
-	    !(r->threads = calloc(n, sizeof(*r->threads)))) {
-		fprintf(stderr, "slimfs: FUSE over io_uring off: cannot set up\n");
+	if (!r->want)
+		return;
+	r->ent_sz = sizeof(struct uring_req_header) + GAP + r->payload_sz;
+	if (cpus == 0 || (r->stop = eventfd(0, EFD_CLOEXEC)) < 0 ||
+	    !(r->threads = calloc(want, sizeof(*r->threads)))) {
+		sfs_warn(r->prog, "FUSE over io_uring off: cannot set it up");
 		return;
 	}
 	/* Signals stay with the thread that waits for the end of the session (loop.c). */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	for (r->n = 0; r->n < n; r->n++) {
-		struct ring_thread *t = &r->threads[r->n];
-
-		t->r = r;
-		t->qid = r->n / RING_THREADS;
-		t->mem = mmap(NULL, ENT_SZ, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-			      -1, 0);
-		if (t->mem == MAP_FAILED)
-			break;
-		t->hdr = (struct uring_req_header *)t->mem;
-		t->payload = t->mem + sizeof(*t->hdr) + GAP;
-		t->iov[0] = (struct iovec){ t->hdr, sizeof(*t->hdr) };
-		t->iov[1] = (struct iovec){ t->payload, PAYLOAD_SZ };
-		if (pthread_create(&t->tid, NULL, thread_main, t) != 0) {
-			munmap(t->mem, ENT_SZ);
-			break;
-		}
-	}
+	while (r->n < want && (e = start_thread(r, r->n)) == 0)
+		r->n++;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* Each CPU's queue needs an entry before the kernel uses the ring. */
+	if (r->n < want)
+		sfs_warn(r->prog, "FUSE over io_uring: %u of %u threads (%s)%s", r->n, want,
+			 strerror(-e), r->n < (cpus - 1) * RING_THREADS + 1 ? "; off" : "");
 }
 
 void ring_stop(struct sfs_ring *r)
@@ -323,7 +394,7 @@ void ring_stop(struct sfs_ring *r)
 		return;         /* cannot happen; the threads are left to exit() */
 	for (unsigned k = 0; k < r->n; k++) {
 		pthread_join(r->threads[k].tid, NULL);
-		munmap(r->threads[k].mem, ENT_SZ);
+		munmap(r->threads[k].mem, r->ent_sz);
 	}
 	free(r->threads);
 	r->threads = NULL;

@@ -16,8 +16,11 @@
  * payload is not copied) and handed to libfuse's fuse_session_process_buf; the reply
  * libfuse writes is caught by the session's I/O wrapper (ring_reply, ring_splice_reply)
  * and put into the entry, which FUSE_IO_URING_CMD_COMMIT_AND_FETCH returns to the
- * kernel.  Replies are written by the thread that took the request (the daemon never
- * answers later), which is how a reply finds its entry.
+ * kernel.  Two rules for the handlers (fs/ops*.c keep both): a request is answered by
+ * the thread that took it, before the handler returns (that is how a reply finds its
+ * entry); and nothing of the request (a name) is used after the reply, which is written
+ * over it.  A failure of the ring after it has served ends the session as SIGTERM does:
+ * the kernel would otherwise hold that CPU's requests for ever.
  *
  * The kernel switches to the ring once every CPU's queue has an entry; until then, and
  * always for FORGET and INTERRUPT, requests still come through /dev/fuse (loop.c).
@@ -46,10 +49,13 @@ struct ring_thread;
 struct sfs_ring {
 	bool want;                      /* asked for at INIT (slimfs --io-uring) */
 	struct fuse_session *se;
+	const char *prog;               /* for messages */
+	size_t payload_sz, ent_sz;      /* an entry's payload buffer, its whole mapping */
 	int stop;                       /* eventfd: the session is over */
 	unsigned n;                     /* threads started */
 	struct ring_thread *threads;
 	atomic_bool failed;             /* the kernel refused an entry (reported once) */
+	atomic_bool warned_late;        /* a request without a reply (reported once) */
 };
 
 /* The kernel's host-wide switch for FUSE over io_uring. */
@@ -57,7 +63,7 @@ struct sfs_ring {
 
 /* Serve SE's requests through the ring: the INIT reply will ask for it.  NULL, or
  * why the kernel will not (the ring stays off). */
-const char *ring_init(struct sfs_ring *r, struct fuse_session *se);
+const char *ring_init(struct sfs_ring *r, struct fuse_session *se, const char *prog);
 
 /* The INIT reply has been written: start the threads, which register their entries.
  * A refusal (the kernel's switch off) is reported once, and /dev/fuse goes on serving. */

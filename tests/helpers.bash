@@ -14,12 +14,29 @@ rootfs() {
 # TEST_OPTS (tests/meson.build runs suites again with --io-uring).
 read -r -a TEST_OPTS <<<"${SLIMFS_TEST_OPTS:-}"
 
+# ring_check PID — with --io-uring in TEST_OPTS, daemon PID has all its ring threads (4
+# per possible CPU) and keeps them: a thread whose entry the kernel refuses leaves at once,
+# so a suite run "on the ring" cannot pass on /dev/fuse alone.
+ring_check() {
+	[[ " ${TEST_OPTS[*]} " == *" --io-uring "* ]] || return 0
+	local want n=0 ok=0
+	want=$((4 * ($(tr ',-' '\n\n' </sys/devices/system/cpu/possible | sort -n | tail -1) + 1)))
+	for _ in $(seq 100); do
+		n=$(grep -lx slimfs-ring /proc/"$1"/task/*/comm 2>/dev/null | wc -l)
+		if ((n == want)); then ((++ok == 3)) && return 0; else ok=0; fi
+		sleep 0.05
+	done
+	echo "slimfs $1: $n ring threads, want $want" >&2
+	return 1
+}
+
 # mount_slimfs LOWER MNT TRACE [slimfs options...] — mounts, returns when mounted.
 mount_slimfs() {
 	local lower=$1 mnt=$2 trace=$3
 	shift 3
 	mkdir -p "$mnt"
-	"$SLIMFS" --trace "$trace" "${TEST_OPTS[@]}" "$@" "$lower" "$mnt"
+	"$SLIMFS" --trace "$trace" "${TEST_OPTS[@]}" "$@" "$lower" "$mnt" &&
+		ring_check "$(pgrep -n -f -- "--trace $trace ")"
 }
 
 # umount_slimfs MNT TRACE — unmounts and waits until the daemon has finished the
@@ -65,7 +82,7 @@ start_slimfs() {
 		2>"$BATS_TEST_TMPDIR/daemon.err" &
 	daemon_pid=$!
 	for _ in $(seq 100); do
-		fs_is_mounted "$mnt" && return 0
+		fs_is_mounted "$mnt" && { ring_check "$daemon_pid"; return; }
 		sleep 0.1
 	done
 	cat "$BATS_TEST_TMPDIR/daemon.err" >&2
