@@ -20,6 +20,9 @@
  *    ~6.5x -> ~5x native; but warm, each re-read file costs one GETATTR more (the
  *    kernel invalidates atime after a passthrough read too, and the FUSE page cache,
  *    which serves warm reads without any request, is not used).
+ *  - FUSE over io_uring (ring.h, slimfs --io-uring, opt-in: the kernel's switch is
+ *    host-wide): a request is served on its caller's CPU, so no vCPU is woken; cold
+ *    `tar cf - /usr/lib` ~5x -> ~4x native, warm `ls -lR /usr` ~4.2x -> ~2.9x.
  */
 #include "ops.h"
 
