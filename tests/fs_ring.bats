@@ -216,10 +216,11 @@ ring_serving() {
 	"$SLIMFS_RUN" --trace "$TRACE" --io-uring "$(rootfs)" -- sh -c 'ls / >/dev/null; sleep 3' \
 		>"$TMP/out" 2>"$TMP/err" &
 	pid=$!
-	# while it runs, its daemon is the slimfs started with --io-uring, with ring threads
+	# while it runs, its daemon is the slimfs started with --io-uring, and the ring's
+	# threads serve the container (ls and the dynamic loader: dozens of lookups)
 	for _ in $(seq 100); do
 		dpid=$(pgrep -f -- "fs/slimfs -f .*--io-uring") || true
-		[[ -n $dpid && -n $(ring_threads "$dpid") ]] && break
+		[[ -n $dpid && $(switches "$dpid" slimfs-ring) -gt 50 ]] && break
 		sleep 0.05
 	done
 	[ -n "$dpid" ]
