@@ -70,29 +70,38 @@ struct ring_thread {
 /* The entry of the request this thread is serving, NULL outside one. */
 static __thread struct ring_thread *cur;
 
-/* Number of CPU queues: the kernel has one per possible CPU ("0-3,8-11": 12). */
+unsigned ring_cpu_count(const char *list)
+{
+	const char *p = list;
+	unsigned long max = 0;
+
+	while (*p >= '0' && *p <= '9') {
+		char *end;
+		unsigned long lo = strtoul(p, &end, 10), hi = lo;
+
+		if (*end == '-')
+			hi = strtoul(end + 1, &end, 10);
+		if (hi + 1 > max)
+			max = hi + 1;
+		if (*end != ',')
+			break;
+		p = end + 1;
+	}
+	return max <= 4096 ? (unsigned)max : 0;
+}
+
+/* Number of CPU queues: the kernel has one per possible CPU. */
 static unsigned possible_cpus(void)
 {
 	FILE *f = fopen("/sys/devices/system/cpu/possible", "re");
-	char buf[256], *p = buf;
-	unsigned long max = 0;
+	char buf[256];
+	bool ok;
 
 	if (!f)
 		return 0;
-	if (!fgets(buf, sizeof(buf), f))
-		buf[0] = '\0';
+	ok = fgets(buf, sizeof(buf), f) != NULL;
 	fclose(f);
-	while (*p >= '0' && *p <= '9') {
-		unsigned long lo = strtoul(p, &p, 10), hi = lo;
-
-		if (*p == '-')
-			hi = strtoul(p + 1, &p, 10);
-		if (hi + 1 > max)
-			max = hi + 1;
-		if (*p++ != ',')
-			break;
-	}
-	return max <= 4096 ? (unsigned)max : 0;
+	return ok ? ring_cpu_count(buf) : 0;
 }
 
 static void prep_cmd(struct ring_thread *t, uint32_t op)

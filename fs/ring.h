@@ -72,6 +72,10 @@ void ring_start(struct sfs_ring *r);
 /* The session is over: stop and join the threads. */
 void ring_stop(struct sfs_ring *r);
 
+/* The number of CPU queues for a possible-CPU list ("0-3,8-11": 12), as the kernel
+ * makes one per possible CPU; 0 if LIST is not one. */
+unsigned ring_cpu_count(const char *list);
+
 /* For the session's I/O wrapper: the reply IOV is the one of the request this thread
  * is serving from the ring.  True: it has been put into the entry. */
 bool ring_reply(const struct iovec *iov, int count);

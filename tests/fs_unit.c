@@ -5,6 +5,7 @@
  * freed, re-keying after copy-up, growth of the hash to many inodes, and the fd
  * cache: never more than its cap open, an evicted lower fd reopened through the
  * parent and checked against the file's identity, an upper fd reopened by handle.
+ * And the ring's count of CPU queues (fs/ring.c) from the kernel's possible-CPU list.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "fs/inode.h"
+#include "fs/ring.h"
 #include "tap.h"
 
 static int fd_open(int fd)
@@ -131,6 +133,15 @@ static void fd_cache_tests(void)
 	rmdir(upper);
 }
 
+static void test_cpu_count(void)
+{
+	TAP_OK(ring_cpu_count("0-1\n") == 2, "CPU list 0-1: 2 queues");
+	TAP_OK(ring_cpu_count("0\n") == 1, "CPU list 0: 1 queue");
+	TAP_OK(ring_cpu_count("0-3,8-11\n") == 12, "CPU list 0-3,8-11: 12 queues (the highest + 1)");
+	TAP_OK(ring_cpu_count("0,2\n") == 3, "CPU list 0,2: 3 queues");
+	TAP_OK(ring_cpu_count("") == 0 && ring_cpu_count("x") == 0, "no list: 0");
+}
+
 int main(void)
 {
 	struct inode_table t;
@@ -140,6 +151,7 @@ int main(void)
 	char *name;
 	int fa, fa2, fdir, fchild;
 
+	test_cpu_count();
 	TAP_OK(itable_init(&t, -1, -1, &root_st, -1, 64) == 0, "table starts");
 
 	fa = open("/dev/null", O_RDONLY);
