@@ -6,7 +6,10 @@
  * on the other, idle vCPU.  With the ring, the kernel keeps one queue per CPU, and a
  * request goes to the queue of the CPU its caller runs on; each queue is served by
  * threads pinned to that CPU, so the caller and the daemon take turns on one CPU, and
- * a reply and the fetch of the next request are one system call.
+ * a reply and the fetch of the next request are one system call.  The threads run
+ * SCHED_IDLE, so that the caller the reply wakes stays on that CPU too (ring.c,
+ * thread_main): a negative lookup from python takes 12-18 us so, 23-28 us at normal
+ * priority, 32-34 us through /dev/fuse.
  *
  * libfuse 3.14 has no support for it.  The INIT reply asks for FUSE_OVER_IO_URING
  * (devio.c); once it has gone out, ring_start starts RING_THREADS threads per CPU

@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # fs_ring.bats — FUSE over io_uring (fs/ring.h, slimfs --io-uring): with the kernel's
 # switch on, requests reach the daemon through one ring queue per CPU, served by the
-# daemon's "slimfs-ring" threads pinned to that CPU, and nothing else changes: the same
+# daemon's "slimfs-ring" threads pinned to that CPU (SCHED_IDLE, so that a reply does not
+# move its caller to the other CPU), and nothing else changes: the same
 # operations give the same results and the same trace as through /dev/fuse.  With the
 # switch off, --io-uring warns and /dev/fuse serves.
 #
@@ -72,7 +73,7 @@ fs_probe() {
 	echo "$p"
 }
 
-@test "--io-uring: requests come through the ring, served by threads pinned per CPU" {
+@test "--io-uring: requests come through the ring, served by SCHED_IDLE threads pinned per CPU" {
 	local cpus ring dev
 	start_slimfs "$LOWER" "$MNT" "$TRACE" --io-uring
 	# one queue per possible CPU: "0-1" is 2, "0-3,8-11" is 12
@@ -87,6 +88,10 @@ fs_probe() {
 	for c in $(seq 0 $((cpus - 1))); do
 		[ "$(awk -v c="$c" '$2 == c' "$BATS_TEST_TMPDIR/threads" | wc -l)" -eq 4 ]
 	done
+	# SCHED_IDLE, so that a reply does not move the caller to the other CPU
+	while read -r tid _; do
+		chrt -p "$tid" | grep -q "policy: SCHED_IDLE"
+	done <"$BATS_TEST_TMPDIR/threads"
 	ring=$(switches "$daemon_pid" slimfs-ring)
 	dev=$(switches "$daemon_pid" slimfs)
 	misses 1000
