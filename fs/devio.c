@@ -46,13 +46,13 @@ static void patch_init(struct sfs_fs *fs, struct iovec *iov, int count)
 		memcpy(arg + INIT_OUT_STACK_DEPTH, &fs->pt.depth, 4);
 }
 
-static size_t iov_bytes(const struct iovec *iov, int count)
+/* A ring's result as libfuse wants a system call's: bytes, or -1 with errno. */
+static ssize_t ret_errno(ssize_t r)
 {
-	size_t n = 0;
-
-	for (int k = 0; k < count; k++)
-		n += iov[k].iov_len;
-	return n;
+	if (r >= 0)
+		return r;
+	errno = (int)-r;
+	return -1;
 }
 
 /* (The callbacks get the session's userdata: the daemon's sfs_fs.)  The first reply is
@@ -62,10 +62,10 @@ static ssize_t dev_writev(int fd, struct iovec *iov, int count, void *userdata)
 {
 	struct sfs_fs *fs = userdata;
 	const struct fuse_out_header *out = iov[0].iov_base;
-	ssize_t r;
+	ssize_t r = ring_reply(iov, count);
 
-	if (ring_reply(iov, count))
-		return (ssize_t)iov_bytes(iov, count);
+	if (r != 0)
+		return ret_errno(r);
 	if (atomic_load_explicit(&fs->init_done, memory_order_relaxed) || count < 1 ||
 	    iov[0].iov_len < sizeof(*out) || atomic_exchange(&fs->init_done, true))
 		return writev(fd, iov, count);
@@ -83,13 +83,7 @@ static ssize_t dev_splice_send(int fdin, off_t *offin, int fdout, off_t *offout,
 	ssize_t r = ring_splice_reply(fdin, len);
 
 	(void)userdata;
-	if (r == 0)
-		return splice(fdin, offin, fdout, offout, len, flags);
-	if (r < 0) {
-		errno = (int)-r;
-		return -1;
-	}
-	return r;
+	return r != 0 ? ret_errno(r) : splice(fdin, offin, fdout, offout, len, flags);
 }
 
 int devio_install(struct fuse_session *se)

@@ -59,13 +59,24 @@ struct ring_thread {
 	unsigned qid;                   /* the CPU queue, and the CPU the thread runs on */
 	pthread_t tid;
 	struct io_uring uring;
-	char *mem;                      /* r->ent_sz bytes: header, gap, payload */
+	char *mem;                      /* ent_size() bytes: header, gap, payload */
 	struct uring_req_header *hdr;
 	char *payload;
 	struct iovec iov[2];
-	uint64_t unique;                /* of the request being served */
-	bool replied;
+	bool replied;                   /* the request being served has its reply */
 };
+
+/* The unique of the request in T's entry (0 before the first: REGISTER's commit id). */
+static uint64_t unique_of(const struct ring_thread *t)
+{
+	return t->hdr->ent.commit_id;
+}
+
+/* An entry's whole mapping: the kernel's header, the gap, the payload. */
+static size_t ent_size(const struct sfs_ring *r)
+{
+	return sizeof(struct uring_req_header) + GAP + r->payload_sz;
+}
 
 /* The entry of the request this thread is serving, NULL outside one. */
 static __thread struct ring_thread *cur;
@@ -120,19 +131,25 @@ static void prep_cmd(struct ring_thread *t, uint32_t op)
 	io_uring_sqe_set_data(sqe, t);
 	req = (struct uring_cmd_req *)sqe->cmd;
 	req->qid = (uint16_t)t->qid;
-	req->commit_id = t->unique;
+	req->commit_id = unique_of(t);
+}
+
+/* The reply is in place: OUT goes to the header, N payload bytes are written. */
+static void set_reply(struct ring_thread *t, const struct fuse_out_header *out, size_t n)
+{
+	memcpy(t->hdr->in_out, out, sizeof(*out));
+	t->hdr->ent.payload_sz = (uint32_t)n;
+	t->replied = true;
 }
 
 /* An error reply: the header only. */
 static void reply_error(struct ring_thread *t, int error)
 {
 	struct fuse_out_header out = {
-		.len = sizeof(out), .error = -error, .unique = t->unique,
+		.len = sizeof(out), .error = -error, .unique = unique_of(t),
 	};
 
-	memcpy(t->hdr->in_out, &out, sizeof(out));
-	t->hdr->ent.payload_sz = 0;
-	t->replied = true;
+	set_reply(t, &out, 0);
 }
 
 /* Hand the request in T's entry to libfuse, laid out as /dev/fuse delivers it: the in
@@ -147,7 +164,6 @@ static void serve_one(struct ring_thread *t)
 	char *start;
 
 	memcpy(&in, t->hdr->in_out, sizeof(in));
-	t->unique = t->hdr->ent.commit_id;
 	t->replied = false;
 	if (in.len < sizeof(in) + (size_t)psz || psz > r->payload_sz ||
 	    (oplen = in.len - sizeof(in) - psz) > URING_OP_IN_SZ) {
@@ -168,27 +184,25 @@ static void serve_one(struct ring_thread *t)
 	}
 }
 
-bool ring_reply(const struct iovec *iov, int count)
+ssize_t ring_reply(const struct iovec *iov, int count)
 {
 	struct ring_thread *t = cur;
 	const struct fuse_out_header *out = iov[0].iov_base;
 	size_t n = 0;
 
-	if (!t || count < 1 || iov[0].iov_len != sizeof(*out) || out->unique != t->unique)
-		return false;
+	if (!t || count < 1 || iov[0].iov_len != sizeof(*out) || out->unique != unique_of(t))
+		return 0;
 	for (int k = 1; k < count; k++) {
 		if (n + iov[k].iov_len > t->r->payload_sz) {
 			reply_error(t, EIO);
-			return true;
+			return -EIO;
 		}
 		/* (memmove: a reply may quote the request, which the payload still holds) */
 		memmove(t->payload + n, iov[k].iov_base, iov[k].iov_len);
 		n += iov[k].iov_len;
 	}
-	memcpy(t->hdr->in_out, out, sizeof(*out));
-	t->hdr->ent.payload_sz = (uint32_t)n;
-	t->replied = true;
-	return true;
+	set_reply(t, out, n);
+	return (ssize_t)(sizeof(*out) + n);
 }
 
 /* Read exactly LEN bytes from pipe FD: 0 or a negative errno. */
@@ -206,22 +220,6 @@ static int read_full(int fd, void *buf, size_t len)
 	return 0;
 }
 
-/* Send on to /dev/fuse a spliced message that is not T's reply (a notification), whose
- * header OUT has been read from PIPE already. */
-static ssize_t forward(int pipe, const struct fuse_out_header *out, size_t len)
-{
-	_cleanup_free_ char *buf = malloc(len);
-	int r;
-
-	if (!buf)
-		return -ENOMEM;
-	memcpy(buf, out, sizeof(*out));
-	r = read_full(pipe, buf + sizeof(*out), len - sizeof(*out));
-	if (r < 0)
-		return r;
-	return write(fuse_session_fd(cur->r->se), buf, len) < 0 ? -errno : (ssize_t)len;
-}
-
 ssize_t ring_splice_reply(int pipe, size_t len)
 {
 	struct ring_thread *t = cur;
@@ -230,22 +228,17 @@ ssize_t ring_splice_reply(int pipe, size_t len)
 
 	if (!t)
 		return 0;
-	if (len < sizeof(out))
-		return -EIO;
-	r = read_full(pipe, &out, sizeof(out));
-	if (r == 0 && out.unique != t->unique)
-		return forward(pipe, &out, len);
-	if (r == 0 && len - sizeof(out) > t->r->payload_sz)
+	if (len < sizeof(out) || len - sizeof(out) > t->r->payload_sz)
 		r = -EIO;
-	if (r == 0)
+	else if ((r = read_full(pipe, &out, sizeof(out))) == 0 && out.unique != unique_of(t))
+		r = -EIO;       /* libfuse splices replies only (and notify_store, unused) */
+	else if (r == 0)
 		r = read_full(pipe, t->payload, len - sizeof(out));
 	if (r < 0) {
 		reply_error(t, EIO);
 		return r;
 	}
-	memcpy(t->hdr->in_out, &out, sizeof(out));
-	t->hdr->ent.payload_sz = (uint32_t)(len - sizeof(out));
-	t->replied = true;
+	set_reply(t, &out, len - sizeof(out));
 	return (ssize_t)len;
 }
 
@@ -362,7 +355,7 @@ static int start_thread(struct sfs_ring *r, unsigned n)
 
 	t->r = r;
 	t->qid = n / RING_THREADS;
-	t->mem = mmap(NULL, r->ent_sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+	t->mem = mmap(NULL, ent_size(r), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 		      -1, 0);
 	if (t->mem == MAP_FAILED)
 		return -errno;
@@ -371,7 +364,7 @@ static int start_thread(struct sfs_ring *r, unsigned n)
 	t->iov[0] = (struct iovec){ t->hdr, sizeof(*t->hdr) };
 	t->iov[1] = (struct iovec){ t->payload, r->payload_sz };
 	if ((e = pthread_create(&t->tid, NULL, thread_main, t)) != 0) {
-		munmap(t->mem, r->ent_sz);
+		munmap(t->mem, ent_size(r));
 		return -e;
 	}
 	return 0;
@@ -385,7 +378,6 @@ void ring_start(struct sfs_ring *r)
 
 	if (!r->want)
 		return;
-	r->ent_sz = sizeof(struct uring_req_header) + GAP + r->payload_sz;
 	if (cpus == 0 || (r->stop = eventfd(0, EFD_CLOEXEC)) < 0 ||
 	    !(r->threads = calloc(want, sizeof(*r->threads)))) {
 		sfs_warn(r->prog, "FUSE over io_uring off: cannot set it up");
@@ -411,7 +403,7 @@ void ring_stop(struct sfs_ring *r)
 		return;         /* cannot happen; the threads are left to exit() */
 	for (unsigned k = 0; k < r->n; k++) {
 		pthread_join(r->threads[k].tid, NULL);
-		munmap(r->threads[k].mem, r->ent_sz);
+		munmap(r->threads[k].mem, ent_size(r));
 	}
 	free(r->threads);
 	r->threads = NULL;

@@ -53,7 +53,7 @@ struct sfs_ring {
 	bool want;                      /* asked for at INIT (slimfs --io-uring) */
 	struct fuse_session *se;
 	const char *prog;               /* for messages */
-	size_t payload_sz, ent_sz;      /* an entry's payload buffer, its whole mapping */
+	size_t payload_sz;              /* an entry's payload buffer */
 	int stop;                       /* eventfd: the session is over */
 	unsigned n;                     /* threads started */
 	struct ring_thread *threads;
@@ -79,12 +79,12 @@ void ring_stop(struct sfs_ring *r);
  * makes one per possible CPU; 0 if LIST is not one. */
 unsigned ring_cpu_count(const char *list);
 
-/* For the session's I/O wrapper: the reply IOV is the one of the request this thread
- * is serving from the ring.  True: it has been put into the entry. */
-bool ring_reply(const struct iovec *iov, int count);
+/* For the session's I/O wrapper: the reply IOV, if it is the one of the request this
+ * thread is serving from the ring, is put into its entry.  The reply's length, a
+ * negative errno, or 0 if it is not a ring request's reply (nothing done). */
+ssize_t ring_reply(const struct iovec *iov, int count);
 
-/* The same for a reply libfuse spliced into pipe PIPE (LEN bytes): LEN, a negative
- * errno, or 0 if it is not a ring request's reply (nothing has been read). */
+/* The same for a reply libfuse spliced into pipe PIPE (LEN bytes). */
 ssize_t ring_splice_reply(int pipe, size_t len);
 
 #endif
