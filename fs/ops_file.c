@@ -113,7 +113,7 @@ void sfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		trace_record(fs->trace, atomic_load(&i->node), OP_PASSTHROUGH);
 	fi->fh = (uintptr_t)f;
 	if (id > 0) {
-		r = pt_reply_open(req, fi->fh, id, l == SFS_LOWER);
+		r = pt_reply_open(req, fi->fh, id);
 	} else {
 		/* Only the mount changes files, so cached pages of an image file stay
 		 * valid; closing a read-only image file needs no flush round trip (locks

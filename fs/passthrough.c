@@ -105,11 +105,19 @@ static int join(struct sfs_pt *pt, struct sfs_inode *i)
 	return i->pt_id;
 }
 
+/* Whether I can ever have a backing file: an image file, regular.  Neither changes, so
+ * the opens, claims and forgets of every other inode (directories, symlinks, files the
+ * mount made) take no lock. */
+static bool backable(const struct sfs_inode *i)
+{
+	return i->has_lower && S_ISREG(i->type);
+}
+
 bool pt_claim_write(struct sfs_pt *pt, struct sfs_inode *i)
 {
 	bool split;
 
-	if (pt->dev < 0)
+	if (pt->dev < 0 || !backable(i))
 		return false;
 	pthread_mutex_lock(&pt->lock);
 	split = i->pt_opens > 0;
@@ -126,14 +134,14 @@ int pt_open(struct sfs_fs *fs, struct sfs_inode *i)
 	bool start;
 	int id, fd;
 
-	if (pt->dev < 0)
-		return 0;       /* never installed, or the session is over */
+	if (pt->dev < 0 || !backable(i))
+		return 0;       /* never installed, the session is over, or not an image file */
 	/* A backing file of running opens, or one kept while the data is still the
 	 * image's, is joined (an inode has none otherwise).  Without one, a first
 	 * open registers one if it may: pt_image and pt->on never come back. */
 	pthread_mutex_lock(&pt->lock);
 	id = join(pt, i);
-	start = id == 0 && i->pt_image && pt->on && S_ISREG(i->type);
+	start = id == 0 && i->pt_image && pt->on;
 	pthread_mutex_unlock(&pt->lock);
 	if (!start)
 		return id;
@@ -170,6 +178,8 @@ void pt_forget(void *arg, struct sfs_inode *i)
 {
 	struct sfs_pt *pt = arg;
 
+	if (!backable(i))
+		return;
 	pthread_mutex_lock(&pt->lock);
 	backing_close(pt, i);
 	pthread_mutex_unlock(&pt->lock);
@@ -183,11 +193,11 @@ void pt_stop(struct sfs_pt *pt)
 	pthread_mutex_unlock(&pt->lock);
 }
 
-int pt_reply_open(fuse_req_t req, uint64_t fh, int id, bool noflush)
+int pt_reply_open(fuse_req_t req, uint64_t fh, int id)
 {
 	struct fuse_open_out arg = {
 		.fh = fh,
-		.open_flags = SFS_FOPEN_PASSTHROUGH | (noflush ? FOPEN_NOFLUSH : 0),
+		.open_flags = SFS_FOPEN_PASSTHROUGH | FOPEN_NOFLUSH,
 		.padding = (uint32_t)id,        /* backing_id since 7.40 */
 	};
 

@@ -94,7 +94,9 @@ void pt_forget(void *arg, struct sfs_inode *i);
 /* The session is gone: no more ioctls on its /dev/fuse. */
 void pt_stop(struct sfs_pt *pt);
 
-/* Reply to an open with backing id ID: fh, FOPEN_PASSTHROUGH, and NOFLUSH if asked. */
-int pt_reply_open(fuse_req_t req, uint64_t fh, int id, bool noflush);
+/* Reply to an open with backing id ID: fh, FOPEN_PASSTHROUGH, and FOPEN_NOFLUSH (a
+ * read-only file the daemon holds no fd of has nothing to flush, whatever layer shows
+ * its metadata; locks are local). */
+int pt_reply_open(fuse_req_t req, uint64_t fh, int id);
 
 #endif
