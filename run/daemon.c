@@ -11,6 +11,7 @@
  */
 #include "internal.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -62,7 +63,7 @@ int daemon_start(struct daemon *d, const struct run_target *t, const char *cmdli
 {
 	_cleanup_free_ char *exe = NULL;
 	_cleanup_close_ int rd = -1, wr = -1;
-	const char *argv[16];
+	const char *argv[20];   /* 15 at most, and the NULL */
 	int fds[2], argc = 0, wstatus;
 	pid_t parent = getpid();
 	char byte;
@@ -107,6 +108,7 @@ int daemon_start(struct daemon *d, const struct run_target *t, const char *cmdli
 		argv[argc++] = "--io-uring";
 	argv[argc++] = t->rootfs;
 	argv[argc++] = d->mnt;
+	assert(argc < (int)(sizeof(argv) / sizeof(argv[0])));
 	argv[argc] = NULL;
 
 	d->pid = fork();

@@ -316,16 +316,18 @@ static void take_batch(struct trace_writer *w, struct batch *b)
 			b->nodes[i].name_off -= names_from;
 	}
 	if (w->ndirty) {
-		/* The dirty list itself says where each event lives: the batch takes it. */
-		b->ev_idx = w->dirty;
+		/* The dirty list says where each event lives; it is copied, not taken, so
+		 * it keeps its capacity and recording (every request) never allocates
+		 * for it once it has grown. */
 		b->nevs = w->ndirty;
+		b->ev_idx = xrealloc(NULL, b->nevs * sizeof *b->ev_idx);
+		memcpy(b->ev_idx, w->dirty, b->nevs * sizeof *b->ev_idx);
 		b->evs = xrealloc(NULL, b->nevs * sizeof *b->evs);
 		for (uint32_t i = 0; i < b->nevs; i++) {
 			w->evs[b->ev_idx[i]].dirty = false;
 			b->evs[i] = w->evs[b->ev_idx[i]];
 		}
-		w->dirty = NULL;
-		w->ndirty = w->dirty_cap = 0;
+		w->ndirty = 0;
 	}
 	b->overflow = w->overflow && !w->overflow_flushed;
 	b->unverified = w->unverified && !w->unverified_flushed;
