@@ -52,16 +52,16 @@ ops_of() {
 	umount_slimfs "$MNT" "$TRACE"
 	has_event "$TRACE" /etc/data open
 	has_event "$TRACE" /etc/data passthrough
-	! has_event "$TRACE" /etc/data read             # no read reached the daemon
+	run ! has_event "$TRACE" /etc/data read         # no read reached the daemon
 	has_event "$TRACE" /etc/data verify_read        # the verifier saw the kernel read
 	has_event "$TRACE" /data/big passthrough
-	! has_event "$TRACE" /data/big read
+	run ! has_event "$TRACE" /data/big read
 	# passthrough is read evidence: --keep read keeps what was read, not what was stat'ed
 	run --separate-stderr "$SLIMFS_EXPORT" --keep read --list "$TRACE"
 	[ "$status" -eq 0 ]
 	grep -qx /etc/data <<<"$output"
 	grep -qx /data/big <<<"$output"
-	! grep -qx /etc/statonly <<<"$output"
+	run ! grep -qx /etc/statonly <<<"$output"
 }
 
 @test "--no-passthrough: every read reaches the daemon" {
@@ -224,5 +224,5 @@ ops_of() {
 	umount_slimfs "$MNT" "$TRACE"
 	umount "$TMP/ovl/merged"
 	has_event "$TRACE" /etc/data passthrough
-	! has_event "$TRACE" /etc/data read
+	run ! has_event "$TRACE" /etc/data read
 }

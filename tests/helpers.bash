@@ -14,13 +14,16 @@ rootfs() {
 # TEST_OPTS (tests/meson.build runs suites again with --io-uring).
 read -r -a TEST_OPTS <<<"${SLIMFS_TEST_OPTS:-}"
 
-# ring_check PID — with --io-uring in TEST_OPTS, daemon PID has all its ring threads (4
-# per possible CPU) and keeps them: a thread whose entry the kernel refuses leaves at once,
-# so a suite run "on the ring" cannot pass on /dev/fuse alone.
-ring_check() {
-	[[ " ${TEST_OPTS[*]} " == *" --io-uring "* ]] || return 0
+# ring_queues — the kernel's FUSE ring queues: one per possible CPU ("0-3,8-11": 12).
+ring_queues() {
+	echo $(($(tr ',-' '\n\n' </sys/devices/system/cpu/possible | sort -n | tail -1) + 1))
+}
+
+# ring_wait PID — daemon PID has all its ring threads (4 per queue) and keeps them: a
+# thread whose entry the kernel refuses leaves at once.
+ring_wait() {
 	local want n=0 ok=0
-	want=$((4 * ($(tr ',-' '\n\n' </sys/devices/system/cpu/possible | sort -n | tail -1) + 1)))
+	want=$((4 * $(ring_queues)))
 	for _ in $(seq 100); do
 		n=$(grep -lx slimfs-ring /proc/"$1"/task/*/comm 2>/dev/null | wc -l)
 		if ((n == want)); then ((++ok == 3)) && return 0; else ok=0; fi
@@ -30,13 +33,19 @@ ring_check() {
 	return 1
 }
 
+# on_ring — the suite runs with --io-uring in TEST_OPTS: every mount must have its ring
+# (ring_wait), so a suite run "on the ring" cannot pass on /dev/fuse alone.
+on_ring() {
+	[[ " ${TEST_OPTS[*]} " == *" --io-uring "* ]]
+}
+
 # mount_slimfs LOWER MNT TRACE [slimfs options...] — mounts, returns when mounted.
 mount_slimfs() {
 	local lower=$1 mnt=$2 trace=$3
 	shift 3
 	mkdir -p "$mnt"
-	"$SLIMFS" --trace "$trace" "${TEST_OPTS[@]}" "$@" "$lower" "$mnt" &&
-		ring_check "$(pgrep -n -f -- "--trace $trace ")"
+	"$SLIMFS" --trace "$trace" "${TEST_OPTS[@]}" "$@" "$lower" "$mnt" || return
+	! on_ring || ring_wait "$(pgrep -n -f -- "--trace $trace ")"
 }
 
 # umount_slimfs MNT TRACE — unmounts and waits until the daemon has finished the
@@ -82,7 +91,7 @@ start_slimfs() {
 		2>"$BATS_TEST_TMPDIR/daemon.err" &
 	daemon_pid=$!
 	for _ in $(seq 100); do
-		fs_is_mounted "$mnt" && { ring_check "$daemon_pid"; return; }
+		fs_is_mounted "$mnt" && { ! on_ring || ring_wait "$daemon_pid"; return; }
 		sleep 0.1
 	done
 	cat "$BATS_TEST_TMPDIR/daemon.err" >&2
