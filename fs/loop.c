@@ -132,6 +132,7 @@ static void serve(struct worker *w)
 
 static void *worker_main(void *arg)
 {
+	pthread_setname_np(pthread_self(), "slimfs-fuse");
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	pthread_cleanup_push(worker_cleanup, arg);
 	serve(arg);

@@ -310,6 +310,7 @@ static void *verifier_main(void *arg)
 		{ .fd = v->stop_fd, .events = POLLIN },
 	};
 
+	pthread_setname_np(pthread_self(), "slimfs-verify");
 	for (;;) {
 		if (poll(fds, 2, -1) < 0) {
 			if (errno == EINTR)

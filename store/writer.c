@@ -427,6 +427,7 @@ static void *writer_thread(void *arg)
 	struct sfs_err err;
 	struct timespec until;
 
+	pthread_setname_np(pthread_self(), "slimfs-store");
 	pthread_mutex_lock(&w->stop_mu);
 	while (!w->stop) {
 		clock_gettime(CLOCK_MONOTONIC, &until);
