@@ -39,8 +39,3 @@ json_field() {
 	python3 -c 'import json,sys; v=json.loads(sys.argv[1])[sys.argv[2]]; print(json.dumps(v) if isinstance(v,(dict,list,bool)) else v)' "$1" "$2"
 }
 
-# lacks GREP-ARGS... < text — fails if grep finds any of them.  (A bare `! grep`
-# would not fail a bats test: errexit ignores negated commands.)
-lacks() {
-	! grep -q "$@"
-}

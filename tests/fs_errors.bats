@@ -109,7 +109,7 @@ fails_cleanly() {
 	wait "$daemon_pid" || st=$?
 	daemon_pid=
 	[[ $st -eq 0 ]]
-	! fs_is_mounted "$M"
+	run ! fs_is_mounted "$M"
 	[[ $(sqlite3 "$T" "SELECT ended_ns > 0 FROM runs") == 1 ]]
 	has_read "$T" /file
 }
@@ -191,6 +191,6 @@ cpu_ticks() {
 	[[ $st -eq 0 ]]
 	wait "$daemon_pid"
 	daemon_pid=
-	! fs_is_mounted "$M"
+	run ! fs_is_mounted "$M"
 	[[ $(sqlite3 "$T" "SELECT ended_ns > 0 FROM runs") == 1 ]]
 }

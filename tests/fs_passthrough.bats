@@ -8,7 +8,6 @@
 # reader keeps reading the image's content (as under overlayfs), and the image is
 # never touched.  (The held fds are numbered by bash:
 # bats closes fixed ones like 13.)
-bats_require_minimum_version 1.5.0
 load helpers
 
 # One image for every test: none of them may change it (each checks).

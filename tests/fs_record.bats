@@ -144,8 +144,8 @@ want_set() {
 	probe exec:/bin/probe2
 	umount_slimfs "$M" "$T"
 	has_event "$T" /bin/probe2 exec
-	! has_event "$T" /bin/probe2 open
-	! has_event "$T" /bin/probe2 open_write
+	run ! has_event "$T" /bin/probe2 open
+	run ! has_event "$T" /bin/probe2 open_write
 }
 
 @test "record sees the first access without a second one" {

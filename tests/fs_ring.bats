@@ -11,7 +11,6 @@
 # through /dev/fuse is one writev(2) by a "slimfs-fuse" thread (syscw in the thread's
 # /proc io).  Negative lookups make no inodes, so the kernel sends no FORGET (which
 # always comes through /dev/fuse, and has no reply).
-bats_require_minimum_version 1.5.0
 load fs_common
 
 setup_file() {
@@ -132,26 +131,27 @@ misses() {
 
 # workload DIR — every kind of request, with output that shows each result: names,
 # link targets, xattrs, contents (large writes and reads: 1 MiB requests; reads of
-# files the daemon serves are spliced), renames, links, truncation, removal.
+# files the daemon serves are spliced), renames, links, truncation, removal.  Each step
+# must succeed (errexit; hence no `a && b`, whose failing `a` errexit ignores).
 workload() {
 	local d=$1
 	cat "$d/etc/data"
 	readlink "$d/etc/link"
 	ls -la --time-style=+ "$d/etc" | awk '{ $2 = $6 = ""; print }'   # (no link counts, times)
 	sha256sum <"$d/data/big"
-	mkdir "$d/new" && echo hello >"$d/new/a"
+	mkdir "$d/new"; echo hello >"$d/new/a"
 	head -c 5000000 /dev/urandom >"$BATS_TEST_TMPDIR/blob"
 	dd if="$BATS_TEST_TMPDIR/blob" of="$d/new/blob" bs=4M status=none
-	cmp "$BATS_TEST_TMPDIR/blob" "$d/new/blob" && echo "blob read back"
-	setfattr -n user.k -v v1 "$d/new/a" && (cd "$d/new" && getfattr -d -m user. a)
-	ln -s a "$d/new/s" && readlink "$d/new/s"
-	ln "$d/new/a" "$d/new/h" && stat -c '%h %s' "$d/new/a"
-	mv "$d/new/a" "$d/new/b" && cat "$d/new/b"
-	chmod 600 "$d/new/b" && stat -c %a "$d/new/b"
-	truncate -s 3 "$d/new/b" && cat "$d/new/b" && echo
-	echo more >>"$d/etc/data" && cat "$d/etc/data"            # copy-up of an image file
-	rm "$d/new/h" "$d/new/s" "$d/new/blob" && ls "$d/new"
-	rm -r "$d/new" && ls "$d"
+	cmp "$BATS_TEST_TMPDIR/blob" "$d/new/blob"; echo "blob read back"
+	setfattr -n user.k -v v1 "$d/new/a"; (cd "$d/new"; getfattr -d -m user. a)
+	ln -s a "$d/new/s"; readlink "$d/new/s"
+	ln "$d/new/a" "$d/new/h"; stat -c '%h %s' "$d/new/a"
+	mv "$d/new/a" "$d/new/b"; cat "$d/new/b"
+	chmod 600 "$d/new/b"; stat -c %a "$d/new/b"
+	truncate -s 3 "$d/new/b"; cat "$d/new/b"; echo
+	echo more >>"$d/etc/data"; cat "$d/etc/data"            # copy-up of an image file
+	rm "$d/new/h" "$d/new/s" "$d/new/blob"; ls "$d/new"
+	rm -r "$d/new"; ls "$d"
 	! cat "$d/nothing" 2>/dev/null
 }
 
@@ -169,9 +169,11 @@ workload() {
 		[ ! -s "$BATS_TEST_TMPDIR/daemon.err" ]
 		umount_slimfs "$MNT" "$TRACE"
 		if [[ $mode == ring ]]; then
-			[ "$ring" -ge 100 ] && [ "$dev" -eq 0 ]
+			[ "$ring" -ge 100 ]
+			[ "$dev" -eq 0 ]
 		else
-			[ "$ring" -eq 0 ] && [ "$dev" -ge 100 ]
+			[ "$ring" -eq 0 ]
+			[ "$dev" -ge 100 ]
 		fi
 		# every event but the verifier's (getattr and xattr reads too, unlike
 		# fs_events: both transports see the same requests)
@@ -191,7 +193,8 @@ workload() {
 	ring=$(ring_requests "$daemon_pid")
 	dev=$(dev_replies "$daemon_pid")
 	cmp "$LOWER/data/big" "$MNT/data/big"
-	echo "upper" >"$MNT/up" && [ "$(cat "$MNT/up")" = upper ]
+	echo "upper" >"$MNT/up"
+	[ "$(cat "$MNT/up")" = upper ]
 	[ $(($(ring_requests "$daemon_pid") - ring)) -ge 5 ]
 	[ "$(dev_replies "$daemon_pid")" -eq "$dev" ]
 	umount_slimfs "$MNT" "$TRACE"

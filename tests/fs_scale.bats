@@ -24,7 +24,7 @@ teardown() {
 @test "scale: 30000 files are all found and stat'ed with bounded daemon fds" {
 	for d in $(seq -w 1 30); do
 		mkdir "$L/d$d"
-		(cd "$L/d$d" && seq -f "f%04g" 1 1000 | xargs touch)
+		(cd "$L/d$d"; seq -f "f%04g" 1 1000 | xargs touch)
 	done
 	start_slimfs "$L" "$M" "$T"
 	n=$(find "$M" -type f 2>"$BATS_TEST_TMPDIR/find.err" | wc -l)

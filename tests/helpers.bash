@@ -4,6 +4,13 @@ SLIMFS_SRC=${SLIMFS_SRC:-$(cd "$BATS_TEST_DIRNAME/.." && pwd)}
 SLIMFS=$SLIMFS_BUILD/fs/slimfs
 SLIMFS_EXPORT=$SLIMFS_BUILD/export/slimfs-export
 SLIMFS_RUN=$SLIMFS_BUILD/run/slimfs-run
+bats_require_minimum_version 1.5.0      # run ! CMD
+
+# lacks GREP-ARGS... — fails if grep finds a match.  A bare `! grep` in the middle of a
+# test or helper checks nothing (errexit ignores negated commands): use this, or run !.
+lacks() {
+	! grep -q "$@"
+}
 
 # The cached Debian 12 root filesystem (made on first use, about a minute).
 rootfs() {

@@ -5,7 +5,6 @@
 # mount left behind is cleaned up by the next slimfs on that mount point with a notice,
 # and slimfs-run never leaves a mount behind when its daemon dies.
 load helpers
-bats_require_minimum_version 1.5.0
 
 NDIRS=20
 NFILES=150   # per directory: 3000 files
@@ -153,7 +152,7 @@ PY
 	[ "$ended" -eq 1 ]                      # slimfs-run ended by itself
 	tail -n 3 "$TMP/run.err"
 	[ "$rc" -ne 0 ]
-	! grep -q "$TMP\|/run/slimfs" /proc/mounts
+	lacks "$TMP\|/run/slimfs" /proc/mounts
 	[ "$(sqlite3 "$TRACE" 'PRAGMA integrity_check')" = ok ]
 	has_event "$TRACE" /usr/share/zoneinfo lookup
 	# and the next run works

@@ -54,15 +54,15 @@ workload() {
 	setcap -r "$m/capped"
 	ln "$m/link_src" "$m/link_new"
 	echo via-hardlink >>"$m/hl2"
-	rm -r "$m/tree" && mkdir "$m/tree"
-	mkdir "$m/newdir" && echo n >"$m/newdir/n"
+	rm -r "$m/tree"; mkdir "$m/tree"
+	mkdir "$m/newdir"; echo n >"$m/newdir/n"
 	mv -T "$m/newdir" "$m/emptydir"
 	mv "$m/movedir" "$m/movedir2"
-	rm -r "$m/olddir" && mkdir "$m/olddir" && echo fresh >"$m/olddir/fresh"
+	rm -r "$m/olddir"; mkdir "$m/olddir"; echo fresh >"$m/olddir/fresh"
 	touch -d '2020-01-01 00:00:00' "$m/touch"
-	rm "$m/sym" && ln -s trunc "$m/sym"
+	rm "$m/sym"; ln -s trunc "$m/sym"
 	rm "$m/fifo"
-	mkdir -p "$m/created/deep" && echo c >"$m/created/deep/c"
+	mkdir -p "$m/created/deep"; echo c >"$m/created/deep/c"
 	sync
 }
 
@@ -81,8 +81,10 @@ workload() {
 	[ "$(cat "$m/write")" = replaced ]
 	[ "$(cat "$m/append")" = "$(printf 'content of append\nmore')" ]
 	[ "$(stat -c %s "$m/trunc")" -eq 3 ]
-	[ ! -e "$m/ren_src" ] && [ "$(cat "$m/ren_dst")" = "content of ren_src" ]
-	[ ! -e "$m/ren_over_src" ] && [ "$(cat "$m/ren_over_dst")" = "content of ren_over_src" ]
+	[ ! -e "$m/ren_src" ]
+	[ "$(cat "$m/ren_dst")" = "content of ren_src" ]
+	[ ! -e "$m/ren_over_src" ]
+	[ "$(cat "$m/ren_over_dst")" = "content of ren_over_src" ]
 	[ ! -e "$m/del" ]
 	[ "$(stat -c %a "$m/chmod")" = 600 ]
 	[ "$(stat -c %u:%g "$m/chown")" = 1234:5678 ]
@@ -95,10 +97,12 @@ workload() {
 	[ "$(stat -c %i "$m/link_src")" = "$(stat -c %i "$m/link_new")" ]
 	[ "$(stat -c %h "$m/link_new")" -eq 2 ]
 	[ "$(tail -n1 "$m/hl2")" = via-hardlink ]
-	[ -d "$m/tree" ] && [ -z "$(ls -A "$m/tree")" ]
+	[ -d "$m/tree" ]
+	[ -z "$(ls -A "$m/tree")" ]
 	[ "$(ls -A "$m/emptydir")" = n ]
 	[ ! -e "$m/newdir" ]
-	[ ! -e "$m/movedir" ] && [ "$(cat "$m/movedir2/m")" = moved ]
+	[ ! -e "$m/movedir" ]
+	[ "$(cat "$m/movedir2/m")" = moved ]
 	[ "$(ls -A "$m/olddir")" = fresh ]
 	[ "$(stat -c %Y "$m/touch")" = "$(date -d '2020-01-01 00:00:00' +%s)" ]
 	[ "$(readlink "$m/sym")" = trunc ]

@@ -4,7 +4,6 @@
 # directories, names of NAME_MAX (255) bytes, 100k files in one directory, a 4 GiB
 # sparse file, and a directory tree 500 levels deep.
 load helpers
-bats_require_minimum_version 1.5.0
 
 NBIG=${SLIMFS_LIMITS_NFILES:-100000}
 

@@ -6,7 +6,6 @@
 # ("incomplete": true).  A run without overflow says complete in all three places.
 # fs_verify.bats covers the overflow at the trace level; this suite checks the export.
 load helpers
-bats_require_minimum_version 1.5.0
 
 setup() {
 	mount_tmp_setup /tmp/slimfs-overflow.XXXXXX

@@ -257,7 +257,7 @@ PY
 }
 
 @test "a tarball that is no root file system is refused" {
-	mkdir notroot && echo x >notroot/file
+	mkdir notroot; echo x >notroot/file
 	tar -C notroot -cf notroot.tar .
 	run slimfs_run --trace t.db notroot.tar -- sh -c true
 	[ "$status" -eq 125 ]
