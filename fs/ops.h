@@ -23,6 +23,8 @@ struct sfs_file {
 	struct sfs_handle h;            /* first: on fs->handles */
 	int fd;
 	struct sfs_inode *i;
+	bool lower;                     /* fd is the image's file, read through us */
+	atomic_int copy_fd;             /* after a copy-up: the copy, for reads; or -1 */
 	atomic_bool read_seen;          /* OP_READ recorded for this handle */
 	atomic_bool write_seen;         /* OP_WRITE recorded for this handle */
 };

@@ -42,13 +42,15 @@ static void handle_del(struct sfs_fs *fs, struct sfs_handle *h)
 	pthread_mutex_unlock(&fs->handles_lock);
 }
 
-static struct sfs_file *new_file(struct sfs_fs *fs, int fd, struct sfs_inode *i)
+static struct sfs_file *new_file(struct sfs_fs *fs, int fd, struct sfs_inode *i, bool lower)
 {
 	struct sfs_file *f = calloc(1, sizeof(*f));
 
 	if (f) {
 		f->fd = fd;
 		f->i = i;
+		f->lower = lower;
+		atomic_init(&f->copy_fd, -1);
 		handle_add(fs, &f->h, false);
 	}
 	return f;
@@ -61,6 +63,8 @@ static void free_file(struct sfs_fs *fs, struct sfs_file *f)
 		pt_release(&fs->pt, f->i);
 	else
 		close(f->fd);
+	if (atomic_load(&f->copy_fd) >= 0)
+		close(atomic_load(&f->copy_fd));
 	free(f);
 }
 
@@ -99,7 +103,7 @@ void sfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			return;
 		}
 	}
-	f = new_file(fs, fd, i);
+	f = new_file(fs, fd, i, id == 0 && l == SFS_LOWER);
 	if (!f) {
 		if (id > 0)
 			pt_release(&fs->pt, i);
@@ -165,7 +169,7 @@ void sfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 	}
 	node = trace_record_name(fs->trace, atomic_load(&p->node), name, strlen(name), OP_CREATE);
 	i = sfs_enter(fs, p, name, &e, node, true, &ep);
-	f = i ? new_file(fs, fd, i) : NULL;
+	f = i ? new_file(fs, fd, i, false) : NULL;
 	if (!f) {
 		close(fd);
 		if (i)
@@ -180,18 +184,46 @@ void sfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 	}
 }
 
+/* The file F's reads come from: an fd, or -errno.  A handle opened on the image's file
+ * reads the copy once the file has been copied up, as on overlayfs since Linux 4.19.
+ * It must: the kernel keeps one size and one page cache per inode, so the image's
+ * older, shorter content read through one open would show through every other open
+ * (a short read even shrinks the size the kernel holds: other readers then see the
+ * new content cut to the image file's length).  (A passthrough reader of a split
+ * file keeps the image's content: it is another inode, passthrough.h.) */
+static int read_fd(struct sfs_fs *fs, struct sfs_file *f)
+{
+	int fd = atomic_load(&f->copy_fd), none = -1;
+
+	if (!f->lower || !inode_has_upper(f->i))
+		return f->fd;
+	if (fd >= 0)
+		return fd;
+	fd = ov_reopen(fs, f->i, SFS_UPPER, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && !atomic_compare_exchange_strong(&f->copy_fd, &none, fd)) {
+		close(fd);      /* another read of this handle was quicker */
+		fd = none;
+	}
+	return fd;
+}
+
 void sfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct sfs_fs *fs = req_fs(req);
 	struct sfs_file *f = file_of(fi);
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+	int fd = read_fd(fs, f);
 
 	(void)ino;
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
 	if (!atomic_exchange(&f->read_seen, true))
 		trace_record(fs->trace, atomic_load(&f->i->node), OP_READ);
 	/* The kernel splices the data straight from the file: no copy through us. */
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	buf.buf[0].fd = f->fd;
+	buf.buf[0].fd = fd;
 	buf.buf[0].pos = off;
 	fuse_reply_data(req, &buf, 0);   /* no move: fs/ops.c, init */
 }

@@ -410,3 +410,24 @@ os.close(fd)" "$M/opt/f"
 	cat "$M"/pages/* | cmp - <(cat "$L"/pages/*)
 	[[ $(fincore -b -n -o RES "$L"/pages/* | awk '{ s += $1 } END { print s }') -eq $((64 * 12288)) ]]
 }
+
+@test "overlay: a reader opened before a copy-up reads the copy, and no open sees a cut file" {
+	# The kernel keeps one size and one page cache per inode.  A reader still reading
+	# the image's (shorter) file would cut everyone's view of the copy to its length.
+	# (With passthrough, such a reader keeps the image's content on a split inode:
+	# fs_passthrough.)
+	umount_slimfs "$M" "$T"
+	mount_slimfs "$L" "$M" "$T" --upper "$U" --no-passthrough
+	local rd held
+	exec {rd}<"$M/etc/conf"
+	printf 'a longer line than conf\n' >"$M/etc/conf"
+	held=$(dd bs=64k count=1 status=none <&"$rd")
+	exec {rd}<&-
+	# one read(2) each, no stat (whose GETATTR would mend the size)
+	[[ $(dd if="$M/etc/conf" bs=64k count=1 status=none) == "a longer line than conf" ]]
+	[[ $held == "a longer line than conf" ]]
+	[[ $(stat -c %s "$M/etc/conf") -eq 24 ]]
+	umount_slimfs "$M" "$T"
+	has_read "$T" /etc/conf
+	lower_untouched
+}
