@@ -239,6 +239,7 @@ setup() {
 	lacks -e 'm\.pyc' -e /opt/big <<< "$output"
 	# an excluded directory takes everything below it, and is no ancestor any more
 	run kept --exclude '/usr/share/**' --include '/usr/share/doc/**' t.db
+	[ "$status" -eq 0 ]
 	lacks /usr/share <<< "$output"
 	printf '# docs\n\n/usr/share/doc/a/*\n' >patterns
 	run kept --include-from patterns t.db

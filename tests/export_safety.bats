@@ -59,6 +59,7 @@ setup() {
 	lacks -e passwd -e host-secret <<< "$output"
 	lacks -a HOST-SECRET-CONTENT out.tar
 	run kept t.db
+	[ "$status" -eq 0 ]
 	lacks -e '\.\.' -e '/\./' <<< "$output"
 }
 

@@ -72,7 +72,7 @@ fails_cleanly() {
 	run "$SLIMFS" --trace "$T" "$L" "$M"
 	fails_cleanly "$T"
 	[[ $(sqlite3 "$T" "SELECT body FROM notes") == "keep me" ]]
-	[[ $(sqlite3 "$T" "SELECT count(*) FROM sqlite_master WHERE name = 'runs'") -eq 0 ]]
+	[ "$(sqlite3 "$T" "SELECT count(*) FROM sqlite_master WHERE name = 'runs'")" -eq 0 ]
 }
 
 @test "errors: a trace being written by another daemon is refused" {
@@ -173,9 +173,11 @@ cpu_ticks() {
 	sleep 0.5
 	before=$(cpu_ticks "$daemon_pid")
 	sleep 2
+	after=$(cpu_ticks "$daemon_pid")
 	# 100 ms of polling after the last request at most; a poller that never stopped
 	# would burn ~200 ticks here
-	[[ $(($(cpu_ticks "$daemon_pid") - before)) -le 5 ]]
+	[[ -n $before && -n $after ]]
+	[[ $((after - before)) -le 5 ]]
 	umount_slimfs "$M" "$T"
 	wait "$daemon_pid"
 	daemon_pid=

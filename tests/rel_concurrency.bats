@@ -56,7 +56,8 @@ stress() {
 	# readers of lower files alongside the stressors
 	( for r in 1 2 3; do
 		( for i in $(seq 1 200); do cat "$MNT/data/f$i" >/dev/null; stat "$MNT/data/f$((201 - i))" >/dev/null; done ) &
-	  done; wait ) &
+	  done
+	  for p in $(jobs -p); do wait "$p" || exit 1; done ) &
 	readers=$!
 	run stress "$MNT/work" "$TMP/mnt.log" strace -f -qq -e trace=%file -o "$TMP/strace.log"
 	wait "$readers"

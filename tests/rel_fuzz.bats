@@ -7,7 +7,8 @@
 load helpers
 
 setup_file() {
-	export FTMP=$(mktemp -d /tmp/slimfs-fuzz.XXXXXX)
+	FTMP=$(mktemp -d /tmp/slimfs-fuzz.XXXXXX)
+	export FTMP
 	export FUZZ_SECONDS=${SLIMFS_FUZZ_SECONDS:-30}
 	local cflags=(-std=gnu11 -D_GNU_SOURCE -DSLIMFS_VERSION='"fuzz"' -g -O1
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
@@ -32,7 +33,7 @@ fuzz() {
 	echo "$output" | tail -n 30
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"Done "*" runs in "* ]]
-	! ls "$FTMP/$harness-"* 2>/dev/null
+	! ls "$FTMP/$harness-"* 2>/dev/null || return 1     # no crash artifact
 	runs=$(echo "$output" | sed -n 's/^Done \([0-9]*\) runs.*/\1/p')
 	echo "# $harness: $runs runs in $FUZZ_SECONDS s" >&3
 	[ "$runs" -gt 100 ]

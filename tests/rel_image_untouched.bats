@@ -93,7 +93,9 @@ workload() {
 	run getfattr -n user.old "$m/xattr_rm"
 	[ "$status" -ne 0 ]
 	[[ "$(getcap "$m/capbin")" == *cap_sys_admin=ep* ]]
-	[ -z "$(getcap "$m/capped")" ]
+	run getcap "$m/capped"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
 	[ "$(stat -c %i "$m/link_src")" = "$(stat -c %i "$m/link_new")" ]
 	[ "$(stat -c %h "$m/link_new")" -eq 2 ]
 	[ "$(tail -n1 "$m/hl2")" = via-hardlink ]

@@ -42,9 +42,10 @@ term_reaches_cmd() {
 # Every mount, daemon and directory a run makes must be gone after it.  (Other slimfs
 # mounts on the machine are not ours: only what slimfs-run makes is looked at.)
 assert_nothing_left() {
-	lacks -F ' /run/slimfs/' /proc/self/mountinfo
-	[ -z "$(pgrep -f -- "--trace $BATS_TEST_TMPDIR/")" ]
 	local now
+	# (each check returns: teardown calls this with errexit off)
+	lacks -F ' /run/slimfs/' /proc/self/mountinfo || return 1
+	[ -z "$(pgrep -f -- "--trace $BATS_TEST_TMPDIR/")" ] || return 1
 	now=$(ls /run/slimfs 2>/dev/null || true)
 	[ -z "$(comm -13 <(echo "$RUN_STATE_BEFORE") <(echo "$now"))" ]
 }
