@@ -351,10 +351,13 @@ static void wrap_session(struct daemon *d, const struct slimfs_opts *o)
 {
 	const char *why;
 
-	if (!o->passthrough && !o->io_uring)
-		return;
+	if (o->io_uring && (why = ring_init(&d->fs.ring, d->se, o->prog)))
+		sfs_warn(o->prog, "FUSE over io_uring off: %s", why);
+	if (!o->passthrough && !d->fs.ring.want)
+		return;         /* nothing to ask for: libfuse's own I/O */
 	if (devio_install(d->se) < 0) {
 		sfs_warn(o->prog, "FUSE passthrough and io_uring off: cannot wrap the session's I/O");
+		d->fs.ring.want = false;
 		return;
 	}
 	if (o->passthrough) {
@@ -362,8 +365,6 @@ static void wrap_session(struct daemon *d, const struct slimfs_opts *o)
 		d->fs.it.freeing = pt_forget;   /* inodes drop their backing files */
 		d->fs.it.freeing_arg = &d->fs.pt;
 	}
-	if (o->io_uring && (why = ring_init(&d->fs.ring, d->se, o->prog)))
-		sfs_warn(o->prog, "FUSE over io_uring off: %s", why);
 }
 
 static int serve(struct daemon *d, const struct slimfs_opts *o, int notify, struct sfs_err *err)

@@ -58,13 +58,15 @@ static struct sfs_file *new_file(struct sfs_fs *fs, int fd, struct sfs_inode *i,
 
 static void free_file(struct sfs_fs *fs, struct sfs_file *f)
 {
+	int copy;
+
 	handle_del(fs, &f->h);
 	if (file_is_pt(f))
 		pt_release(&fs->pt, f->i);
 	else
 		close(f->fd);
-	if (atomic_load(&f->copy_fd) >= 0)
-		close(atomic_load(&f->copy_fd));
+	if ((copy = atomic_load(&f->copy_fd)) >= 0)
+		close(copy);
 	free(f);
 }
 

@@ -59,8 +59,7 @@ struct ring_thread {
 	unsigned qid;                   /* the CPU queue, and the CPU the thread runs on */
 	pthread_t tid;
 	struct io_uring uring;
-	char *mem;                      /* ent_size() bytes: header, gap, payload */
-	struct uring_req_header *hdr;
+	struct uring_req_header *hdr;   /* the mapping, ent_size() bytes: header, gap, payload */
 	char *payload;
 	struct iovec iov[2];
 	bool replied;                   /* the request being served has its reply */
@@ -104,15 +103,17 @@ unsigned ring_cpu_count(const char *list)
 /* Number of CPU queues: the kernel has one per possible CPU. */
 static unsigned possible_cpus(void)
 {
-	FILE *f = fopen("/sys/devices/system/cpu/possible", "re");
+	_cleanup_fclose_ FILE *f = fopen("/sys/devices/system/cpu/possible", "re");
 	char buf[256];
-	bool ok;
 
-	if (!f)
-		return 0;
-	ok = fgets(buf, sizeof(buf), f) != NULL;
-	fclose(f);
-	return ok ? ring_cpu_count(buf) : 0;
+	return f && fgets(buf, sizeof(buf), f) ? ring_cpu_count(buf) : 0;
+}
+
+/* The ring is off (reported once): WHY. */
+static void ring_off(struct sfs_ring *r, const char *why)
+{
+	if (!atomic_exchange(&r->failed, true))
+		sfs_warn(r->prog, "FUSE over io_uring off: %s", why);
 }
 
 static void prep_cmd(struct ring_thread *t, uint32_t op)
@@ -220,6 +221,27 @@ static int read_full(int fd, void *buf, size_t len)
 	return 0;
 }
 
+/* Read a spliced reply of LEN bytes from pipe FD: its header into OUT, the rest into
+ * PAYLOAD.  libfuse has put all of it in the pipe, so one readv(2) takes it. */
+static int read_reply(int fd, struct fuse_out_header *out, char *payload, size_t len)
+{
+	struct iovec v[2] = { { out, sizeof(*out) }, { payload, len - sizeof(*out) } };
+	ssize_t n;
+	int r;
+
+	do
+		n = readv(fd, v, 2);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if ((size_t)n < sizeof(*out)) {         /* a short read: the rest, part by part */
+		if ((r = read_full(fd, (char *)out + n, sizeof(*out) - (size_t)n)) < 0)
+			return r;
+		n = sizeof(*out);
+	}
+	return read_full(fd, payload + ((size_t)n - sizeof(*out)), len - (size_t)n);
+}
+
 ssize_t ring_splice_reply(int pipe, size_t len)
 {
 	struct ring_thread *t = cur;
@@ -230,10 +252,8 @@ ssize_t ring_splice_reply(int pipe, size_t len)
 		return 0;
 	if (len < sizeof(out) || len - sizeof(out) > t->r->payload_sz)
 		r = -EIO;
-	else if ((r = read_full(pipe, &out, sizeof(out))) == 0 && out.unique != unique_of(t))
+	else if ((r = read_reply(pipe, &out, t->payload, len)) == 0 && out.unique != unique_of(t))
 		r = -EIO;       /* libfuse splices replies only (and notify_store, unused) */
-	else if (r == 0)
-		r = read_full(pipe, t->payload, len - sizeof(out));
 	if (r < 0) {
 		reply_error(t, EIO);
 		return r;
@@ -279,9 +299,7 @@ static void serve(struct ring_thread *t)
 			} else if (res == -ENOTCONN || res == -ECANCELED || res == -ECONNABORTED) {
 				return;         /* the connection is gone */
 			} else if (res < 0 && !served) {
-				if (!atomic_exchange(&r->failed, true))
-					sfs_warn(r->prog, "FUSE over io_uring off: %s",
-						 strerror(-res));
+				ring_off(r, strerror(-res));
 				return;
 			} else if (res < 0) {
 				broken(t, -res);
@@ -319,8 +337,7 @@ static void *thread_main(void *arg)
 	if (io_uring_queue_init(2, &t->uring, IORING_SETUP_SQE128 | IORING_SETUP_SINGLE_ISSUER |
 				IORING_SETUP_DEFER_TASKRUN) < 0 &&
 	    io_uring_queue_init(2, &t->uring, IORING_SETUP_SQE128) < 0) {
-		if (!atomic_exchange(&t->r->failed, true))
-			sfs_warn(t->r->prog, "FUSE over io_uring off: no io_uring");
+		ring_off(t->r, "no io_uring");
 		return NULL;
 	}
 	serve(t);
@@ -330,15 +347,15 @@ static void *thread_main(void *arg)
 
 const char *ring_init(struct sfs_ring *r, struct fuse_session *se, const char *prog)
 {
-	FILE *f = fopen(RING_SWITCH, "re");
+	_cleanup_fclose_ FILE *f = fopen(RING_SWITCH, "re");
 	int on = f ? fgetc(f) : EOF;
 
-	if (f)
-		fclose(f);
 	if (on == EOF)
 		return "this kernel has no FUSE over io_uring (no " RING_SWITCH ")";
 	if (on != 'Y')
 		return "the kernel's switch is off (echo Y > " RING_SWITCH ")";
+	if ((r->cpus = possible_cpus()) == 0)
+		return "no list of possible CPUs (/sys/devices/system/cpu/possible)";
 	r->want = true;
 	r->se = se;
 	r->prog = prog;
@@ -355,16 +372,15 @@ static int start_thread(struct sfs_ring *r, unsigned n)
 
 	t->r = r;
 	t->qid = n / RING_THREADS;
-	t->mem = mmap(NULL, ent_size(r), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+	t->hdr = mmap(NULL, ent_size(r), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 		      -1, 0);
-	if (t->mem == MAP_FAILED)
+	if (t->hdr == MAP_FAILED)
 		return -errno;
-	t->hdr = (struct uring_req_header *)t->mem;
-	t->payload = t->mem + sizeof(*t->hdr) + GAP;
+	t->payload = (char *)t->hdr + sizeof(*t->hdr) + GAP;
 	t->iov[0] = (struct iovec){ t->hdr, sizeof(*t->hdr) };
 	t->iov[1] = (struct iovec){ t->payload, r->payload_sz };
 	if ((e = pthread_create(&t->tid, NULL, thread_main, t)) != 0) {
-		munmap(t->mem, ent_size(r));
+		munmap(t->hdr, ent_size(r));
 		return -e;
 	}
 	return 0;
@@ -372,13 +388,13 @@ static int start_thread(struct sfs_ring *r, unsigned n)
 
 void ring_start(struct sfs_ring *r)
 {
-	unsigned cpus = possible_cpus(), want = cpus * RING_THREADS;
+	unsigned want = r->cpus * RING_THREADS;
 	sigset_t all, old;
 	int e = 0;
 
 	if (!r->want)
 		return;
-	if (cpus == 0 || (r->stop = eventfd(0, EFD_CLOEXEC)) < 0 ||
+	if ((r->stop = eventfd(0, EFD_CLOEXEC)) < 0 ||
 	    !(r->threads = calloc(want, sizeof(*r->threads)))) {
 		sfs_warn(r->prog, "FUSE over io_uring off: cannot set it up");
 		return;
@@ -392,7 +408,7 @@ void ring_start(struct sfs_ring *r)
 	/* Each CPU's queue needs an entry before the kernel uses the ring. */
 	if (r->n < want)
 		sfs_warn(r->prog, "FUSE over io_uring: %u of %u threads (%s)%s", r->n, want,
-			 strerror(-e), r->n < (cpus - 1) * RING_THREADS + 1 ? "; off" : "");
+			 strerror(-e), r->n < (r->cpus - 1) * RING_THREADS + 1 ? "; off" : "");
 }
 
 void ring_stop(struct sfs_ring *r)
@@ -403,7 +419,7 @@ void ring_stop(struct sfs_ring *r)
 		return;         /* cannot happen; the threads are left to exit() */
 	for (unsigned k = 0; k < r->n; k++) {
 		pthread_join(r->threads[k].tid, NULL);
-		munmap(r->threads[k].mem, ent_size(r));
+		munmap(r->threads[k].hdr, ent_size(r));
 	}
 	free(r->threads);
 	r->threads = NULL;

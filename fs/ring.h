@@ -54,6 +54,7 @@ struct sfs_ring {
 	struct fuse_session *se;
 	const char *prog;               /* for messages */
 	size_t payload_sz;              /* an entry's payload buffer */
+	unsigned cpus;                  /* CPU queues: one per possible CPU */
 	int stop;                       /* eventfd: the session is over */
 	unsigned n;                     /* threads started */
 	struct ring_thread *threads;
