@@ -43,16 +43,16 @@ mkdir -p "$mnt"
 # --io-uring needs the kernel's switch, which is host-wide: on for the run, then back.
 uring_switch=/sys/module/fuse/parameters/enable_uring
 uring_was=
-if [[ " ${SYSTEMS[*]} " == *" slimfs-uring "* ]]; then
-	uring_was=$(cat $uring_switch)
-	echo Y >$uring_switch
-fi
 cleanup() {
 	umount -l "$mnt" 2>/dev/null || true
 	rm -rf "$work"
 	[[ -z $uring_was ]] || echo "$uring_was" >$uring_switch
 }
 trap cleanup EXIT
+if [[ " ${SYSTEMS[*]} " == *" slimfs-uring "* ]]; then
+	uring_was=$(cat $uring_switch)
+	echo Y >$uring_switch
+fi
 
 declare -A WL=(
 	[startup]='python3 -c "import json, re, os, sys, collections, subprocess, email.parser, http.client, argparse, datetime, decimal, logging, yaml"'

@@ -6,7 +6,6 @@ load helpers
 MKTRACE=$SLIMFS_BUILD/tests/mktrace
 
 export_setup() {
-	bats_require_minimum_version 1.5.0
 	cd "$BATS_TEST_TMPDIR" || return 1
 	IMG=$BATS_TEST_TMPDIR/img
 	mkdir -p "$IMG"

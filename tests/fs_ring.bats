@@ -15,8 +15,8 @@ load fs_common
 
 setup_file() {
 	# The kernel's switch is host-wide: on for this suite, then back as it was.
-	cat /sys/module/fuse/parameters/enable_uring >"$BATS_FILE_TMPDIR/switch"
-	echo Y >/sys/module/fuse/parameters/enable_uring
+	cat "$URING_SWITCH" >"$BATS_FILE_TMPDIR/switch"
+	echo Y >"$URING_SWITCH"
 	local l=$BATS_FILE_TMPDIR/lower
 	mkdir -p "$l/etc" "$l/data"
 	echo "image file" >"$l/etc/data"
@@ -26,7 +26,7 @@ setup_file() {
 }
 
 teardown_file() {
-	cat "$BATS_FILE_TMPDIR/switch" >/sys/module/fuse/parameters/enable_uring
+	cat "$BATS_FILE_TMPDIR/switch" >"$URING_SWITCH"
 }
 
 setup() {
@@ -35,7 +35,7 @@ setup() {
 }
 
 teardown() {
-	echo Y >/sys/module/fuse/parameters/enable_uring
+	echo Y >"$URING_SWITCH"
 	mount_tmp_teardown
 	manifest "$LOWER" | diff "$BATS_FILE_TMPDIR/before" -     # the image is untouched
 }
@@ -49,19 +49,14 @@ ring_requests() {
 # dev_replies PID — writes by daemon PID's /dev/fuse threads: one per reply (the handlers
 # also run there, so a copy-up's writes count too).
 dev_replies() {
-	local t n=0
-	for t in /proc/"$1"/task/*; do
-		[[ $(<"$t/comm") == slimfs-fuse ]] || continue
-		n=$((n + $(awk '/^syscw:/ { print $2 }' "$t/io")))
-	done
-	echo "$n"
+	tasks_named "$1" slimfs-fuse | sed 's,$,/io,' | xargs -r cat |
+		awk '/^syscw:/ { n += $2 } END { print n + 0 }'
 }
 
 # ring_threads PID — "TID CPU-LIST" for each of PID's ring threads.
 ring_threads() {
 	local t
-	for t in /proc/"$1"/task/*; do
-		[[ $(<"$t/comm") == slimfs-ring ]] || continue
+	for t in $(tasks_named "$1" slimfs-ring); do
 		echo "${t##*/} $(awk '/^Cpus_allowed_list/ { print $2 }' "$t/status")"
 	done
 }
@@ -75,9 +70,8 @@ misses() {
 
 @test "--io-uring: requests come through the ring, served by SCHED_IDLE threads pinned per CPU" {
 	local cpus ring dev
-	start_slimfs "$LOWER" "$MNT" "$TRACE" --io-uring
+	start_slimfs "$LOWER" "$MNT" "$TRACE" --io-uring      # (with all its ring threads)
 	# RING_THREADS (4) threads per CPU queue, each allowed on its CPU only
-	ring_wait "$daemon_pid"
 	cpus=$(ring_queues)
 	ring_threads "$daemon_pid" >"$BATS_TEST_TMPDIR/threads"
 	[ "$(wc -l <"$BATS_TEST_TMPDIR/threads")" -eq $((4 * cpus)) ]
@@ -117,7 +111,7 @@ misses() {
 
 @test "--io-uring with the kernel's switch off: one warning, /dev/fuse serves" {
 	local dev
-	echo N >/sys/module/fuse/parameters/enable_uring
+	echo N >"$URING_SWITCH"
 	start_slimfs "$LOWER" "$MNT" "$TRACE" --io-uring
 	[ "$(cat "$MNT/etc/data")" = "image file" ]
 	dev=$(dev_replies "$daemon_pid")

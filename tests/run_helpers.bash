@@ -4,7 +4,6 @@ load helpers
 # Sets ROOTFS to the shared Debian root fs (read-only!), then points SLIMFS_CACHE at a
 # private cache so image tarballs unpacked by tests never land in /var/cache/slimfs.
 run_setup() {
-	bats_require_minimum_version 1.5.0
 	cd "$BATS_TEST_TMPDIR" || return 1
 	ROOTFS=$(rootfs)
 	export SLIMFS_CACHE=$BATS_TEST_TMPDIR/cache
