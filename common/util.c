@@ -1,9 +1,12 @@
-/* util.c — small helpers shared by the programs. */
+/* util.c — small helpers shared by the programs (util.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -38,4 +41,38 @@ char *sfs_join_argv(char *const *argv)
 	for (char *const *a = argv; *a; a++)
 		p += sprintf(p, "%s%s", a == argv ? "" : " ", *a);
 	return s;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+
+	if (q == NULL) {
+		fputs("slimfs: out of memory\n", stderr);
+		abort();
+	}
+	return q;
+}
+
+int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int64_t now_ns(clockid_t clock)
+{
+	struct timespec t;
+
+	clock_gettime(clock, &t);
+	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+int open_in_root(int rootfd, const char *path, int flags, uint64_t resolve)
+{
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_CLOEXEC),
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | resolve,
+	};
+
+	return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof how);
 }

@@ -9,21 +9,10 @@
 #include <string.h>
 #include <linux/magic.h>
 #include <sys/statfs.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
-
-static int openat2_in_root(int rootfd, const char *path, int flags)
-{
-	struct open_how how = {
-		.flags = (uint64_t)flags,
-		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS |
-			   RESOLVE_NO_XDEV,
-	};
-
-	return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof how);
-}
+#include "common/util.h"
 
 int image_open(struct image *im, const char *dir, struct sfs_err *err)
 {
@@ -79,7 +68,8 @@ int image_parent(struct image *im, const char *path, size_t len, struct sfs_err 
 	im->parentfd = -1;
 	memcpy(im->parent, path, plen);
 	im->parent[plen] = '\0';
-	fd = openat2_in_root(im->rootfd, im->parent, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	fd = open_in_root(im->rootfd, im->parent, O_PATH | O_DIRECTORY,
+			  RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV);
 	if (fd < 0) {
 		int e = errno;
 

@@ -11,23 +11,14 @@
  */
 #include "pathset.h"
 
+#include "common/util.h"
+
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MAX_PATH_LEN 65535
-
-static void *xrealloc(void *p, size_t n)
-{
-	void *q = realloc(p, n);
-
-	if (q == NULL) {
-		fputs("slimfs-export: out of memory\n", stderr);
-		abort();
-	}
-	return q;
-}
 
 void pathset_free(struct pathset *ps)
 {

@@ -62,11 +62,6 @@ static const char *member_name(struct writer *w, char *buf, const char *path, si
 	return buf;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Copy the xattrs of the file at FD (or, when FD < 0, of DFD/NAME without following
  * it) into ENTRY, sorted by name. */
 /* Remember an ACL xattr of member PATH for set_acls(). */

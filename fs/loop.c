@@ -43,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/util.h"
 #include "loop.h"
 
 /* Enough for requests that block (a big copy-up, fsync) not to hold up the rest. */
@@ -55,14 +56,6 @@ struct loop {
 	sem_t done;             /* posted by each thread that leaves */
 	atomic_int error;       /* a read error other than the end of the session */
 };
-
-static int64_t now_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
-}
 
 struct worker {
 	struct loop *l;
@@ -87,7 +80,7 @@ static bool spin(struct loop *l, int64_t since)
 	if (l->spin_ns == 0 || since == 0 ||
 	    !atomic_compare_exchange_strong(&l->spinning, &expected, true))
 		return false;
-	while (now_ns() - since < l->spin_ns) {
+	while (now_ns(CLOCK_MONOTONIC) - since < l->spin_ns) {
 		struct pollfd pfd = { .fd = fuse_session_fd(l->se), .events = POLLIN };
 
 		if (poll(&pfd, 1, 0) != 0) {
@@ -111,7 +104,7 @@ static void serve(struct worker *w)
 
 		if (r > 0) {
 			fuse_session_process_buf(l->se, &w->buf);
-			last = l->spin_ns ? now_ns() : 0;
+			last = l->spin_ns ? now_ns(CLOCK_MONOTONIC) : 0;
 			continue;
 		}
 		if (r == 0)   /* unmounted, or the session ended */

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "../common/cleanup.h"
+#include "../common/util.h"
 #include "overlay.h"
 
 void ov_proc_path(char buf[OV_PROC_MAX], int fd)
@@ -467,11 +468,6 @@ static bool dirent_whiteout(DIR *dir, const struct dirent *d)
 		return false;
 	return fstatat(dirfd(dir), d->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	       ov_is_whiteout(&st);
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 struct strvec {

@@ -59,10 +59,6 @@ int find_in_path(const char *name, char **out);
 
 /* ---- lookup.c (lookups in the image directory, never through the mount) ---- */
 
-/* openat2 of PATH under ROOTFD as if ROOTFD were / (RESOLVE_IN_ROOT, no magic links):
- * the image's absolute symlinks and ".." stay inside it.  O_CLOEXEC is added. */
-int open_in_image(int rootfd, const char *path, int flags);
-
 /* 0 if CMD resolves to a non-directory in ROOTFS (searched in PATH_ENV when it has no
  * '/', relative to CWD otherwise); -1 with "CMD: not found in image" if not. */
 int image_find_cmd(const char *rootfs, const char *cmd, const char *path_env,

@@ -7,30 +7,19 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "../common/cleanup.h"
-
-int open_in_image(int rootfd, const char *path, int flags)
-{
-	struct open_how how = {
-		.flags = (unsigned)(flags | O_CLOEXEC),
-		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-	};
-
-	return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof how);
-}
+#include "../common/util.h"
 
 static bool is_command(int rootfd, const char *path)
 {
-	_cleanup_close_ int fd = open_in_image(rootfd, path, O_PATH);
+	_cleanup_close_ int fd = open_in_root(rootfd, path, O_PATH, 0);
 	struct stat st;
 
 	return fd >= 0 && fstat(fd, &st) == 0 && !S_ISDIR(st.st_mode);
@@ -78,7 +67,7 @@ void image_user(const char *rootfs, uid_t uid, gid_t *gid, char **home)
 
 	if (rootfd < 0)
 		return;
-	fd = open_in_image(rootfd, "/etc/passwd", O_RDONLY);
+	fd = open_in_root(rootfd, "/etc/passwd", O_RDONLY, 0);
 	if (fd < 0)
 		return;
 	f = fdopen(fd, "r");

@@ -20,14 +20,15 @@
 #include <unistd.h>
 
 #include "../common/cleanup.h"
+#include "../common/util.h"
 
 /* Open directory NAME (one component) under ROOTFD, making it if it is missing. */
 static int open_dir_in(int rootfd, const char *name, int flags, struct sfs_err *err)
 {
-	int fd = open_in_image(rootfd, name, flags | O_DIRECTORY);
+	int fd = open_in_root(rootfd, name, flags | O_DIRECTORY, 0);
 
 	if (fd < 0 && errno == ENOENT && mkdirat(rootfd, name, 0755) == 0)
-		fd = open_in_image(rootfd, name, flags | O_DIRECTORY);
+		fd = open_in_root(rootfd, name, flags | O_DIRECTORY, 0);
 	if (fd < 0)
 		return sfs_fail(err, errno, "/%s in the image", name);
 	return fd;

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "../common/cleanup.h"
+#include "../common/util.h"
 #include "schema.h"
 #include "trace.h"
 
@@ -69,22 +70,6 @@ struct trace_writer {
 	pthread_cond_t stop_cv;
 	bool stop;
 };
-
-static int64_t now_ns(clockid_t clock)
-{
-	struct timespec ts;
-
-	clock_gettime(clock, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void *xrealloc(void *p, size_t n)
-{
-	p = realloc(p, n ? n : 1);
-	if (p == NULL)
-		abort();   /* out of memory while recording: nothing sane is left to do */
-	return p;
-}
 
 #define GROW(arr, len, cap) do {                                              \
 		if ((len) >= (cap)) {                                         \
