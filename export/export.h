@@ -2,7 +2,7 @@
  *
  * export_main() does everything the command does for one set of options: it
  * merges the evidence of all runs of all traces, computes the closure
- * (DESIGN.md, "Evidence and closure"), and then lists, explains (--why), counts
+ * (docs/design.md, "Evidence and closure"), and then lists, explains (--why), counts
  * (--stats) and/or writes the kept paths.  Output files are written under a
  * temporary name and renamed at the end; on failure nothing is left behind.
  */

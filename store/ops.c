@@ -2,7 +2,7 @@
  *
  * The table below is the single source of truth: the writer copies it into the
  * trace's ops table (so the sqlite3 CLI can show names), the exporter asks it which
- * evidence an operation gives (DESIGN.md, "Evidence and closure").
+ * evidence an operation gives (docs/design.md, "Evidence and closure").
  */
 #include "trace.h"
 

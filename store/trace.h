@@ -62,7 +62,7 @@ enum trace_op {
 	OP__COUNT
 };
 
-/* Evidence a path has, weakest first (DESIGN.md, "Evidence and closure"). */
+/* Evidence a path has, weakest first (docs/design.md, "Evidence and closure"). */
 enum trace_evidence {
 	EV_NONE = 0,   /* recorded, but nothing that says the image's file is needed */
 	EV_LOOKUP = 1,
@@ -89,14 +89,17 @@ struct trace_writer;
 
 /* Check, without changing anything, that FILE can be opened as a trace by
  * trace_writer_open: it can be created (or is a slimfs trace of a known schema) and
- * no other process is writing it.  Call it before mounting to fail early. */
+ * no other process is writing it.  (The daemon does not need it: it opens the trace
+ * itself before it mounts, fs/mount.c, so a bad trace already fails with nothing
+ * mounted.) */
 int trace_writer_check(const char *file, struct sfs_err *err);
 
 /* Open (create if missing) FILE and start a new run in it.  Fails with a one-line
  * error if FILE cannot be created, is not a SQLite database, is a database that is
  * not a slimfs trace, or is being written by another process.  Starts a thread and
- * holds a SQLite connection: not fork-safe, so a daemon opens it AFTER
- * fuse_daemonize().  An flock on FILE is held until trace_writer_close. */
+ * holds a SQLite connection: not fork-safe, so a daemon opens it after it has forked
+ * (fs/mount.c forks before any thread or lock exists).  An flock on FILE is held until
+ * trace_writer_close. */
 int trace_writer_open(struct trace_writer **out, const char *file,
 		      const struct trace_run_info *info, struct sfs_err *err);
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# slimfs-export: one test per closure rule (DESIGN.md, "Evidence and closure"),
+# slimfs-export: one test per closure rule (docs/design.md, "Evidence and closure"),
 # golden over synthetic images, traces written by mktrace.
 load export_helpers
 
