@@ -62,8 +62,10 @@ static int on_event(void *ctx, const struct trace_event *ev)
 		if (!path_is_clean(ev->path, len)) {
 			c->nrefused++;
 			if (!c->o->quiet)
-				sfs_warn(c->o->prog, "%s: refusing path %s: not absolute and clean",
-					 c->o->traces[l->trace], ev->path);
+				sfs_warn(c->o->prog, "%s: refusing path %s: %s", c->o->traces[l->trace],
+					 ev->path, len > PATHSET_MAX_LEN ?
+					 "longer than the exporter's limit of 65535 bytes" :
+					 "not absolute and clean");
 			l->cur = -1;
 		} else {
 			e = pathset_add(&c->ps, pathset_intern(&c->ps, ev->path, len), len);

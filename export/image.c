@@ -36,8 +36,56 @@ void image_close(struct image *im)
 	if (im->rootfd >= 0)
 		close(im->rootfd);
 	free(im->dir);
+	free(im->parent);
 	im->parentfd = im->rootfd = -1;
-	im->dir = NULL;
+	im->dir = im->parent = NULL;
+	im->parentcap = 0;
+}
+
+#define NO_LINKS (RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV)
+
+/* The directory PATH (absolute, clean, LEN bytes) below ROOTFD, resolved inside it
+ * without any symlink: an O_PATH fd or -1 with errno.  A path longer than PATH_MAX is
+ * opened a part at a time, each part below the directory the one before reached. */
+static int open_dir_in_root(int rootfd, char *path, size_t len)
+{
+	int fd = -1;
+	size_t at = 0;
+
+	while (at < len) {
+		size_t end = len, n;
+		char saved;
+		int next;
+
+		if (end - at >= PATH_MAX) {     /* the last '/' that keeps the part short */
+			end = at + PATH_MAX - 1;
+			while (end > at && path[end] != '/')
+				end--;
+			if (end == at) {
+				errno = ENAMETOOLONG;   /* a name longer than PATH_MAX */
+				break;
+			}
+		}
+		n = end;
+		saved = path[n];
+		path[n] = '\0';
+		if (fd < 0)
+			next = open_in_root(rootfd, path + at, O_PATH | O_DIRECTORY, NO_LINKS);
+		else    /* (RESOLVE_IN_ROOT below a directory of the image: the same rules) */
+			next = open_in_root(fd, path + at + 1, O_PATH | O_DIRECTORY, NO_LINKS);
+		path[n] = saved;
+		if (fd >= 0) {
+			int e = errno;
+
+			close(fd);
+			errno = e;
+		}
+		fd = next;
+		if (fd < 0)
+			return -1;
+		at = end;
+	}
+	return fd;
 }
 
 int image_parent(struct image *im, const char *path, size_t len, struct sfs_err *err)
@@ -53,7 +101,7 @@ int image_parent(struct image *im, const char *path, size_t len, struct sfs_err 
 	while (path[plen] != '/')
 		plen--;
 	nlen = len - plen - 1;
-	if (nlen > NAME_MAX || plen >= sizeof im->parent) {
+	if (nlen > NAME_MAX) {
 		errno = ENAMETOOLONG;
 		return sfs_fail(err, errno, "%.*s", (int)len, path);
 	}
@@ -66,10 +114,19 @@ int image_parent(struct image *im, const char *path, size_t len, struct sfs_err 
 	if (im->parentfd >= 0)
 		close(im->parentfd);
 	im->parentfd = -1;
+	if (plen + 1 > im->parentcap) {
+		char *p = realloc(im->parent, plen + 1);
+
+		if (!p) {
+			errno = ENOMEM;
+			return sfs_fail(err, ENOMEM, "%.*s", (int)len, path);
+		}
+		im->parent = p;
+		im->parentcap = plen + 1;
+	}
 	memcpy(im->parent, path, plen);
 	im->parent[plen] = '\0';
-	fd = open_in_root(im->rootfd, im->parent, O_PATH | O_DIRECTORY,
-			  RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV);
+	fd = open_dir_in_root(im->rootfd, im->parent, plen);
 	if (fd < 0) {
 		int e = errno;
 
@@ -107,7 +164,8 @@ struct walk {
 	image_walk_want want;     /* NULL: every entry is stat-ed */
 	void *ctx;
 	dev_t dev;
-	char path[PATH_MAX];
+	char *path;               /* any length: grown as the walk goes deeper */
+	size_t cap;
 };
 
 /* Readdir's d_ino is the entry's st_ino on these (overlayfs, FUSE and network
@@ -171,8 +229,15 @@ static int walk_dir(struct walk *w, int dfd, size_t len, struct sfs_err *err)
 
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		if (plen >= sizeof w->path)
-			return sfs_fail(err, ENAMETOOLONG, "%.*s/%s", (int)len, w->path, de->d_name);
+		if (plen >= w->cap) {
+			size_t cap = w->cap * 2 > plen ? w->cap * 2 : plen + 1;
+			char *p = realloc(w->path, cap);
+
+			if (!p)
+				return sfs_fail(err, ENOMEM, "%.*s/%s", (int)len, w->path, de->d_name);
+			w->path = p;
+			w->cap = cap;
+		}
 		w->path[len] = '/';
 		memcpy(w->path + len + 1, de->d_name, nlen + 1);
 		if (w->want && de->d_type != DT_UNKNOWN && !w->want(w->ctx, de->d_ino)) {
@@ -206,21 +271,30 @@ int image_walk(struct image *im, image_walk_want want, image_walk_cb cb, void *c
 	       struct sfs_err *err)
 {
 	_cleanup_free_ struct walk *w = calloc(1, sizeof *w);
+	_cleanup_free_ char *path = malloc(PATH_MAX);
 	struct stat st;
 	int fd;
 
-	if (w == NULL)
+	if (w == NULL || path == NULL)
 		return sfs_fail(err, ENOMEM, "walking %s", im->dir);
+	w->path = path;         /* (grown by walk_dir: freed through w->path) */
+	w->cap = PATH_MAX;
+	path = NULL;
 	w->cb = cb;
 	w->want = want && dino_is_stino(im->rootfd) ? want : NULL;
 	w->ctx = ctx;
-	if (fstat(im->rootfd, &st) < 0)
-		return sfs_fail(err, errno, "%s", im->dir);
+	if (fstat(im->rootfd, &st) < 0 ||
+	    (fd = openat(im->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		int e = errno;
+
+		free(w->path);
+		return sfs_fail(err, e, "%s", im->dir);
+	}
 	w->dev = st.st_dev;
-	fd = openat(im->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return sfs_fail(err, errno, "%s", im->dir);
-	if (walk_dir(w, fd, 0, err) < 0)
+	if (walk_dir(w, fd, 0, err) < 0) {
+		free(w->path);
 		return sfs_wrap(err, "walking image %s", im->dir);
+	}
+	free(w->path);
 	return 0;
 }

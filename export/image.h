@@ -8,6 +8,9 @@
  * which already went through every symlink itself, so a path that reaches a file
  * only through a symlink is not a name of that file in the image.
  *
+ * A path longer than PATH_MAX (the image may hold one, and a workload reach it by
+ * relative walks) is resolved the same way, a part of at most PATH_MAX at a time.
+ *
  * The parent fd of the last lookup is cached: paths come in sorted order, so
  * siblings share it.
  */
@@ -27,7 +30,8 @@ struct image {
 	int rootfd;          /* O_PATH | O_DIRECTORY */
 	int parentfd;        /* cached parent of the last path, -1 if none */
 	size_t parentlen;
-	char parent[PATH_MAX];
+	char *parent;        /* its path, any length (parentcap bytes) */
+	size_t parentcap;
 	char name[NAME_MAX + 1];
 };
 

@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_PATH_LEN 65535
 
 void pathset_free(struct pathset *ps)
 {
@@ -61,7 +60,7 @@ struct pent *pathset_add(struct pathset *ps, uint32_t off, size_t len)
 	e = &ps->v[ps->n++];
 	memset(e, 0, sizeof *e);
 	e->off = off;
-	e->len = (uint16_t)(len > MAX_PATH_LEN ? MAX_PATH_LEN : len);
+	e->len = (uint16_t)(len > PATHSET_MAX_LEN ? PATHSET_MAX_LEN : len);
 	return e;
 }
 
@@ -180,7 +179,7 @@ bool path_is_clean(const char *path, size_t len)
 {
 	size_t i = 1;
 
-	if (len == 0 || len > MAX_PATH_LEN || path[0] != '/')
+	if (len == 0 || len > PATHSET_MAX_LEN || path[0] != '/')
 		return false;
 	if (len == 1)
 		return true;

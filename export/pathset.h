@@ -22,6 +22,10 @@
 
 #include "common/error.h"
 
+/* The longest path the set holds (pent.len is 16 bits); a trace path longer than
+ * that is refused with a warning. */
+#define PATHSET_MAX_LEN 65535
+
 /* Why a path is kept (pent.why). */
 enum {
 	W_EVIDENCE = 1 << 0,  /* recorded with at least --keep evidence */

@@ -36,9 +36,11 @@ struct writer {
 	struct archive *a;
 	bool dir;                 /* --format dir: archive_write_disk into tmp */
 	char *tmp;                /* temporary output (absolute for dir) */
-	char name[2 * PATH_MAX];  /* member name being built */
-	char target[2 * PATH_MAX];
-	char path[PATH_MAX];      /* the entry's path, NUL-terminated, for messages */
+	/* The member name being built, the name of the member it is a hardlink of, and
+	 * the entry's path, NUL-terminated: any length (pax holds long names), grown as
+	 * needed. */
+	struct sbuf { char *s; size_t cap; } name, link, path;
+	char target[PATH_MAX];    /* a symlink's target (at most PATH_MAX - 1 bytes) */
 	char *buf;
 	/* --format dir: ACL xattrs, set after everything is written (see set_acls) */
 	struct acl { char *path, *name; void *val; size_t len; } *acls;
@@ -50,16 +52,34 @@ struct writer {
 	off_t written, synced;    /* bytes written to it, and handed to writeback */
 };
 
-/* Member name of PATH: "./usr/bin" in an archive, TMP/usr/bin in a directory. */
-static const char *member_name(struct writer *w, char *buf, const char *path, size_t len)
+/* B holds N bytes or more: 0, or -1 when out of memory. */
+static int sbuf_fit(struct sbuf *b, size_t n)
+{
+	char *s;
+
+	if (n <= b->cap)
+		return 0;
+	s = realloc(b->s, n);
+	if (s == NULL)
+		return -1;
+	b->s = s;
+	b->cap = n;
+	return 0;
+}
+
+/* Member name of PATH into B: "./usr/bin" in an archive, TMP/usr/bin in a directory;
+ * NULL when out of memory. */
+static const char *member_name(struct writer *w, struct sbuf *b, const char *path, size_t len)
 {
 	const char *prefix = w->dir ? w->tmp : ".";
 
+	if (sbuf_fit(b, strlen(prefix) + len + 2) < 0)
+		return NULL;
 	if (len == 1)
-		snprintf(buf, sizeof w->name, w->dir ? "%s" : "%s/", prefix);
+		snprintf(b->s, b->cap, w->dir ? "%s" : "%s/", prefix);
 	else
-		snprintf(buf, sizeof w->name, "%s%.*s", prefix, (int)len, path);
-	return buf;
+		snprintf(b->s, b->cap, "%s%.*s", prefix, (int)len, path);
+	return b->s;
 }
 
 /* Copy the xattrs of the file at FD (or, when FD < 0, of DFD/NAME without following
@@ -261,14 +281,18 @@ static int write_one(struct writer *w, size_t i, struct archive_entry *entry,
 {
 	struct export_ctx *c = w->c;
 	const struct pent *e = &c->ps.v[i];
-	const char *path = w->path;
+	const char *path, *member;
 	_cleanup_close_ int fd = -1;
 	int dfd, ret;
 	size_t first;
 
-	snprintf(w->path, sizeof w->path, "%.*s", (int)e->len, pent_path(&c->ps, e));
+	if (sbuf_fit(&w->path, (size_t)e->len + 1) < 0 ||
+	    !(member = member_name(w, &w->name, pent_path(&c->ps, e), e->len)))
+		return sfs_fail(err, ENOMEM, "%s", c->o->out);
+	path = w->path.s;
+	snprintf(w->path.s, w->path.cap, "%.*s", (int)e->len, pent_path(&c->ps, e));
 	archive_entry_clear(entry);
-	archive_entry_set_pathname(entry, member_name(w, w->name, path, e->len));
+	archive_entry_set_pathname(entry, member);
 	/* The header comes from the closure's lstat (or the made-up mount point):
 	 * the path is not stat-ed again. */
 	archive_entry_set_mode(entry, e->mode);
@@ -281,8 +305,9 @@ static int write_one(struct writer *w, size_t i, struct archive_entry *entry,
 	if (first != i) {
 		const struct pent *f = &c->ps.v[first];
 
-		archive_entry_set_hardlink(entry, member_name(w, w->target, pent_path(&c->ps, f),
-							       f->len));
+		if (!(member = member_name(w, &w->link, pent_path(&c->ps, f), f->len)))
+			return sfs_fail(err, ENOMEM, "%s", c->o->out);
+		archive_entry_set_hardlink(entry, member);
 		archive_entry_set_size(entry, 0);
 		goto write;
 	}
@@ -441,6 +466,28 @@ static int open_dir(struct writer *w, struct sfs_err *err)
 	return 0;
 }
 
+/* --format dir: libarchive's disk writer sets a member's owner, mode and times by its
+ * whole path, which the kernel refuses beyond PATH_MAX; such a member is refused
+ * before anything is written (a tar holds it: its pax header has no length limit). */
+static int check_dir_lengths(struct writer *w, struct sfs_err *err)
+{
+	const struct export_ctx *c = w->c;
+	size_t prefix = strlen(w->tmp);
+
+	for (size_t i = 0; i < c->ps.n; i++) {
+		const struct pent *e = &c->ps.v[i];
+
+		if (pent_kept(e) && prefix + e->len >= PATH_MAX)
+			return sfs_fail(err, 0, "%s: cannot write %.*s into a directory: with the "
+					"output's own path it is %zu bytes, longer than PATH_MAX (%d), "
+					"and its owner, mode and times could not be set; export to a "
+					"tar (.tar, .tar.gz, .tar.zst, .tar.xz), whose pax headers hold "
+					"paths of any length", c->o->out, (int)e->len,
+					pent_path(&c->ps, e), prefix + e->len, PATH_MAX);
+	}
+	return 0;
+}
+
 static int write_all(struct writer *w, struct sfs_err *err)
 {
 	struct export_ctx *c = w->c;
@@ -450,6 +497,10 @@ static int write_all(struct writer *w, struct sfs_err *err)
 
 	if (entry == NULL)
 		return sfs_fail(err, ENOMEM, "%s", c->o->out);
+	if (w->dir && check_dir_lengths(w, err) < 0) {
+		archive_entry_free(entry);
+		return -1;
+	}
 	for (size_t i = 0; i < c->ps.n; i++)
 		total += pent_kept(&c->ps.v[i]);
 	clock_gettime(CLOCK_MONOTONIC, &w->start);
@@ -533,6 +584,9 @@ int write_output(struct export_ctx *c, struct sfs_err *err)
 	}
 	free(w.tmp);
 	free(w.buf);
+	free(w.name.s);
+	free(w.link.s);
+	free(w.path.s);
 	free_acls(&w);
 	return ret;
 }
