@@ -38,7 +38,7 @@ struct export_ctx {
 	bool image_open;
 
 	size_t nruns;
-	size_t nincomplete;      /* runs that overflowed or never ended */
+	size_t nincomplete;      /* runs that overflowed, were not all written, or never ended */
 	size_t nrefused;         /* trace paths refused as unclean */
 
 	struct why_event *why_ev;

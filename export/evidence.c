@@ -122,7 +122,7 @@ int evidence_load(struct export_ctx *c, struct sfs_err *err)
 			const struct trace_run *run = trace_reader_run(r, i);
 
 			c->nruns++;
-			if (run->overflow || run->ended_ns == 0)
+			if (run->overflow || run->ended_ns == 0 || run->incomplete)
 				c->nincomplete++;
 			if (o->from)
 				continue;

@@ -198,7 +198,8 @@ static void print_table(struct export_ctx *c, const struct stats *s)
 	char h[32];
 
 	if (c->nincomplete)
-		fprintf(f, "!!! INCOMPLETE: %zu of %zu runs lost events or never ended; "
+		fprintf(f, "!!! INCOMPLETE: %zu of %zu runs lost events, were not all written "
+			"or never ended; "
 			"the lean image may miss files !!!\n\n", c->nincomplete, c->nruns);
 	fprintf(f, "image %s, %zu run%s merged, --keep %s\n\n", c->imagedir, c->nruns,
 		c->nruns == 1 ? "" : "s", trace_evidence_name(c->o->keep));

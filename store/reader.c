@@ -43,10 +43,17 @@ static int load_runs(struct trace_reader *r, sqlite3 *db, struct sfs_err *err)
 {
 	sqlite3_stmt *st;
 	size_t cap = 0;
-	int rc;
+	int rc, has_incomplete = schema_runs_has(db, "incomplete", err);
 
-	if (sqlite3_prepare_v2(db, "SELECT id, started_ns, ended_ns, lowerdir, command, host, version,"
-			       " verifier, overflow FROM runs ORDER BY id", -1, &st, NULL) != SQLITE_OK)
+	if (has_incomplete < 0)
+		return -1;
+	/* A trace of an older slimfs may lack the columns added since (schema.c). */
+	if (sqlite3_prepare_v2(db, has_incomplete ?
+			       "SELECT id, started_ns, ended_ns, lowerdir, command, host, version,"
+			       " verifier, overflow, incomplete FROM runs ORDER BY id" :
+			       "SELECT id, started_ns, ended_ns, lowerdir, command, host, version,"
+			       " verifier, overflow, NULL FROM runs ORDER BY id",
+			       -1, &st, NULL) != SQLITE_OK)
 		return sfs_fail(err, 0, "%s", sqlite3_errmsg(db));
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct trace_run *run;
@@ -68,6 +75,7 @@ static int load_runs(struct trace_reader *r, sqlite3 *db, struct sfs_err *err)
 		run->version = dup_col(st, 6);
 		run->verifier = sqlite3_column_int(st, 7) != 0;
 		run->overflow = sqlite3_column_int(st, 8) != 0;
+		run->incomplete = sqlite3_column_type(st, 9) == SQLITE_NULL ? NULL : dup_col(st, 9);
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
@@ -275,6 +283,7 @@ void trace_reader_close(struct trace_reader *r)
 		free(r->runs[i].command);
 		free(r->runs[i].host);
 		free(r->runs[i].version);
+		free(r->runs[i].incomplete);
 	}
 	free(r->runs);
 	free(r->paths);

@@ -25,7 +25,8 @@ static const char schema_sql[] =
 	"  host TEXT,"
 	"  version TEXT NOT NULL,"
 	"  verifier INTEGER NOT NULL,"
-	"  overflow INTEGER NOT NULL DEFAULT 0);"
+	"  overflow INTEGER NOT NULL DEFAULT 0,"
+	"  incomplete TEXT);"
 	/* (parent, name) is kept unique by the single writer; no unique index saves
 	 * a copy of every name.  The parent index serves the paths view. */
 	"CREATE TABLE IF NOT EXISTS nodes("
@@ -127,14 +128,58 @@ static int create_schema(sqlite3 *db, struct sfs_err *err)
 	return schema_exec(db, "COMMIT; PRAGMA synchronous = NORMAL;", err);
 }
 
-/* A writer's trace: WAL, synced at checkpoints only, and the operation names of this
- * slimfs (a newer one may know more) in one transaction, not one synced commit each. */
+/* Columns of runs added after the first schema, each NULL in older rows: a trace made
+ * by an older slimfs gets those it lacks when a writer opens it (so the version need
+ * not change for them, and traces stay readable by the older slimfs). */
+static const char *const runs_added[][2] = {
+	{ "incomplete", "TEXT" },       /* why the run is incomplete: writer errors */
+};
+
+/* Does table runs of DB have column NAME?  1, 0, or -1 with ERR. */
+int schema_runs_has(sqlite3 *db, const char *name, struct sfs_err *err)
+{
+	sqlite3_stmt *st;
+	int rc, found = 0;
+
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('runs') WHERE name = ?", -1,
+			       &st, NULL) != SQLITE_OK)
+		return sfs_fail(err, 0, "%s", sqlite3_errmsg(db));
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	found = rc == SQLITE_ROW;
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sfs_fail(err, 0, "%s", sqlite3_errmsg(db));
+	return found;
+}
+
+static int add_columns(sqlite3 *db, struct sfs_err *err)
+{
+	for (size_t k = 0; k < sizeof(runs_added) / sizeof(runs_added[0]); k++) {
+		char sql[128];
+		int has = schema_runs_has(db, runs_added[k][0], err);
+
+		if (has < 0)
+			return -1;
+		if (has)
+			continue;
+		snprintf(sql, sizeof sql, "ALTER TABLE runs ADD COLUMN %s %s", runs_added[k][0],
+			 runs_added[k][1]);
+		if (schema_exec(db, sql, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* A writer's trace: WAL, synced at checkpoints only, the columns of runs this slimfs
+ * writes, and the operation names of this slimfs (a newer one may know more), in one
+ * transaction, not one synced commit each. */
 static int update_ops(sqlite3 *db, struct sfs_err *err)
 {
 	if (schema_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;", err) < 0 ||
 	    schema_exec(db, "BEGIN IMMEDIATE", err) < 0)
 		return -1;
-	if (fill_ops(db, err) < 0) {
+	if (add_columns(db, err) < 0 || fill_ops(db, err) < 0) {
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 		return -1;
 	}

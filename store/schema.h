@@ -18,6 +18,10 @@ enum schema_mode {
  * trace, or a trace of a newer schema is refused with a one-line error naming FILE. */
 int schema_open(sqlite3 **out, const char *file, enum schema_mode mode, struct sfs_err *err);
 
+/* Does the runs table have column NAME (one added after the first schema)?  1, 0, or
+ * -1 with ERR. */
+int schema_runs_has(sqlite3 *db, const char *name, struct sfs_err *err);
+
 /* Run SQL that returns no rows; on failure fill err with sqlite's message. */
 int schema_exec(sqlite3 *db, const char *sql, struct sfs_err *err);
 

@@ -7,8 +7,9 @@
  * and the name the kernel asked for, and so a trace stays small.
  *
  * The writer is safe to call from many threads.  It de-duplicates in memory and a
- * single writer thread flushes what is new in one transaction at least every
- * TRACE_FLUSH_MS milliseconds (WAL mode), so a killed daemon loses at most that.
+ * single writer thread (which takes no signals) flushes what is new in one transaction
+ * at least every TRACE_FLUSH_MS milliseconds (WAL mode), so a killed daemon loses at
+ * most that.
  * The reader loads a finished (or crashed) trace for the exporter and the tests.
  *
  * Schema: see README.md, section "The trace".
@@ -118,6 +119,14 @@ void trace_record(struct trace_writer *w, uint32_t node, enum trace_op op);
 uint32_t trace_record_name(struct trace_writer *w, uint32_t parent, const char *name,
 			   size_t len, enum trace_op op);
 
+/* Where the writer thread reports a flush that failed: LOG(ARG, MESSAGE), called
+ * from that thread (the default prints "slimfs: MESSAGE" on stderr).  A failed flush
+ * also marks the run incomplete (runs.incomplete holds the first such message), since
+ * until a later flush succeeds the trace on disk lacks what the run recorded; the
+ * writer keeps recording, and the next flush retries. */
+void trace_writer_set_log(struct trace_writer *w, void (*log)(void *arg, const char *msg),
+			  void *arg);
+
 /* The fanotify verifier lost events: the run is incomplete. */
 void trace_mark_overflow(struct trace_writer *w);
 
@@ -137,6 +146,7 @@ struct trace_run {
 	int64_t started_ns, ended_ns;   /* ns since the epoch; ended_ns 0 if the run never ended */
 	char *lowerdir, *command, *host, *version;
 	bool verifier, overflow;
+	char *incomplete;       /* why the run is incomplete (writer errors), or NULL */
 };
 
 struct trace_event {

@@ -17,6 +17,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -58,6 +59,10 @@ struct trace_writer {
 	uint32_t ndirty, dirty_cap;
 	bool overflow, overflow_flushed;
 	bool unverified, unverified_flushed;
+	char *incomplete;         /* the first failed flush's message, for runs.incomplete */
+	bool incomplete_flushed;
+	void (*log)(void *arg, const char *msg);  /* where failed flushes are reported */
+	void *log_arg;
 
 	pthread_mutex_t flush_mu;
 	sqlite3 *db;
@@ -264,6 +269,31 @@ void trace_mark_overflow(struct trace_writer *w)
 	pthread_mutex_unlock(&w->mu);
 }
 
+void trace_writer_set_log(struct trace_writer *w, void (*log)(void *arg, const char *msg),
+			  void *arg)
+{
+	pthread_mutex_lock(&w->mu);
+	w->log = log;
+	w->log_arg = arg;
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* A flush failed with ERR: say so (the writer thread, which nobody else hears). */
+static void flush_failed(struct trace_writer *w, const struct sfs_err *err)
+{
+	void (*log)(void *, const char *);
+	void *arg;
+
+	pthread_mutex_lock(&w->mu);
+	log = w->log;
+	arg = w->log_arg;
+	pthread_mutex_unlock(&w->mu);
+	if (log)
+		log(arg, err->msg);
+	else
+		sfs_err_print("slimfs", err);
+}
+
 void trace_mark_unverified(struct trace_writer *w)
 {
 	pthread_mutex_lock(&w->mu);
@@ -280,6 +310,7 @@ struct batch {
 	uint32_t *ev_idx;     /* where each of evs lives in the writer, to re-dirty it */
 	uint32_t nevs;
 	bool overflow, unverified;
+	char *incomplete;     /* runs.incomplete to write, copied */
 };
 
 static void take_batch(struct trace_writer *w, struct batch *b)
@@ -316,18 +347,25 @@ static void take_batch(struct trace_writer *w, struct batch *b)
 	}
 	b->overflow = w->overflow && !w->overflow_flushed;
 	b->unverified = w->unverified && !w->unverified_flushed;
+	if (w->incomplete && !w->incomplete_flushed)
+		b->incomplete = strdup(w->incomplete);  /* NULL: written next time */
 	pthread_mutex_unlock(&w->mu);
 }
 
 /* After the batch's transaction: committed, what it held is on disk; rolled back, it
- * is all still owed, and the next flush writes it (events with their counts by then). */
-static void settle_batch(struct trace_writer *w, const struct batch *b, bool committed)
+ * is all still owed, and the next flush writes it (events with their counts by then),
+ * and the run is marked incomplete with ERR_MSG (trace.h). */
+static void settle_batch(struct trace_writer *w, const struct batch *b, bool committed,
+			 const char *err_msg)
 {
 	pthread_mutex_lock(&w->mu);
+	if (!committed && !w->incomplete)     /* the run is incomplete (trace.h) */
+		w->incomplete = strdup(err_msg && *err_msg ? err_msg : "writing the trace failed");
 	if (committed) {
 		w->nodes_flushed = b->first_id + b->nnodes - 1;
 		w->overflow_flushed |= b->overflow;
 		w->unverified_flushed |= b->unverified;
+		w->incomplete_flushed |= b->incomplete != NULL;
 	} else {
 		for (uint32_t i = 0; i < b->nevs; i++)
 			mark_dirty(w, b->ev_idx[i]);
@@ -355,6 +393,24 @@ static int set_run(struct trace_writer *w, const char *assignment, struct sfs_er
 	return schema_exec(w->db, sql, err);
 }
 
+/* runs.incomplete of this run = WHY. */
+static int set_incomplete(struct trace_writer *w, const char *why, struct sfs_err *err)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(w->db, "UPDATE runs SET incomplete = ? WHERE id = ?", -1, &st,
+			       NULL) != SQLITE_OK)
+		return sfs_fail(err, 0, "writing trace: %s", sqlite3_errmsg(w->db));
+	sqlite3_bind_text(st, 1, why, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, w->run_id);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return sfs_fail(err, 0, "writing trace: %s", sqlite3_errmsg(w->db));
+	return 0;
+}
+
 static int write_batch(struct trace_writer *w, const struct batch *b, struct sfs_err *err)
 {
 	if (schema_exec(w->db, "BEGIN", err) < 0)
@@ -380,6 +436,8 @@ static int write_batch(struct trace_writer *w, const struct batch *b, struct sfs
 		goto fail;
 	if (b->unverified && set_run(w, "verifier = 0", err) < 0)
 		goto fail;
+	if (b->incomplete && set_incomplete(w, b->incomplete, err) < 0)
+		goto fail;
 	if (schema_exec(w->db, "COMMIT", err) == 0)
 		return 0;
 fail:
@@ -394,11 +452,12 @@ int trace_writer_flush(struct trace_writer *w, struct sfs_err *err)
 
 	pthread_mutex_lock(&w->flush_mu);
 	take_batch(w, &b);
-	if (b.nnodes || b.nevs || b.overflow || b.unverified) {
+	if (b.nnodes || b.nevs || b.overflow || b.unverified || b.incomplete) {
 		ret = write_batch(w, &b, err);
-		settle_batch(w, &b, ret == 0);
+		settle_batch(w, &b, ret == 0, err ? err->msg : NULL);
 	}
 	pthread_mutex_unlock(&w->flush_mu);
+	free(b.incomplete);
 	free(b.nodes);
 	free(b.names);
 	free(b.evs);
@@ -424,7 +483,7 @@ static void *writer_thread(void *arg)
 			break;
 		pthread_mutex_unlock(&w->stop_mu);
 		if (trace_writer_flush(w, &err) < 0)
-			sfs_err_print("slimfs", &err);   /* keep recording; the next flush retries */
+			flush_failed(w, &err);  /* keep recording; the next flush retries */
 		pthread_mutex_lock(&w->stop_mu);
 	}
 	pthread_mutex_unlock(&w->stop_mu);
@@ -539,6 +598,7 @@ static void writer_free(struct trace_writer *w)
 	free(w->evs);
 	free(w->ev_index);
 	free(w->dirty);
+	free(w->incomplete);
 	free(w);
 }
 
@@ -547,6 +607,8 @@ int trace_writer_open(struct trace_writer **out, const char *file,
 {
 	struct trace_writer *w = calloc(1, sizeof *w);
 	pthread_condattr_t ca;
+	sigset_t all, old;
+	int rc;
 
 	if (w == NULL)
 		return sfs_fail(err, ENOMEM, "trace %s", file);
@@ -580,8 +642,14 @@ int trace_writer_open(struct trace_writer **out, const char *file,
 		sfs_fail(err, 0, "%s", sqlite3_errmsg(w->db));
 		goto fail_named;
 	}
-	if (pthread_create(&w->thread, NULL, writer_thread, w) != 0) {
-		sfs_fail(err, errno, "starting the trace writer");
+	/* The thread takes no signals: they are for the daemon's main thread, which waits
+	 * for them with ppoll (fs/loop.c); one handled here would not wake it. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&w->thread, NULL, writer_thread, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		sfs_fail(err, rc, "starting the trace writer");
 		goto fail_named;
 	}
 	*out = w;
@@ -608,6 +676,8 @@ int trace_writer_close(struct trace_writer *w, struct sfs_err *err)
 	snprintf(end, sizeof end, "ended_ns = %lld", (long long)now_ns(CLOCK_REALTIME));
 	if (ret == 0)
 		ret = set_run(w, end, err);
+	if (ret < 0 && w->log && err)
+		w->log(w->log_arg, err->msg);
 	/* Fold the WAL back so the trace is one self-contained file. */
 	if (ret == 0)
 		sqlite3_wal_checkpoint_v2(w->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);

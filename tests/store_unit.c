@@ -326,6 +326,50 @@ static void test_failed_flush_retried(void)
 	       "the trace can be appended to afterwards");
 }
 
+static void test_failed_flush_marks_incomplete(void)
+{
+	struct trace_run_info info = { .lowerdir = "/img" };
+	struct trace_reader *r;
+	struct trace_writer *w;
+	struct sfs_err err;
+	sqlite3 *db;
+	const char *file = path_in("inc.db");
+
+	trace_writer_open(&w, file, &info, &err);
+	sqlite3_open(file, &db);
+	sqlite3_exec(db, "CREATE TABLE block(x); INSERT INTO block VALUES (1);"
+		     "CREATE TRIGGER refuse BEFORE INSERT ON nodes WHEN (SELECT count(*) FROM block)"
+		     " BEGIN SELECT RAISE(ABORT, 'disk full'); END;", NULL, NULL, NULL);
+	trace_record(w, trace_node_path(w, "/etc/hosts"), OP_READ);
+	trace_writer_flush(w, &err);
+	sqlite3_exec(db, "DELETE FROM block", NULL, NULL, NULL);
+	sqlite3_close(db);
+	TAP_OK(trace_writer_close(w, &err) == 0, "a writer that failed once closes");
+	TAP_OK(trace_reader_open(&r, file, &err) == 0 && trace_reader_run(r, 0)->incomplete &&
+	       strstr(trace_reader_run(r, 0)->incomplete, "disk full") &&
+	       trace_reader_run(r, 0)->ended_ns > 0,
+	       "the run ended, and is marked incomplete with the failure's message");
+	trace_reader_close(r);
+
+	/* A trace of a slimfs from before the column: read as it is, given it by a writer. */
+	file = path_in("old.db");
+	trace_writer_open(&w, file, &info, &err);
+	trace_writer_close(w, &err);
+	sqlite3_open(file, &db);
+	TAP_OK(sqlite3_exec(db, "ALTER TABLE runs DROP COLUMN incomplete", NULL, NULL, NULL) ==
+	       SQLITE_OK, "(a trace without runs.incomplete)");
+	sqlite3_close(db);
+	TAP_OK(trace_reader_open(&r, file, &err) == 0 && !trace_reader_run(r, 0)->incomplete,
+	       "a trace without runs.incomplete reads as complete");
+	trace_reader_close(r);
+	TAP_OK(trace_writer_open(&w, file, &info, &err) == 0 && trace_writer_close(w, &err) == 0,
+	       "a writer appends a run to it");
+	sqlite3_open(file, &db);
+	TAP_OK(sqlite3_exec(db, "SELECT incomplete FROM runs", NULL, NULL, NULL) == SQLITE_OK,
+	       "and gives it the column");
+	sqlite3_close(db);
+}
+
 int main(void)
 {
 	char cmd[128];
@@ -342,6 +386,7 @@ int main(void)
 	test_unverified();
 	test_sparse_node_ids();
 	test_failed_flush_retried();
+	test_failed_flush_marks_incomplete();
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		printf("# could not remove %s\n", dir);
