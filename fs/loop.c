@@ -25,21 +25,25 @@
  * this pool matched or beat libfuse's own (852 ms idle, 871 ms with the hog).
  *
  * The session ends when the kernel says so (unmount: every reader gets ENODEV, which
- * libfuse turns into fuse_session_exit) or on SIGTERM/SIGINT (libfuse's handlers, run
- * by the calling thread, which then cancels the pool: threads are cancelled only while
- * waiting, never while answering).
+ * libfuse turns into fuse_session_exit) or on SIGTERM/SIGINT/SIGHUP (libfuse's
+ * handlers), and the calling thread then cancels the pool: threads are cancelled only
+ * while waiting, never while answering.  Signals reach the calling thread only (every
+ * other thread of the daemon blocks them), and only while it waits: it keeps them
+ * blocked, checks whether the session has ended, and waits in ppoll(2) with them
+ * unblocked, so one that arrives between the check and the wait is taken by the wait
+ * and not missed.  A thread that leaves wakes it through an eventfd.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,7 +57,7 @@ struct loop {
 	struct fuse_session *se;
 	int64_t spin_ns;
 	atomic_bool spinning;   /* some thread is polling */
-	sem_t done;             /* posted by each thread that leaves */
+	int done;               /* eventfd, written by each thread that leaves */
 	atomic_int error;       /* a read error other than the end of the session */
 };
 
@@ -68,7 +72,7 @@ static void worker_cleanup(void *arg)
 	struct worker *w = arg;
 
 	free(w->buf.mem);
-	sem_post(&w->l->done);
+	eventfd_write(w->l->done, 1);
 }
 
 /* Poll for up to the spin window, if no other thread is polling.  True when a request
@@ -140,16 +144,45 @@ static void close_all(struct worker *w, int n)
 			close(w[k].ep);
 }
 
+/* The signals that end the session (libfuse's handlers for them set it exited). */
+static void exit_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+}
+
+/* Wait until the session has ended: a thread left (L->done), or a signal's handler
+ * ended it.  The exit signals are blocked except inside ppoll (WAIT, the mask then). */
+static void wait_end(struct loop *l, const sigset_t *wait)
+{
+	struct pollfd pfd = { .fd = l->done, .events = POLLIN };
+
+	while (!fuse_session_exited(l->se)) {
+		if (ppoll(&pfd, 1, NULL, wait) > 0) {
+			eventfd_t v;
+
+			eventfd_read(l->done, &v);
+			if (!fuse_session_exited(l->se))
+				fuse_session_exit(l->se);   /* a thread left: unmount, error */
+		}
+	}
+}
+
 int sfs_loop(struct fuse_session *se, unsigned spin_us)
 {
-	struct loop l = { .se = se, .spin_ns = (int64_t)spin_us * 1000 };
+	struct loop l = { .se = se, .spin_ns = (int64_t)spin_us * 1000, .done = -1 };
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE };
 	struct worker w[LOOP_THREADS];
 	pthread_t tid[LOOP_THREADS];
 	int fd = fuse_session_fd(se), n = 0;
-	sigset_t all, old;
+	sigset_t all, exits, old, wait;
 
 	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
+		return -errno;
+	l.done = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (l.done < 0)
 		return -errno;
 	for (n = 0; n < LOOP_THREADS; n++) {
 		w[n] = (struct worker){ .l = &l, .ep = epoll_create1(EPOLL_CLOEXEC) };
@@ -157,30 +190,38 @@ int sfs_loop(struct fuse_session *se, unsigned spin_us)
 			int e = -errno;
 
 			close_all(w, n + 1);
+			close(l.done);
 			return e;
 		}
 	}
-	sem_init(&l.done, 0, 0);
-	/* Signals (SIGTERM: unmount) go to this thread, which waits for the end. */
+	/* Signals (SIGTERM: unmount) go to this thread, in wait_end only. */
+	exit_signals(&exits);
+	pthread_sigmask(SIG_BLOCK, &exits, &old);
+	wait = old;
+	sigdelset(&wait, SIGTERM);
+	sigdelset(&wait, SIGINT);
+	sigdelset(&wait, SIGHUP);
 	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	for (n = 0; n < LOOP_THREADS; n++)
 		if (pthread_create(&tid[n], NULL, worker_main, &w[n]) != 0)
 			break;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_sigmask(SIG_BLOCK, &exits, NULL);
 	if (n == 0) {
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		close_all(w, LOOP_THREADS);
+		close(l.done);
 		return -EAGAIN;
 	}
-	/* Any thread that leaves (unmount, error) ends the session for all. */
-	while (!fuse_session_exited(se))
-		sem_wait(&l.done);
+	wait_end(&l, &wait);
 	for (int k = 0; k < n; k++)
 		pthread_cancel(tid[k]);
 	for (int k = 0; k < n; k++)
 		pthread_join(tid[k], NULL);
-	sem_destroy(&l.done);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	close_all(w, LOOP_THREADS);
+	close(l.done);
 	fuse_session_reset(se);
 	return atomic_load(&l.error);
 }
