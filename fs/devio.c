@@ -8,7 +8,8 @@
 #include <unistd.h>
 
 #include "devio.h"
-#include "overlay.h"
+#include "passthrough.h"
+#include "ring.h"
 
 /* fuse_init_out from 7.40: max_stack_depth took the first unused word. */
 #define INIT_OUT_FLAGS2       offsetof(struct fuse_init_out, flags2)
@@ -20,14 +21,14 @@ static ssize_t dev_read(int fd, void *buf, size_t len, void *userdata)
 	return read(fd, buf, len);
 }
 
-/* Add FS's flags to the INIT reply libfuse built.  FUSE_PASSTHROUGH and
+/* Add IO's flags to the INIT reply libfuse built.  FUSE_PASSTHROUGH and
  * FUSE_OVER_IO_URING are flags2 bits; max_stack_depth says how deep passthrough's
  * backing files may be stacked (the kernel checks each at BACKING_OPEN). */
-static void patch_init(struct sfs_fs *fs, struct iovec *iov, int count)
+static void patch_init(struct devio *io, struct iovec *iov, int count)
 {
 	const struct fuse_out_header *out = iov[0].iov_base;
-	uint64_t want = (fs->pt.on ? SFS_FUSE_PASSTHROUGH : 0) |
-			(fs->ring.want ? SFS_FUSE_OVER_IO_URING : 0);
+	uint64_t want = (io->pt->on ? SFS_FUSE_PASSTHROUGH : 0) |
+			(io->ring->want ? SFS_FUSE_OVER_IO_URING : 0);
 	unsigned char *arg;
 	uint32_t flags, flags2;
 
@@ -42,8 +43,8 @@ static void patch_init(struct sfs_fs *fs, struct iovec *iov, int count)
 	flags2 |= (uint32_t)(want >> 32);
 	memcpy(arg + offsetof(struct fuse_init_out, flags), &flags, 4);
 	memcpy(arg + INIT_OUT_FLAGS2, &flags2, 4);
-	if (fs->pt.on)
-		memcpy(arg + INIT_OUT_STACK_DEPTH, &fs->pt.depth, 4);
+	if (io->pt->on)
+		memcpy(arg + INIT_OUT_STACK_DEPTH, &io->pt->depth, 4);
 }
 
 /* A ring's result as libfuse wants a system call's: bytes, or -1 with errno. */
@@ -55,25 +56,26 @@ static ssize_t ret_errno(ssize_t r)
 	return -1;
 }
 
-/* (The callbacks get the session's userdata: the daemon's sfs_fs.)  The first reply is
+/* (The callbacks get the session's userdata, which starts with the struct devio.)  The
+ * first reply is
  * claimed as INIT before it is written: once the kernel has it, other requests follow
  * at once, and their replies must go out as they are. */
 static ssize_t dev_writev(int fd, struct iovec *iov, int count, void *userdata)
 {
-	struct sfs_fs *fs = userdata;
+	struct devio *io = userdata;
 	const struct fuse_out_header *out = iov[0].iov_base;
 	ssize_t r = ring_reply(iov, count);
 
 	if (r != 0)
 		return ret_errno(r);
-	if (atomic_load_explicit(&fs->init_done, memory_order_relaxed) || count < 1 ||
-	    iov[0].iov_len < sizeof(*out) || atomic_exchange(&fs->init_done, true))
+	if (atomic_load_explicit(&io->init_done, memory_order_relaxed) || count < 1 ||
+	    iov[0].iov_len < sizeof(*out) || atomic_exchange(&io->init_done, true))
 		return writev(fd, iov, count);
-	patch_init(fs, iov, count);
+	patch_init(io, iov, count);
 	r = writev(fd, iov, count);
 	/* The kernel has taken the reply: the ring may register now. */
 	if (r > 0 && out->error == 0)
-		ring_start(&fs->ring);
+		ring_start(io->ring);
 	return r;
 }
 

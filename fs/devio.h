@@ -12,10 +12,23 @@
 #define SLIMFS_DEVIO_H
 
 #include <fuse_lowlevel.h>
+#include <stdatomic.h>
+
+struct sfs_pt;
+struct sfs_ring;
+
+/* What the wrapper needs of the daemon.  It is the first member of the session's
+ * userdata (struct sfs_fs, fs.h), which is how the callbacks, which get only the
+ * userdata, find it. */
+struct devio {
+	struct sfs_pt *pt;              /* passthrough: the INIT reply asks for it when on */
+	struct sfs_ring *ring;          /* the ring: asked for when wanted, started after */
+	atomic_bool init_done;          /* the INIT reply has gone out */
+};
 
 /* Route SE's I/O through here (after fuse_session_mount, before serving).  SE's
- * userdata is the daemon's sfs_fs; the INIT reply asks for what it has turned on by
- * then.  0, or a negative errno. */
+ * userdata starts with a struct devio; the INIT reply asks for what it has turned on
+ * by then.  0, or a negative errno. */
 int devio_install(struct fuse_session *se);
 
 #endif

@@ -1,8 +1,10 @@
 /* inode.c — the inode table and its fd cache (see inode.h for the invariants).
  *
- * A chained hash on (st_dev, st_ino) that doubles when it holds more inodes than
- * buckets.  Every field that links inodes together (hash chain, parent, name), every
- * count and every fd slot is changed under the one table lock.  The lock is held for
+ * Two chained hashes on (st_dev, st_ino) — the top identity of every inode, and the
+ * lower identity of the inodes in both layers — that double together when the table
+ * holds more inodes than buckets.  Every field that links inodes together (hash
+ * chains, parent, name), every count and every fd slot is changed under the one table
+ * lock.  The lock is held for
  * memory work and for closing evicted fds; reopening a closed fd (openat, fstat,
  * open_by_handle_at) runs without it, and a thread that loses the race to reopen the
  * same slot closes its own fd.
@@ -57,10 +59,16 @@ int itable_init(struct inode_table *t, int lower_root, int upper_root,
 {
 	memset(t, 0, sizeof(*t));
 	pthread_mutex_init(&t->lock, NULL);
+	pthread_cond_init(&t->copied, NULL);
 	t->nbuckets = 1024;
 	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
-	if (!t->buckets)
+	t->lbuckets = calloc(t->nbuckets, sizeof(*t->lbuckets));
+	if (!t->buckets || !t->lbuckets) {
+		free(t->buckets);
+		free(t->lbuckets);
+		t->buckets = t->lbuckets = NULL;
 		return -1;
+	}
 	t->lru.prev = t->lru.next = &t->lru;
 	t->max_fds = max_fds ? max_fds : 1;
 	/* open_by_handle_at refuses an O_PATH mount fd: open the directory for real. */
@@ -78,6 +86,7 @@ int itable_init(struct inode_table *t, int lower_root, int upper_root,
 	t->root.slot[SFS_LOWER].fd = lower_root;
 	t->root.slot[SFS_LOWER].fixed = true;
 	atomic_init(&t->root.has_upper, upper_root >= 0);
+	atomic_init(&t->root.upper_data, upper_root >= 0);
 	t->root.slot[SFS_UPPER].fd = upper_root;
 	t->root.slot[SFS_UPPER].fixed = true;
 	atomic_init(&t->root.node, 1);
@@ -274,65 +283,76 @@ void inode_put_fd(struct inode_table *t, struct sfs_inode *i, enum sfs_layer l)
 	pthread_mutex_unlock(&t->lock);
 }
 
-void inode_set_upper(struct inode_table *t, struct sfs_inode *i, int fd)
-{
-	struct fd_slot *s = &i->slot[SFS_UPPER];
+/* ---- the hashes ------------------------------------------------------------- */
 
-	pthread_mutex_lock(&t->lock);
-	if (atomic_load(&i->has_upper)) {
-		if (i != &t->root)      /* the root's upper fd is the caller's */
-			close(fd);
-	} else {
-		/* The root joins with the caller's upper root, which stays open. */
-		slot_fill_locked(t, s, fd, false);
-		atomic_store(&i->has_upper, true);
-	}
-	pthread_mutex_unlock(&t->lock);
+static struct sfs_inode **chain_next(struct sfs_inode *i, bool lower)
+{
+	return lower ? &i->lnext : &i->hnext;
 }
 
-/* ---- the hash --------------------------------------------------------------- */
-
-static void unlink_hash(struct inode_table *t, struct sfs_inode *i)
+static void unlink_chain(struct inode_table *t, struct sfs_inode *i, bool lower)
 {
-	struct sfs_inode **pp = &t->buckets[hash_key(i->dev, i->ino, t->nbuckets)];
+	struct sfs_inode **pp = lower ? &t->lbuckets[hash_key(i->lower_dev, i->lower_ino, t->nbuckets)]
+				      : &t->buckets[hash_key(i->dev, i->ino, t->nbuckets)];
 
-	for (; *pp; pp = &(*pp)->hnext) {
+	for (; *pp; pp = chain_next(*pp, lower)) {
 		if (*pp == i) {
-			*pp = i->hnext;
-			i->hnext = NULL;
+			*pp = *chain_next(i, lower);
+			*chain_next(i, lower) = NULL;
 			return;
 		}
 	}
 }
 
-static void link_hash(struct inode_table *t, struct sfs_inode *i)
+static void link_chain(struct inode_table *t, struct sfs_inode *i, bool lower)
 {
-	size_t h = hash_key(i->dev, i->ino, t->nbuckets);
+	struct sfs_inode **b = lower ? &t->lbuckets[hash_key(i->lower_dev, i->lower_ino, t->nbuckets)]
+				     : &t->buckets[hash_key(i->dev, i->ino, t->nbuckets)];
 
-	i->hnext = t->buckets[h];
-	t->buckets[h] = i;
+	*chain_next(i, lower) = *b;
+	*b = i;
+}
+
+static void unlink_hash(struct inode_table *t, struct sfs_inode *i)
+{
+	unlink_chain(t, i, false);
+	if (i->lkeyed)
+		unlink_chain(t, i, true);
+	i->lkeyed = false;
 }
 
 static void grow(struct inode_table *t)
 {
 	size_t n = t->nbuckets * 2;
-	struct sfs_inode **nb = calloc(n, sizeof(*nb));
+	struct sfs_inode **nb = calloc(n, sizeof(*nb)), **nl = calloc(n, sizeof(*nl));
 
-	if (!nb)
+	if (!nb || !nl) {
+		free(nb);
+		free(nl);
 		return;         /* longer chains, still correct */
+	}
 	for (size_t b = 0; b < t->nbuckets; b++) {
-		struct sfs_inode *i = t->buckets[b], *next;
+		struct sfs_inode *i, *next;
 
-		for (; i; i = next) {
+		for (i = t->buckets[b]; i; i = next) {
 			size_t h = hash_key(i->dev, i->ino, n);
 
 			next = i->hnext;
 			i->hnext = nb[h];
 			nb[h] = i;
 		}
+		for (i = t->lbuckets[b]; i; i = next) {
+			size_t h = hash_key(i->lower_dev, i->lower_ino, n);
+
+			next = i->lnext;
+			i->lnext = nl[h];
+			nl[h] = i;
+		}
 	}
 	free(t->buckets);
+	free(t->lbuckets);
 	t->buckets = nb;
+	t->lbuckets = nl;
 	t->nbuckets = n;
 }
 
@@ -362,7 +382,8 @@ static void put_locked(struct inode_table *t, struct sfs_inode *i)
 	}
 }
 
-static struct sfs_inode *find_locked(struct inode_table *t, dev_t dev, ino_t ino)
+/* The inode whose top identity is (DEV, INO).  Lock held. */
+static struct sfs_inode *find_top_locked(struct inode_table *t, dev_t dev, ino_t ino)
 {
 	struct sfs_inode *i = t->buckets[hash_key(dev, ino, t->nbuckets)];
 
@@ -372,6 +393,63 @@ static struct sfs_inode *find_locked(struct inode_table *t, dev_t dev, ino_t ino
 	if (t->root.dev == dev && t->root.ino == ino)
 		return &t->root;
 	return NULL;
+}
+
+/* The inode in both layers whose lower identity is (DEV, INO).  Lock held. */
+static struct sfs_inode *find_lower_locked(struct inode_table *t, dev_t dev, ino_t ino)
+{
+	struct sfs_inode *i = t->lbuckets[hash_key(dev, ino, t->nbuckets)];
+
+	for (; i; i = i->lnext)
+		if (i->lower_ino == ino && i->lower_dev == dev && !i->detached)
+			return i;
+	return NULL;
+}
+
+static struct sfs_inode *find_locked(struct inode_table *t, dev_t dev, ino_t ino)
+{
+	struct sfs_inode *i = find_top_locked(t, dev, ino);
+
+	return i ? i : find_lower_locked(t, dev, ino);
+}
+
+/* I lives in the upper layer now, behind FD, the file UST.  Lock held. */
+static void set_upper_locked(struct inode_table *t, struct sfs_inode *i, int fd,
+			     const struct stat *ust, bool data)
+{
+	if (i != &t->root) {
+		unlink_hash(t, i);
+		i->dev = ust->st_dev;
+		i->ino = ust->st_ino;
+		link_chain(t, i, false);
+		if (i->has_lower) {
+			link_chain(t, i, true);
+			i->lkeyed = true;
+		}
+	}
+	/* The root joins with the caller's upper root, which stays open. */
+	slot_fill_locked(t, &i->slot[SFS_UPPER], fd, false);
+	atomic_store(&i->upper_data, data);
+	atomic_store(&i->has_upper, true);
+}
+
+void itable_set_upper(struct inode_table *t, struct sfs_inode *i, int fd,
+		      const struct stat *ust, bool data)
+{
+	pthread_mutex_lock(&t->lock);
+	if (atomic_load(&i->has_upper)) {
+		if (i != &t->root)      /* the root's upper fd is the caller's */
+			close(fd);
+	} else {
+		set_upper_locked(t, i, fd, ust, data);
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+void itable_set_upper_data(struct inode_table *t, struct sfs_inode *i)
+{
+	(void)t;
+	atomic_store(&i->upper_data, true);
 }
 
 /* Make PARENT/NAME the last name of I.  Lock held.  Returns -1 on out-of-memory. */
@@ -421,9 +499,27 @@ struct sfs_inode *itable_lookup(struct inode_table *t, struct inode_key *k,
 				struct sfs_inode *parent, const char *name, uint32_t node)
 {
 	struct sfs_inode *i;
+	bool both = k->upper_fd >= 0 && k->lower_fd >= 0;
 
 	pthread_mutex_lock(&t->lock);
-	i = find_locked(t, k->dev, k->ino);
+	i = find_top_locked(t, k->dev, k->ino);
+	if (!i && k->lower_fd >= 0) {
+		/* A name that still reaches the image file of a copied-up inode (one its
+		 * copy-up has not linked, fs/copyup.h) reaches the copy. */
+		i = find_lower_locked(t, k->lower_dev, k->lower_ino);
+		/* Known by its image file only (entered before its copy-up reached this
+		 * name's directory): it takes the upper file it now has. */
+		if (!i && both)
+			i = find_top_locked(t, k->lower_dev, k->lower_ino);
+		if (i && both && i != &t->root && !atomic_load(&i->has_upper)) {
+			struct stat ust = { .st_dev = k->dev, .st_ino = k->ino };
+
+			set_upper_locked(t, i, k->upper_fd, &ust, k->upper_data);
+			k->upper_fd = -1;
+		} else if (i && both && (i->dev != k->dev || i->ino != k->ino)) {
+			i = NULL;       /* another copy: not this file */
+		}
+	}
 	if (i) {
 		adopt_fd_locked(t, i, SFS_LOWER, k->lower_fd);
 		adopt_fd_locked(t, i, SFS_UPPER, k->upper_fd);
@@ -443,12 +539,17 @@ struct sfs_inode *itable_lookup(struct inode_table *t, struct inode_key *k,
 		i->lower_ino = k->lower_ino;
 		i->shown_ino = k->shown_ino;
 		i->type = k->type;
+		i->generation = ++t->generations;
 		slot_init(&i->slot[SFS_LOWER], SFS_LOWER);
 		slot_init(&i->slot[SFS_UPPER], SFS_UPPER);
 		i->has_lower = k->lower_fd >= 0;
 		atomic_init(&i->has_upper, k->upper_fd >= 0);
-		i->pt_image = i->has_lower && k->upper_fd < 0;
-		link_hash(t, i);
+		atomic_init(&i->upper_data, k->upper_fd >= 0 && (k->upper_data || !i->has_lower));
+		link_chain(t, i, false);
+		if (both && !find_lower_locked(t, k->lower_dev, k->lower_ino)) {
+			link_chain(t, i, true);
+			i->lkeyed = true;
+		}
 		if (++t->count > t->nbuckets)
 			grow(t);
 		if (k->lower_fd >= 0)
@@ -509,23 +610,35 @@ void itable_unref(struct inode_table *t, struct sfs_inode *i)
 	pthread_mutex_unlock(&t->lock);
 }
 
-void itable_rekey(struct inode_table *t, struct sfs_inode *i, dev_t dev, ino_t ino)
-{
-	pthread_mutex_lock(&t->lock);
-	if (i != &t->root)
-		unlink_hash(t, i);
-	i->dev = dev;
-	i->ino = ino;
-	if (i != &t->root)
-		link_hash(t, i);
-	pthread_mutex_unlock(&t->lock);
-}
-
 void itable_detach(struct inode_table *t, struct sfs_inode *i)
 {
 	pthread_mutex_lock(&t->lock);
 	if (i != &t->root)
 		i->detached = true;
+	pthread_mutex_unlock(&t->lock);
+}
+
+void itable_gone(struct inode_table *t, const struct stat *st, int fd)
+{
+	struct sfs_inode *i;
+	struct fd_slot *s;
+
+	pthread_mutex_lock(&t->lock);
+	i = find_top_locked(t, st->st_dev, st->st_ino);
+	if (i && i != &t->root) {
+		i->detached = true;
+		/* The file lives on for the kernel's references only through an fd: the
+		 * slot keeps one for good (a handle no longer opens a removed file). */
+		s = &i->slot[SFS_UPPER];
+		if (!s->fixed && s->fd >= 0) {
+			lru_unlink(s);
+			t->open_fds--;
+			s->fixed = true;
+		} else if (!s->fixed && atomic_load(&i->has_upper)) {
+			s->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+			s->fixed = s->fd >= 0;
+		}
+	}
 	pthread_mutex_unlock(&t->lock);
 }
 
@@ -550,6 +663,57 @@ struct sfs_inode *itable_parent(struct inode_table *t, struct sfs_inode *i, char
 	return p;
 }
 
+char *itable_path(struct inode_table *t, struct sfs_inode *i)
+{
+	size_t len = 0, pos;
+	char *path = NULL;
+
+	pthread_mutex_lock(&t->lock);
+	for (struct sfs_inode *a = i; a != &t->root; a = a->parent) {
+		if (!a->parent || !a->name)
+			goto out;
+		len += strlen(a->name) + 1;     /* the name and the '/' (or NUL) after it */
+	}
+	path = malloc(len ? len : 1);
+	if (!path)
+		goto out;
+	pos = len ? len - 1 : 0;
+	path[pos] = '\0';
+	for (struct sfs_inode *a = i; a != &t->root; a = a->parent) {
+		size_t n = strlen(a->name);
+
+		pos -= n;
+		memcpy(path + pos, a->name, n);
+		if (pos > 0)
+			path[--pos] = '/';
+	}
+out:
+	pthread_mutex_unlock(&t->lock);
+	return path;
+}
+
+bool itable_copy_begin(struct inode_table *t, struct sfs_inode *i,
+		       bool (*done)(struct sfs_inode *i, const void *arg), const void *arg)
+{
+	bool start;
+
+	pthread_mutex_lock(&t->lock);
+	while (i->copying)
+		pthread_cond_wait(&t->copied, &t->lock);
+	start = !done(i, arg);
+	i->copying = start;
+	pthread_mutex_unlock(&t->lock);
+	return start;
+}
+
+void itable_copy_end(struct inode_table *t, struct sfs_inode *i)
+{
+	pthread_mutex_lock(&t->lock);
+	i->copying = false;
+	pthread_cond_broadcast(&t->copied);
+	pthread_mutex_unlock(&t->lock);
+}
+
 void itable_destroy(struct inode_table *t)
 {
 	for (size_t b = 0; b < t->nbuckets; b++) {
@@ -561,8 +725,10 @@ void itable_destroy(struct inode_table *t)
 		}
 	}
 	free(t->buckets);
-	t->buckets = NULL;
+	free(t->lbuckets);
+	t->buckets = t->lbuckets = NULL;
 	if (t->upper_mount >= 0)
 		close(t->upper_mount);
+	pthread_cond_destroy(&t->copied);
 	pthread_mutex_destroy(&t->lock);
 }

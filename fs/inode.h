@@ -1,11 +1,23 @@
 /* inode.h — the daemon's inode table: one struct sfs_inode per file the kernel knows,
  * and a bounded cache of the O_PATH fds through which the daemon reaches those files.
  *
- * The FUSE node id of an inode is its address (the root is FUSE_ROOT_ID).  Inodes are
- * found by the identity of the file in the layer it lives in: (st_dev, st_ino) of the
- * upper file once there is one, else of the lower file; a copy-up re-keys the inode.
- * Two names of one file therefore share one inode (hardlink semantics through the
- * mount).
+ * The FUSE node id of an inode is its address (the root is FUSE_ROOT_ID), and each
+ * inode gets a generation no other inode of the mount had, which the entry replies
+ * carry: a node id and generation never name two files, so the kernel never takes a
+ * new file for an old one it still holds (libfuse's passthrough_hp does the same).
+ *
+ * Identity.  An inode is found by the identity of its file: (st_dev, st_ino) in the
+ * layer on top (the upper file once there is one, else the lower file), and, for a
+ * file in both layers (copied up, or a merged directory), also by the identity of its
+ * lower file.  Two names of one file therefore share one inode (hardlinks through the
+ * mount), and a name that still reaches the image's file of a copied-up inode (a name
+ * the copy-up could not link, fs/copyup.h) still reaches the copy.  An inode whose
+ * file lost its last upper name (unlink, rmdir, rename over it) is detached: never
+ * found again, so when the upper file system gives that inode number to a new file
+ * (ext4 does at once), the new file gets a new inode, node id and generation, while
+ * the kernel's references to the old one (a process still in the removed directory)
+ * keep working until it forgets them: its removed file is held open for them, since a
+ * file handle no longer opens it.  A passthrough split detaches one too.
  *
  * Lifetime: nlookup counts exactly what fuse_lowlevel.h prescribes (one per entry
  * reply, minus what forget returns); refs counts internal holders (children whose
@@ -19,10 +31,11 @@
  * max_fds, and a slot whose fd was closed is reopened on its next use:
  *  - lower: by the parent's lower fd and the inode's name, checked against the lower
  *    file's (st_dev, st_ino).  Sound because the lower layer never changes, and an
- *    inode's name only changes (rename, link) after its copy-up, when its lower file
- *    is no longer used (a directory with a lower part is never renamed: EXDEV).  A
- *    reopen through the parent also keeps every lower fd on the verifier's private
- *    mount with a connected path, which is what fanotify reports.
+ *    inode's name only changes (rename, link) after its data was copied up, when its
+ *    lower file is no longer used (a directory with a lower part is never renamed:
+ *    EXDEV; the other names an image hardlink is looked up by are all names of that
+ *    same lower file).  A reopen through the parent also keeps every lower fd on the
+ *    verifier's private mount with a connected path, which is what fanotify reports.
  *  - upper: by a file handle (name_to_handle_at, taken when the fd is first evicted;
  *    open_by_handle_at relative to the upper root), since upper names do change and a
  *    file may be unlinked while the kernel still knows it.  Where handles do not work
@@ -30,9 +43,10 @@
  * A caller pins the fd it uses (inode_get_fd) and unpins it (inode_put_fd); a pinned
  * fd is never closed, so the cap is soft: pins are few and short.
  *
- * Locking: the table lock guards the hash, nlookup, refs, parent, name and every fd
- * slot.  has_upper goes once from false to true (under the overlay's namespace lock)
- * and is read atomically; has_lower never changes; node is atomic.
+ * Locking: the table lock guards both hashes, nlookup, refs, parent, name, detached,
+ * copying and every fd slot.  has_upper and upper_data each go once from false to
+ * true (fs/copyup.c, itable_set_upper) and are read atomically; has_lower never
+ * changes; node is atomic.
  */
 #ifndef SLIMFS_INODE_H
 #define SLIMFS_INODE_H
@@ -66,16 +80,27 @@ struct fd_slot {
 	unsigned char layer;            /* enum sfs_layer: which slot of its inode */
 };
 
+struct pt_inode;
+
 struct sfs_inode {
-	struct sfs_inode *hnext;        /* hash chain */
-	dev_t dev;                      /* key: identity in the layer the file lives in */
+	struct sfs_inode *hnext;        /* chain of the top identity's bucket */
+	struct sfs_inode *lnext;        /* chain of the lower identity's bucket (lkeyed) */
+	dev_t dev;                      /* top identity: upper once there is one, else lower */
 	ino_t ino;
 	dev_t lower_dev;                /* identity of the lower file (checked on reopen) */
 	ino_t lower_ino;
 	uint64_t shown_ino;             /* st_ino reported through the mount, stable */
+	uint64_t generation;            /* FUSE generation: never reused in the mount */
 	mode_t type;                    /* S_IFMT bits */
 	bool has_lower;                 /* lives in the lower layer (never changes) */
 	_Atomic bool has_upper;         /* lives in the upper layer (false -> true once) */
+	/* The upper file holds the file's data (false -> true once).  False while there
+	 * is no upper file, and for a metadata-only copy, whose data is still the lower
+	 * file's (fs/copyup.h). */
+	_Atomic bool upper_data;
+	bool lkeyed;                    /* table lock; also found by its lower identity */
+	bool detached;                  /* table lock; never found by identity again */
+	bool copying;                   /* table lock; a copy-up of it runs (itable_copy_*) */
 	struct file_handle *upper_fh;   /* table lock; how a closed upper fd is reopened */
 	struct fd_slot slot[2];         /* table lock; indexed by enum sfs_layer */
 	_Atomic uint32_t node;          /* trace node of the path it was last reached by */
@@ -86,21 +111,17 @@ struct sfs_inode {
 	uint64_t refs;                  /* table lock */
 	struct sfs_inode *parent;       /* table lock; holds a ref; NULL for the root */
 	char *name;                     /* table lock; name in parent */
-	bool detached;                  /* table lock; split off: never found by identity */
-	/* Passthrough (passthrough.h), under its lock. */
-	bool pt_image;                  /* the data is the image file's: lower-only when
-					 * entered, and no open to write since */
-	bool pt_idle;                   /* on the list of kept, unused backing files */
-	int pt_id;                      /* backing id, 0 if none */
-	uint32_t pt_opens;              /* passthrough opens not yet released */
-	struct sfs_inode *pt_prev, *pt_next;  /* the idle list, oldest first */
+	struct pt_inode *pt;            /* FUSE passthrough's state (passthrough.c), or NULL */
 };
 
 struct inode_table {
 	pthread_mutex_t lock;
-	struct sfs_inode **buckets;
-	size_t nbuckets;
+	pthread_cond_t copied;          /* a copy-up ended (itable_copy_end) */
+	struct sfs_inode **buckets;     /* by top identity */
+	struct sfs_inode **lbuckets;    /* by lower identity, inodes in both layers */
+	size_t nbuckets;                /* of each */
 	size_t count;
+	uint64_t generations;           /* the last generation given */
 	struct sfs_inode root;
 	int upper_mount;                /* open_by_handle_at's mount fd (upper root, O_RDONLY) */
 	bool upper_handles;             /* handles work on the upper file system */
@@ -112,7 +133,9 @@ struct inode_table {
 	uint64_t reopens;               /* fds reopened after eviction (statistics) */
 };
 
-/* What a lookup found, to enter into the table.  The fds are consumed. */
+/* What a lookup found, to enter into the table.  The fds are consumed.  An entry in
+ * both layers (upper_fd and lower_fd) is keyed by its upper identity and also found by
+ * its lower one. */
 struct inode_key {
 	dev_t dev;
 	ino_t ino;
@@ -122,6 +145,7 @@ struct inode_key {
 	mode_t type;
 	int lower_fd;
 	int upper_fd;
+	bool upper_data;                /* the upper file holds the data (not a metacopy) */
 };
 
 /* LOWER_ROOT and UPPER_ROOT (or -1: the root has no upper side yet) belong to the
@@ -146,10 +170,16 @@ static inline bool inode_has_upper(struct sfs_inode *i)
 	return atomic_load(&i->has_upper);
 }
 
-/* The layer whose file shows through the mount: upper wins. */
+/* The layer whose file shows through the mount (its metadata): upper wins. */
 static inline enum sfs_layer inode_top(struct sfs_inode *i)
 {
 	return inode_has_upper(i) ? SFS_UPPER : SFS_LOWER;
+}
+
+/* The layer that holds I's data: the lower file until the data was copied up. */
+static inline enum sfs_layer inode_data_layer(struct sfs_inode *i)
+{
+	return atomic_load(&i->upper_data) || !i->has_lower ? SFS_UPPER : SFS_LOWER;
 }
 
 /* I's O_PATH fd in layer L, pinned until inode_put_fd(L): an fd, -ENOENT if I does
@@ -157,11 +187,18 @@ static inline enum sfs_layer inode_top(struct sfs_inode *i)
 int inode_get_fd(struct inode_table *t, struct sfs_inode *i, enum sfs_layer l);
 void inode_put_fd(struct inode_table *t, struct sfs_inode *i, enum sfs_layer l);
 
-/* I now lives in the upper layer too, behind FD (consumed).  Namespace lock held. */
-void inode_set_upper(struct inode_table *t, struct sfs_inode *i, int fd);
+/* I now lives in the upper layer too, behind FD (consumed), the file UST: I is
+ * re-keyed to UST's identity (and still found by its lower one).  DATA: the upper
+ * file holds the data.  If I already has an upper file, FD is closed. */
+void itable_set_upper(struct inode_table *t, struct sfs_inode *i, int fd,
+		      const struct stat *ust, bool data);
+
+/* The data of I's upper file is complete (a metadata-only copy was filled). */
+void itable_set_upper_data(struct inode_table *t, struct sfs_inode *i);
 
 /* Find the inode with K's identity or add one; count one lookup; make PARENT/NAME
- * its last name and NODE its trace node.  Consumes K's fds.  NULL on out-of-memory. */
+ * its last name and NODE its trace node.  Consumes K's fds.  An inode found by K's
+ * lower identity only that has no upper file yet takes K's.  NULL on out-of-memory. */
 struct sfs_inode *itable_lookup(struct inode_table *t, struct inode_key *k,
 				struct sfs_inode *parent, const char *name, uint32_t node);
 
@@ -171,17 +208,20 @@ void itable_ref_lookup(struct inode_table *t, struct sfs_inode *i);
 /* The kernel forgets N lookups of I. */
 void itable_forget(struct inode_table *t, struct sfs_inode *i, uint64_t n);
 
-/* The inode with identity (DEV, INO), with a reference taken, or NULL. */
+/* The inode with identity (DEV, INO), in its top layer or its lower one, with a
+ * reference taken, or NULL. */
 struct sfs_inode *itable_find(struct inode_table *t, dev_t dev, ino_t ino);
 void itable_unref(struct inode_table *t, struct sfs_inode *i);
 
 /* I is no longer found by its identity: lookups make a new inode from now on, while
- * the kernel's old references to I keep working until it forgets them
- * (passthrough.h).  It stays in the hash, skipped, until freed. */
+ * the kernel's old references to I keep working until it forgets them.  It stays in
+ * the hash, skipped, until freed. */
 void itable_detach(struct inode_table *t, struct sfs_inode *i);
 
-/* I now lives at (DEV, INO) (after copy-up). */
-void itable_rekey(struct inode_table *t, struct sfs_inode *i, dev_t dev, ino_t ino);
+/* The upper file FD (stat ST) has lost its last name: detach its inode, if the table
+ * has one, and keep an fd of the file for the inode's remaining life (the kernel may
+ * still stat it, as a process does its removed working directory). */
+void itable_gone(struct inode_table *t, const struct stat *st, int fd);
 
 /* I's last name is now PARENT/NAME (rename, link). */
 void itable_set_name(struct inode_table *t, struct sfs_inode *i, struct sfs_inode *parent,
@@ -189,5 +229,17 @@ void itable_set_name(struct inode_table *t, struct sfs_inode *i, struct sfs_inod
 
 /* I's parent (with a reference taken; NULL for the root) and a copy of its name. */
 struct sfs_inode *itable_parent(struct inode_table *t, struct sfs_inode *i, char **name);
+
+/* The names from the root down to I (the root's own is not included), with "/"
+ * between them, as a string the caller frees: I's path in the lower layer while I is
+ * not renamed (see "lower" above).  NULL on out-of-memory or for an inode without a
+ * name. */
+char *itable_path(struct inode_table *t, struct sfs_inode *i);
+
+/* One copy-up of I at a time: wait until none runs, then, unless DONE(I, ARG) holds,
+ * start one (true).  false: DONE held, nothing started.  itable_copy_end ends it. */
+bool itable_copy_begin(struct inode_table *t, struct sfs_inode *i,
+		       bool (*done)(struct sfs_inode *i, const void *arg), const void *arg);
+void itable_copy_end(struct inode_table *t, struct sfs_inode *i);
 
 #endif

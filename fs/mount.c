@@ -1,5 +1,5 @@
-/* mount.c — the life of one slimfs mount: input checks, layers, trace, FUSE session,
- * daemonizing, the loop, and teardown.
+/* mount.c — the life of one slimfs mount: input checks, layers (the image through
+ * private mounts), trace, FUSE session, daemonizing, the loop, and teardown.
  *
  * Invariants:
  *  - Every check that can fail runs before anything is mounted, so a failure leaves
@@ -13,6 +13,11 @@
  *    verifier's fanotify group, whose close waits for the kernel (10-30 ms).
  *  - The trace gets its run row only after the checks, the layers and the FUSE
  *    session (mount options) succeeded; only the mount itself can still fail after.
+ *  - The image is reached through two private, read-only mounts of LOWERDIR that no
+ *    mount table shows (with or without the verifier): one the workload's reads go
+ *    through, which the verifier marks, and one copy-ups read through, so the trace
+ *    holds what the workload did and nothing the copy did.
+ *  - Once daemonized, the trace writer's errors go to syslog (stderr is /dev/null).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,12 +30,16 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
+#include <syslog.h>
 #include <unistd.h>
+#include <linux/mount.h>
 
 #include "../common/cleanup.h"
 #include "devio.h"
+#include "fs.h"
 #include "loop.h"
 #include "ops.h"
 #include "slimfs.h"
@@ -41,6 +50,88 @@
 #define SFS_TIMEOUT 3600.0
 
 #define SFS_MOUNT_OPTS "allow_other,default_permissions,fsname=slimfs,subtype=slimfs"
+
+/* ---- the private mounts of LOWERDIR ----------------------------------------- */
+
+static int mount_make_private_rdonly(int tree_fd)
+{
+	struct mount_attr attr = {
+		.attr_set = MOUNT_ATTR_RDONLY,
+		.propagation = MS_PRIVATE,
+	};
+
+	return syscall(SYS_mount_setattr, tree_fd, "", AT_EMPTY_PATH | AT_RECURSIVE,
+		       &attr, sizeof(attr));
+}
+
+/* The pre-5.2 way: bind LOWERDIR onto a fresh temporary directory, make it private and
+ * read-only, hold its root with an O_PATH fd and detach it; the mount lives on through
+ * the fd, attached nowhere. */
+int lower_private_mount_bind(const char *lowerdir, int *root_fd, struct sfs_err *err)
+{
+	char dir[] = "/tmp/slimfs-lower.XXXXXX";
+	_cleanup_close_ int fd = -1;
+	int ret = -1;
+
+	if (!mkdtemp(dir))
+		return sfs_fail(err, errno, "mkdtemp %s", dir);
+	if (mount(lowerdir, dir, NULL, MS_BIND | MS_REC, NULL) < 0) {
+		ret = sfs_fail(err, errno, "bind mount %s", lowerdir);
+		goto out_rmdir;
+	}
+	if (mount(NULL, dir, NULL, MS_PRIVATE | MS_REC, NULL) < 0 ||
+	    mount(NULL, dir, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0) {
+		ret = sfs_fail(err, errno, "make bind mount of %s private and read-only",
+			       lowerdir);
+		goto out_umount;
+	}
+	fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		ret = sfs_fail(err, errno, "open bind mount of %s", lowerdir);
+		goto out_umount;
+	}
+	ret = 0;
+out_umount:
+	if (umount2(dir, MNT_DETACH) < 0 && ret == 0)
+		ret = sfs_fail(err, errno, "detach bind mount of %s", lowerdir);
+out_rmdir:
+	rmdir(dir);
+	if (ret == 0)
+		*root_fd = steal_fd(&fd);
+	return ret;
+}
+
+int lower_private_mount(const char *lowerdir, int *root_fd, struct sfs_err *err)
+{
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+
+	/* AT_RECURSIVE: the workload must see what a user sees at LOWERDIR, mounts
+	 * below it included (only the top mount is verified, though). */
+	fd = syscall(SYS_open_tree, AT_FDCWD, lowerdir,
+		     OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+	if (fd < 0 && errno == ENOSYS) {
+		if (lower_private_mount_bind(lowerdir, &fd, err) < 0)
+			return -1;
+	} else if (fd < 0) {
+		return sfs_fail(err, errno, "private mount of %s", lowerdir);
+	} else if (mount_make_private_rdonly(fd) < 0) {
+		int e = errno;
+
+		/* Before 5.12 there is no mount_setattr: take the old road. */
+		if (e != ENOSYS)
+			return sfs_fail(err, e, "make private mount of %s read-only", lowerdir);
+		close(steal_fd(&fd));
+		if (lower_private_mount_bind(lowerdir, &fd, err) < 0)
+			return -1;
+	}
+	if (fstat(fd, &st) < 0)
+		return sfs_fail(err, errno, "stat %s", lowerdir);
+	if (!S_ISDIR(st.st_mode))
+		return sfs_fail(err, ENOTDIR, "%s", lowerdir);
+	*root_fd = steal_fd(&fd);
+	return 0;
+}
 
 /* Fork; the parent waits for the child's byte (mounted: exit 0) or its exit status.
  * Returns the write end of the pipe in the child. */
@@ -74,11 +165,14 @@ static int fork_daemon(struct sfs_err *err)
 }
 
 /* The mount is up: leave the terminal and session, tell the parent (always: it
- * waits for this byte or for our exit). */
-static void detach(int notify)
+ * waits for this byte or for our exit).  From now on what must be said goes to
+ * syslog (*DETACHED). */
+static void detach(int notify, atomic_bool *detached)
 {
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 
+	openlog("slimfs", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	atomic_store(detached, true);
 	setsid();
 	if (chdir("/") < 0) {
 		/* "/" always exists; staying in the old directory is harmless */
@@ -217,20 +311,27 @@ static int open_upper(const struct slimfs_opts *o, char **tmp, struct sfs_err *e
 	return fd;
 }
 
-/* LOWERDIR through the verifier's private mount, or plainly when that is refused. */
-static int open_lower(const struct slimfs_opts *o, bool *private_mount)
+/* LOWERDIR through two private mounts (the workload's, which the verifier marks, and
+ * the copy-ups'), or plainly when that is refused: the root of the first, and the
+ * copy-ups' in *COPY. */
+static int open_lower(const struct slimfs_opts *o, bool *private_mount, int *copy)
 {
 	struct sfs_err verr = { 0 };
 	int fd = -1;
 
 	*private_mount = false;
 	if (lower_private_mount(o->lowerdir, &fd, &verr) == 0) {
-		*private_mount = true;
-		return fd;
+		if (lower_private_mount(o->lowerdir, copy, &verr) == 0) {
+			*private_mount = true;
+			return fd;
+		}
+		close(fd);
 	}
 	if (o->verify)
 		sfs_warn(o->prog, "fanotify verifier off: %s", verr.msg);
-	return open(o->lowerdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	fd = open(o->lowerdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	*copy = fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	return fd;
 }
 
 /* How many O_PATH fds the inode table may keep open (inode.h).  The soft fd limit is
@@ -269,7 +370,20 @@ struct daemon {
 	struct verifier *verifier;
 	char *tmp_upper;
 	bool mounted;
+	atomic_bool detached;           /* daemonized: messages go to syslog */
 };
+
+/* The trace writer's report of a failed flush (store/trace.h): to stderr while there
+ * is one to read it, to syslog once daemonized. */
+static void writer_log(void *arg, const char *msg)
+{
+	struct daemon *d = arg;
+
+	if (atomic_load(&d->detached))
+		syslog(LOG_ERR, "trace writer: %s", msg);
+	else
+		fprintf(stderr, "slimfs: trace writer: %s\n", msg);
+}
 
 static void teardown(struct daemon *d, struct sfs_err *err)
 {
@@ -300,14 +414,20 @@ static void teardown(struct daemon *d, struct sfs_err *err)
 	}
 	if (d->fs.lower_root >= 0)
 		close(d->fs.lower_root);
+	if (d->fs.copy_root >= 0)
+		close(d->fs.copy_root);
+	hl_free(d->fs.hardlinks);
 	/* Last: closing the trace releases its lock, and whoever waits on that lock
 	 * takes the run as finished, private upper directory included. */
 	if (d->fs.trace && trace_writer_close(d->fs.trace, &cerr) < 0 && err && !err->msg[0])
 		*err = cerr;
 	verifier_stop(d->verifier);
 	pthread_mutex_destroy(&d->fs.handles_lock);
-	pthread_mutex_destroy(&d->fs.ns_lock);
+	for (unsigned k = 0; k < SFS_DIRLOCKS; k++)
+		pthread_rwlock_destroy(&d->fs.dirlocks[k]);
 	pt_destroy(&d->fs.pt);
+	if (atomic_load(&d->detached))
+		closelog();
 }
 
 /* The FUSE session, before anything is written: bad mount options fail here, before
@@ -381,7 +501,7 @@ static int serve(struct daemon *d, const struct slimfs_opts *o, int notify, stru
 		close(o->ready_fd);
 	}
 	if (notify >= 0)
-		detach(notify);
+		detach(notify, &d->detached);
 	r = sfs_loop(d->se, o->spin_us);
 	ring_stop(&d->fs.ring);
 	if (r < 0)
@@ -389,18 +509,38 @@ static int serve(struct daemon *d, const struct slimfs_opts *o, int notify, stru
 	return 0;
 }
 
+/* Directory locks that let a writer in before new readers (a copy-up's link-in is not
+ * held up by a stream of lookups in its directory). */
+static void dirlocks_init(struct sfs_fs *fs)
+{
+	pthread_rwlockattr_t a;
+
+	pthread_rwlockattr_init(&a);
+	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	for (unsigned k = 0; k < SFS_DIRLOCKS; k++)
+		pthread_rwlock_init(&fs->dirlocks[k], &a);
+	pthread_rwlockattr_destroy(&a);
+}
+
 int slimfs_run(const struct slimfs_opts *o, struct sfs_err *err)
 {
-	struct daemon d = { .fs = { .lower_root = -1, .upper_root = -1 } };
+	struct daemon d = { .fs = { .lower_root = -1, .copy_root = -1, .upper_root = -1 } };
 	_cleanup_free_ char *lower_abs = NULL;
 	bool private_mount;
 	struct stat lst;
 	int notify = -1, r = -1;
 
-	pthread_mutex_init(&d.fs.ns_lock, NULL);
 	pthread_mutex_init(&d.fs.handles_lock, NULL);
+	dirlocks_init(&d.fs);
 	pt_init(&d.fs.pt);
+	d.fs.io.pt = &d.fs.pt;
+	d.fs.io.ring = &d.fs.ring;
 	d.fs.handles.prev = d.fs.handles.next = &d.fs.handles;
+	d.fs.hardlinks = hl_new();
+	if (!d.fs.hardlinks) {
+		sfs_fail(err, ENOMEM, "hardlink index");
+		goto out;
+	}
 	if (!o->foreground && (notify = fork_daemon(err)) < 0)
 		goto out;
 	if (check_lowerdir(o->lowerdir, err) < 0 ||
@@ -414,8 +554,8 @@ int slimfs_run(const struct slimfs_opts *o, struct sfs_err *err)
 	d.fs.upper_root = open_upper(o, &d.tmp_upper, err);
 	if (d.fs.upper_root < 0)
 		goto out;
-	d.fs.lower_root = open_lower(o, &private_mount);
-	if (d.fs.lower_root < 0 || fstat(d.fs.lower_root, &lst) < 0) {
+	d.fs.lower_root = open_lower(o, &private_mount, &d.fs.copy_root);
+	if (d.fs.lower_root < 0 || d.fs.copy_root < 0 || fstat(d.fs.lower_root, &lst) < 0) {
 		sfs_fail(err, errno, "lower directory %s", o->lowerdir);
 		goto out;
 	}
@@ -432,6 +572,7 @@ int slimfs_run(const struct slimfs_opts *o, struct sfs_err *err)
 		d.fs.trace = NULL;
 		goto out;
 	}
+	trace_writer_set_log(d.fs.trace, writer_log, &d);
 	d.fs.timeout = SFS_TIMEOUT;
 	/* An empty upper root joins the root inode at the first change (copy-up), so
 	 * lookups in "/" skip the upper layer until then. */

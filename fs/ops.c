@@ -49,7 +49,8 @@ static void sfs_init(void *userdata, struct fuse_conn_info *conn)
 	 * host's cache; the next run, and every other reader, read them from disk). */
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
-	/* Lookups in one directory may run in parallel (the overlay locks writes only). */
+	/* Lookups in one directory may run in parallel: each takes its directory's lock
+	 * for reading only (fs/fs.h), so they wait for nothing but a change of it. */
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
 	/* Write-through, no writeback cache: the first write of a handle is recorded

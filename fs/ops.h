@@ -4,7 +4,8 @@
  *
  * Every operation replies exactly once, with an errno from the *at() call that
  * failed, and records what it did in the trace against the path the kernel asked
- * for (the parent's node plus the name), never a resolved path.
+ * for (the parent's node plus the name), never a resolved path.  An operation that
+ * changes names takes the directory locks of fs.h, after any copy-up it needs.
  */
 #ifndef SLIMFS_OPS_H
 #define SLIMFS_OPS_H
@@ -13,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "fs.h"
 #include "overlay.h"
 
 /* The open-for-exec marker the kernel passes in open flags (__FMODE_EXEC). */
@@ -21,10 +23,13 @@
 /* The handle of an open file. */
 struct sfs_file {
 	struct sfs_handle h;            /* first: on fs->handles */
-	int fd;
+	int fd;                         /* the file as opened (-1: passthrough) */
 	struct sfs_inode *i;
 	bool lower;                     /* fd is the image's file, read through us */
-	atomic_int copy_fd;             /* after a copy-up: the copy, for reads; or -1 */
+	/* The other layer's file, for reads (or -1): the copy, once a handle opened on the
+	 * image's file finds the data copied up; the image's file, for a handle opened to
+	 * write a metadata-only copy before its first write fills it (copyup.h). */
+	atomic_int other_fd;
 	atomic_bool read_seen;          /* OP_READ recorded for this handle */
 	atomic_bool write_seen;         /* OP_WRITE recorded for this handle */
 };
@@ -40,30 +45,19 @@ extern const struct fuse_lowlevel_ops sfs_ops;
 /* Free the handles the kernel did not release (after the session ended). */
 void sfs_handles_free_all(struct sfs_fs *fs);
 
-static inline struct sfs_fs *req_fs(fuse_req_t req)
-{
-	return fuse_req_userdata(req);
-}
-
 /* Fill EP for inode I with attributes ST and the mount's timeouts. */
 void sfs_fill_entry(struct sfs_fs *fs, struct fuse_entry_param *ep, struct sfs_inode *i,
 		    const struct stat *st);
 
 /* Enter what E found into the table as PARENT/NAME with trace NODE and fill EP; the
  * fds of E are consumed.  MADE: the mount has just made it, so it has no image origin
- * to look up.  NULL on out-of-memory. */
+ * to look up.  PARENT's directory lock is held (fs.h).  NULL on out-of-memory. */
 struct sfs_inode *sfs_enter(struct sfs_fs *fs, struct sfs_inode *parent, const char *name,
 			    struct ov_entry *e, uint32_t node, bool made,
 			    struct fuse_entry_param *ep);
 
 /* Give a new upper entry UDIR/NAME to the caller of REQ. */
 int sfs_chown_new(fuse_req_t req, int udir, const char *name);
-/* Copy I up (once) under the namespace lock: 0 or -errno. */
-int sfs_copy_up(struct sfs_fs *fs, struct sfs_inode *i);
-/* Copy I up before its data changes (open to write, O_TRUNC, truncate): 0 or -errno.
- * -ESTALE if passthrough opens still read its image file: I is split off
- * (passthrough.h), and the kernel walks the path again to the copy. */
-int sfs_copy_up_data(struct sfs_fs *fs, struct sfs_inode *i);
 
 void sfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
 void sfs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);

@@ -3,9 +3,11 @@
  * statfs.
  *
  * Invariants: a lower file is only ever opened O_RDONLY; an open that may change the
- * file (write access or O_TRUNC) copies it up first and opens the upper copy.  Reads
- * and writes are recorded once per handle, not per call; reads of a passthrough open
- * never reach us, so the open is recorded as `passthrough` (passthrough.h).
+ * file (write access or O_TRUNC) copies its data up first (none of it for O_TRUNC)
+ * and opens the upper copy; a read-only open reads the layer that holds the data
+ * (the image's for a metadata-only copy, copyup.h).  Reads and writes are recorded
+ * once per handle, not per call; reads of a passthrough open never reach us, so the
+ * open is recorded as `passthrough` (passthrough.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +18,7 @@
 #include <unistd.h>
 
 #include "../common/cleanup.h"
+#include "copyup.h"
 #include "ops.h"
 
 static struct sfs_file *file_of(struct fuse_file_info *fi)
@@ -50,7 +53,7 @@ static struct sfs_file *new_file(struct sfs_fs *fs, int fd, struct sfs_inode *i,
 		f->fd = fd;
 		f->i = i;
 		f->lower = lower;
-		atomic_init(&f->copy_fd, -1);
+		atomic_init(&f->other_fd, -1);
 		handle_add(fs, &f->h, false);
 	}
 	return f;
@@ -65,7 +68,7 @@ static void free_file(struct sfs_fs *fs, struct sfs_file *f)
 		pt_release(&fs->pt, f->i);
 	else
 		close(f->fd);
-	if ((copy = atomic_load(&f->copy_fd)) >= 0)
+	if ((copy = atomic_load(&f->other_fd)) >= 0)
 		close(copy);
 	free(f);
 }
@@ -89,7 +92,11 @@ void sfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int fd = -1, id = 0, r;
 
 	if (writes) {
-		r = sfs_copy_up_data(fs, i);
+		/* O_TRUNC keeps none of the data: none is copied.  Otherwise the data is
+		 * copied at the first write (sfs_write_buf): an open for writing that only
+		 * truncates, or writes nothing, copies nothing. */
+		r = (fi->flags & O_TRUNC) ? pt_copy_up_data(fs, i, CU_DATA, 0) :
+					    pt_copy_up_data(fs, i, CU_META, 0);
 		if (r < 0) {
 			fuse_reply_err(req, -r);
 			return;
@@ -97,9 +104,10 @@ void sfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	} else {
 		id = pt_open(fs, i);    /* > 0: a passthrough open, no fd of ours */
 	}
-	l = inode_top(i);
+	l = writes ? SFS_UPPER : inode_data_layer(i);
 	if (id == 0) {
-		fd = ov_reopen(fs, i, l, l == SFS_UPPER ? upper_flags(fi->flags) : O_RDONLY | O_CLOEXEC);
+		fd = ov_reopen(&fs->it, i, l, l == SFS_UPPER ? upper_flags(fi->flags) :
+							   O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
 			fuse_reply_err(req, -fd);
 			return;
@@ -136,17 +144,21 @@ void sfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 		struct fuse_file_info *fi)
 {
 	struct sfs_fs *fs = req_fs(req);
-	struct sfs_inode *p = itable_get(&fs->it, parent), *i;
+	struct sfs_inode *p = itable_get(&fs->it, parent), *i = NULL;
 	struct ov_entry e = { .upper_fd = -1, .lower_fd = -1 };
 	struct fuse_entry_param ep;
+	unsigned key = dirlock_key(p);
 	struct sfs_file *f;
 	uint32_t node;
 	int pu, fd = -1, r, had_whiteout = 0;
 
-	pthread_mutex_lock(&fs->ns_lock);
-	pu = r = ov_upper_dir(fs, p);
-	if (r >= 0)
-		r = had_whiteout = ov_drop_whiteout(pu, name);
+	pu = r = cu_upper_dir(fs, p);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	dirlock_write(fs, key);
+	r = had_whiteout = ov_drop_whiteout(pu, name);
 	if (r >= 0) {
 		fd = openat(pu, name, upper_flags(fi->flags) | O_CREAT, mode);
 		r = fd < 0 ? -errno : 0;
@@ -162,15 +174,17 @@ void sfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 	}
 	if (r < 0 && had_whiteout == 1)
 		ov_make_whiteout(pu, name);
-	if (pu >= 0)
-		inode_put_fd(&fs->it, p, SFS_UPPER);
-	pthread_mutex_unlock(&fs->ns_lock);
+	if (r >= 0) {
+		node = trace_record_name(fs->trace, atomic_load(&p->node), name, strlen(name),
+					 OP_CREATE);
+		i = sfs_enter(fs, p, name, &e, node, true, &ep);
+	}
+	dirlock_unlock(fs, key);
+	inode_put_fd(&fs->it, p, SFS_UPPER);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
 	}
-	node = trace_record_name(fs->trace, atomic_load(&p->node), name, strlen(name), OP_CREATE);
-	i = sfs_enter(fs, p, name, &e, node, true, &ep);
 	f = i ? new_file(fs, fd, i, false) : NULL;
 	if (!f) {
 		close(fd);
@@ -186,27 +200,41 @@ void sfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 	}
 }
 
-/* The file F's reads come from: an fd, or -errno.  A handle opened on the image's file
- * reads the copy once the file has been copied up, as on overlayfs since Linux 4.19.
- * It must: the kernel keeps one size and one page cache per inode, so the image's
- * older, shorter content read through one open would show through every other open
- * (a short read even shrinks the size the kernel holds: other readers then see the
- * new content cut to the image file's length).  (A passthrough reader of a split
- * file keeps the image's content: it is another inode, passthrough.h.) */
+/* The file F's reads come from: an fd, or -errno.  The layer that holds the data now:
+ *  - A handle opened on the image's file reads the copy once the data has been copied
+ *    up, as on overlayfs since Linux 4.19.  It must: the kernel keeps one size and one
+ *    page cache per inode, so the image's older, shorter content read through one open
+ *    would show through every other open (a short read even shrinks the size the
+ *    kernel holds: other readers then see the new content cut to the image file's
+ *    length).  (A passthrough reader of a split file keeps the image's content: it is
+ *    another inode, passthrough.h.)
+ *  - A handle opened to write a metadata-only copy reads the image's file until its
+ *    first write (or another's) fills the copy. */
 static int read_fd(struct sfs_fs *fs, struct sfs_file *f)
 {
-	int fd = atomic_load(&f->copy_fd), none = -1;
+	enum sfs_layer want = inode_data_layer(f->i);
+	int fd, none = -1;
 
-	if (!f->lower || !inode_has_upper(f->i))
+	if (want == (f->lower ? SFS_LOWER : SFS_UPPER))
 		return f->fd;
+	fd = atomic_load(&f->other_fd);
 	if (fd >= 0)
 		return fd;
-	fd = ov_reopen(fs, f->i, SFS_UPPER, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0 && !atomic_compare_exchange_strong(&f->copy_fd, &none, fd)) {
+	fd = ov_reopen(&fs->it, f->i, want, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && !atomic_compare_exchange_strong(&f->other_fd, &none, fd)) {
 		close(fd);      /* another read of this handle was quicker */
 		fd = none;
 	}
 	return fd;
+}
+
+/* Before F's first change of the data: a metadata-only copy gets its data (copyup.h).
+ * 0 or -errno. */
+static int fill_before_write(struct sfs_fs *fs, struct sfs_file *f)
+{
+	if (inode_data_layer(f->i) == SFS_UPPER)
+		return 0;
+	return cu_copy_up(fs, f->i, CU_DATA, CU_ALL);
 }
 
 void sfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
@@ -239,6 +267,11 @@ void sfs_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t
 	ssize_t n;
 
 	(void)ino;
+	n = fill_before_write(fs, f);
+	if (n < 0) {
+		fuse_reply_err(req, (int)-n);
+		return;
+	}
 	if (!atomic_exchange(&f->write_seen, true))
 		trace_record(fs->trace, atomic_load(&f->i->node), OP_WRITE);
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
@@ -287,8 +320,13 @@ void sfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_in
 void sfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
 		   struct fuse_file_info *fi)
 {
+	struct sfs_file *f = file_of(fi);
+	int r = fill_before_write(req_fs(req), f);
+
 	(void)ino;
-	fuse_reply_err(req, fallocate(file_of(fi)->fd, mode, off, len) < 0 ? errno : 0);
+	if (r == 0 && fallocate(f->fd, mode, off, len) < 0)
+		r = -errno;
+	fuse_reply_err(req, -r);
 }
 
 /* An open directory: the merged listing, taken at the first readdir (and again at
@@ -344,10 +382,14 @@ void sfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (off == 0 || !d->listed) {
 		int r;
 
+		unsigned key = dirlock_key(d->i);
+
 		ov_list_free(d->ents, d->n);
 		d->ents = NULL;
 		d->n = 0;
-		r = ov_list(fs, d->i, &d->ents, &d->n);
+		dirlock_read(fs, key);
+		r = ov_list(&fs->it, d->i, &d->ents, &d->n);
+		dirlock_unlock(fs, key);
 		if (r < 0) {
 			d->listed = false;
 			fuse_reply_err(req, -r);

@@ -1,9 +1,11 @@
-/* overlay.c — layer resolution, copy-up, whiteouts and merged listings (overlay.h).
+/* overlay.c — layer resolution, whiteouts, opaque directories and merged listings
+ * (overlay.h).
  *
  * Invariants: the lower layer is only ever opened O_PATH or O_RDONLY, and only through
  * *at() calls relative to fds below lower_root with O_NOFOLLOW, so no symlink of the
  * image is ever followed here; the kernel follows symlinks itself, through the mount.
- * A copy-up either completes (data, owner, mode, xattrs, times) or leaves nothing.
+ * The inode numbers of a listing are computed by ov_shown_ino's rules, entry by entry,
+ * so that readdir and stat agree.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -26,7 +28,7 @@ void ov_proc_path(char buf[OV_PROC_MAX], int fd)
 	snprintf(buf, OV_PROC_MAX, "/proc/self/fd/%d", fd);
 }
 
-static bool is_opaque(int fd)
+bool ov_is_opaque(int fd)
 {
 	char path[OV_PROC_MAX], v = 0;
 
@@ -67,12 +69,46 @@ int ov_open_stat(int dir, const char *name, struct stat *st)
 	return fd;
 }
 
-/* ov_resolve with P's fds at hand: PU upper, PL lower (-1 where P does not live). */
-static int resolve_in(int pu, int pl, const char *name, struct ov_entry *e)
+static bool has_xattr(int fd, const char *name)
+{
+	char path[OV_PROC_MAX];
+
+	ov_proc_path(path, fd);
+	return getxattr(path, name, NULL, 0) >= 0;
+}
+
+/* E's upper part is a file (not a directory): what a copy-up recorded on it, and for
+ * a metadata-only copy the lower file that holds its data (PL/NAME, the image file it
+ * was copied from).  0 or -errno. */
+static int upper_file(int pl, const char *name, struct ov_entry *e)
 {
 	int fd;
 
+	if (S_ISLNK(e->upper_st.st_mode))
+		return 0;               /* no xattrs on symlinks */
+	e->origin = ov_origin_ino(e->upper_fd);
+	if (!e->origin || pl < 0 || !S_ISREG(e->upper_st.st_mode) ||
+	    !has_xattr(e->upper_fd, OV_METACOPY_XATTR))
+		return 0;
+	e->metacopy = true;
+	fd = ov_open_stat(pl, name, &e->lower_st);
+	if (fd < 0 || !S_ISREG(e->lower_st.st_mode) || e->lower_st.st_ino != e->origin) {
+		if (fd >= 0)
+			close(fd);
+		return -EIO;            /* a metadata-only copy without its data */
+	}
+	e->lower_fd = fd;
+	return 0;
+}
+
+/* ov_resolve with P's fds at hand: PU upper, PL lower (-1 where P does not live). */
+static int resolve_in(int pu, int pl, const char *name, struct ov_entry *e)
+{
+	int fd, r;
+
 	e->upper_fd = e->lower_fd = -1;
+	e->origin = 0;
+	e->metacopy = false;
 	if (pu >= 0) {
 		fd = ov_open_stat(pu, name, &e->upper_st);
 		if (fd >= 0) {
@@ -81,8 +117,14 @@ static int resolve_in(int pu, int pl, const char *name, struct ov_entry *e)
 				return -ENOENT;
 			}
 			e->upper_fd = fd;
+			if (!S_ISDIR(e->upper_st.st_mode)) {
+				r = upper_file(pl, name, e);
+				if (r < 0)
+					ov_entry_release(e);
+				return r;
+			}
 			/* Only a non-opaque upper directory lets a lower one show through. */
-			if (!S_ISDIR(e->upper_st.st_mode) || pl < 0 || is_opaque(fd))
+			if (pl < 0 || ov_is_opaque(fd))
 				return 0;
 		} else if (fd != -ENOENT) {
 			return fd;
@@ -101,20 +143,31 @@ static int resolve_in(int pu, int pl, const char *name, struct ov_entry *e)
 	return 0;
 }
 
-int ov_get_fds(struct sfs_fs *fs, struct sfs_inode *i, int *u, int *l)
+uint64_t ov_shown_ino(const struct ov_entry *e, bool made)
+{
+	if (e->upper_fd < 0)
+		return e->lower_st.st_ino;
+	if (e->lower_fd >= 0)           /* a merged directory, a metadata-only copy */
+		return e->lower_st.st_ino;
+	if (!made && e->origin)
+		return e->origin;
+	return e->upper_st.st_ino | SFS_UPPER_INO_BIT;
+}
+
+int ov_get_fds(struct inode_table *t, struct sfs_inode *i, int *u, int *l)
 {
 	*u = *l = -1;
 	if (inode_has_upper(i)) {
-		*u = inode_get_fd(&fs->it, i, SFS_UPPER);
+		*u = inode_get_fd(t, i, SFS_UPPER);
 		if (*u < 0)
 			return *u;
 	}
 	if (i->has_lower) {
-		*l = inode_get_fd(&fs->it, i, SFS_LOWER);
+		*l = inode_get_fd(t, i, SFS_LOWER);
 		if (*l < 0) {
 			int r = *l;
 
-			ov_put_fds(fs, i, *u, -1);
+			ov_put_fds(t, i, *u, -1);
 			*u = *l = -1;
 			return r;
 		}
@@ -122,31 +175,32 @@ int ov_get_fds(struct sfs_fs *fs, struct sfs_inode *i, int *u, int *l)
 	return 0;
 }
 
-void ov_put_fds(struct sfs_fs *fs, struct sfs_inode *i, int u, int l)
+void ov_put_fds(struct inode_table *t, struct sfs_inode *i, int u, int l)
 {
 	if (u >= 0)
-		inode_put_fd(&fs->it, i, SFS_UPPER);
+		inode_put_fd(t, i, SFS_UPPER);
 	if (l >= 0)
-		inode_put_fd(&fs->it, i, SFS_LOWER);
+		inode_put_fd(t, i, SFS_LOWER);
 }
 
-int ov_resolve(struct sfs_fs *fs, struct sfs_inode *p, const char *name, struct ov_entry *e)
+int ov_resolve(struct inode_table *t, struct sfs_inode *p, const char *name,
+	       struct ov_entry *e)
 {
 	int pu, pl, r;
 
 	e->upper_fd = e->lower_fd = -1;
-	r = ov_get_fds(fs, p, &pu, &pl);
+	r = ov_get_fds(t, p, &pu, &pl);
 	if (r < 0)
 		return r;
 	r = resolve_in(pu, pl, name, e);
-	ov_put_fds(fs, p, pu, pl);
+	ov_put_fds(t, p, pu, pl);
 	return r;
 }
 
-int ov_reopen(struct sfs_fs *fs, struct sfs_inode *i, enum sfs_layer l, int flags)
+int ov_reopen(struct inode_table *t, struct sfs_inode *i, enum sfs_layer l, int flags)
 {
 	char path[OV_PROC_MAX];
-	int pfd = inode_get_fd(&fs->it, i, l), fd;
+	int pfd = inode_get_fd(t, i, l), fd;
 
 	if (pfd < 0)
 		return pfd;
@@ -154,11 +208,11 @@ int ov_reopen(struct sfs_fs *fs, struct sfs_inode *i, enum sfs_layer l, int flag
 	fd = open(path, flags);
 	if (fd < 0)
 		fd = -errno;
-	inode_put_fd(&fs->it, i, l);
+	inode_put_fd(t, i, l);
 	return fd;
 }
 
-bool ov_lower_has(struct sfs_fs *fs, struct sfs_inode *p, const char *name,
+bool ov_lower_has(struct inode_table *t, struct sfs_inode *p, const char *name,
 		  const struct ov_entry *e)
 {
 	struct stat st;
@@ -169,11 +223,11 @@ bool ov_lower_has(struct sfs_fs *fs, struct sfs_inode *p, const char *name,
 		return true;
 	if (!p->has_lower)
 		return false;
-	pl = inode_get_fd(&fs->it, p, SFS_LOWER);
+	pl = inode_get_fd(t, p, SFS_LOWER);
 	if (pl < 0)
 		return false;
 	r = fstatat(pl, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
-	inode_put_fd(&fs->it, p, SFS_LOWER);
+	inode_put_fd(t, p, SFS_LOWER);
 	return r;
 }
 
@@ -193,49 +247,6 @@ int ov_make_whiteout(int udir, const char *name)
 	return mknodat(udir, name, S_IFCHR | 0, makedev(0, 0)) < 0 ? -errno : 0;
 }
 
-/* Copy every xattr of SRC to DST (both /proc paths) except the overlay's own. */
-static int copy_xattrs(const char *src, const char *dst)
-{
-	ssize_t len = listxattr(src, NULL, 0);
-	_cleanup_free_ char *names = NULL;
-	_cleanup_free_ char *val = NULL;
-	size_t vcap = 0;
-
-	if (len < 0)
-		return (errno == ENOTSUP || errno == ENODATA) ? 0 : -errno;
-	if (len == 0)
-		return 0;
-	names = malloc(len);
-	if (!names)
-		return -ENOMEM;
-	len = listxattr(src, names, len);
-	if (len < 0)
-		return -errno;
-	for (char *n = names; n < names + len; n += strlen(n) + 1) {
-		ssize_t vl;
-
-		if (ov_private_xattr(n))
-			continue;
-		vl = getxattr(src, n, NULL, 0);
-		if (vl < 0)
-			return -errno;
-		if ((size_t)vl > vcap) {
-			char *nv = realloc(val, vl);
-
-			if (!nv)
-				return -ENOMEM;
-			val = nv;
-			vcap = vl;
-		}
-		vl = getxattr(src, n, val, vl);
-		if (vl < 0)
-			return -errno;
-		if (setxattr(dst, n, val, vl, 0) < 0 && errno != ENOTSUP)
-			return -errno;
-	}
-	return 0;
-}
-
 uint64_t ov_origin_ino(int fd)
 {
 	char path[OV_PROC_MAX];
@@ -243,202 +254,6 @@ uint64_t ov_origin_ino(int fd)
 
 	ov_proc_path(path, fd);
 	return getxattr(path, OV_ORIGIN_XATTR, &ino, sizeof(ino)) == sizeof(ino) ? ino : 0;
-}
-
-/* Give the upper file behind FD the owner, mode, xattrs and times of the lower file
- * (LOWER_FD, ST; not a symlink).  Owner first: chown clears set-id bits and file
- * capabilities. */
-static int copy_meta_fd(int lower_fd, const struct stat *st, int fd)
-{
-	char src[OV_PROC_MAX], dst[OV_PROC_MAX];
-	struct timespec times[2] = { st->st_atim, st->st_mtim };
-	int r;
-
-	if (fchownat(fd, "", st->st_uid, st->st_gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
-		return -errno;
-	ov_proc_path(src, lower_fd);
-	ov_proc_path(dst, fd);
-	if (chmod(dst, st->st_mode & 07777) < 0)
-		return -errno;
-	r = copy_xattrs(src, dst);
-	if (r < 0)
-		return r;
-	if (!S_ISDIR(st->st_mode)) {
-		uint64_t ino = st->st_ino;
-
-		if (setxattr(dst, OV_ORIGIN_XATTR, &ino, sizeof(ino), 0) < 0)
-			return -errno;
-	}
-	return utimensat(AT_FDCWD, dst, times, 0) < 0 ? -errno : 0;
-}
-
-/* The same for the entry UDIR/NAME (a symlink gets owner and times only). */
-static int copy_meta(int lower_fd, const struct stat *st, int udir, const char *name)
-{
-	_cleanup_close_ int fd = openat(udir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	struct timespec times[2] = { st->st_atim, st->st_mtim };
-
-	if (fd < 0)
-		return -errno;
-	if (!S_ISLNK(st->st_mode))
-		return copy_meta_fd(lower_fd, st, fd);
-	if (fchownat(fd, "", st->st_uid, st->st_gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
-		return -errno;
-	return utimensat(udir, name, times, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
-}
-
-static int copy_data(int in, int out, off_t size)
-{
-	char buf[65536];
-
-	while (size > 0) {
-		ssize_t n = copy_file_range(in, NULL, out, NULL, size, 0);
-
-		if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP ||
-			      errno == ENOSYS))
-			break;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return 0;
-		size -= n;
-	}
-	for (;;) {
-		ssize_t n = read(in, buf, sizeof(buf)), w = 0;
-
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return 0;
-		while (w < n) {
-			ssize_t k = write(out, buf + w, n - w);
-
-			if (k < 0)
-				return -errno;
-			w += k;
-		}
-	}
-}
-
-/* A regular file: data and metadata into an unnamed file, linked in only when
- * complete, so no one ever sees a partial copy. */
-static int copy_up_reg(int lower_fd, const struct stat *st, int udir, const char *name)
-{
-	char src[OV_PROC_MAX], tmp[OV_PROC_MAX];
-	_cleanup_close_ int in = -1, out = -1;
-	int r;
-
-	ov_proc_path(src, lower_fd);
-	in = open(src, O_RDONLY | O_CLOEXEC);
-	if (in < 0)
-		return -errno;
-	out = openat(udir, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
-	if (out < 0)
-		return -errno;
-	r = copy_data(in, out, st->st_size);
-	if (r == 0)
-		r = copy_meta_fd(lower_fd, st, out);
-	if (r < 0)
-		return r;
-	ov_proc_path(tmp, out);
-	if (linkat(out, "", udir, name, AT_EMPTY_PATH) < 0 &&
-	    linkat(AT_FDCWD, tmp, udir, name, AT_SYMLINK_FOLLOW) < 0)
-		return -errno;
-	return 0;
-}
-
-int ov_copy_up_entry(int lower_fd, const struct stat *st, int udir, const char *name)
-{
-	char target[PATH_MAX];
-	ssize_t n;
-	int r;
-
-	switch (st->st_mode & S_IFMT) {
-	case S_IFREG:
-		return copy_up_reg(lower_fd, st, udir, name);
-	case S_IFDIR:
-		r = mkdirat(udir, name, 0700) < 0 ? -errno : 0;
-		break;
-	case S_IFLNK:
-		n = readlinkat(lower_fd, "", target, sizeof(target) - 1);
-		if (n < 0)
-			return -errno;
-		target[n] = '\0';
-		r = symlinkat(target, udir, name) < 0 ? -errno : 0;
-		break;
-	default:
-		r = mknodat(udir, name, (st->st_mode & S_IFMT) | 0600, st->st_rdev) < 0 ? -errno : 0;
-		break;
-	}
-	if (r < 0)
-		return r;
-	r = copy_meta(lower_fd, st, udir, name);
-	if (r < 0)
-		unlinkat(udir, name, S_ISDIR(st->st_mode) ? AT_REMOVEDIR : 0);
-	return r;
-}
-
-/* ov_copy_up with I's lower fd LFD at hand. */
-static int copy_up_from(struct sfs_fs *fs, struct sfs_inode *i, int lfd)
-{
-	struct sfs_inode *parent;
-	_cleanup_free_ char *name = NULL;
-	struct stat st, ust;
-	int pu, fd, r;
-
-	if (fstat(lfd, &st) < 0)
-		return -errno;
-	if (i == &fs->it.root) {
-		/* The upper root exists from the start; it takes the image root's looks. */
-		r = copy_meta(lfd, &st, fs->upper_root, ".");
-		if (r < 0)
-			return r;
-		inode_set_upper(&fs->it, i, fs->upper_root);
-		return 0;
-	}
-	parent = itable_parent(&fs->it, i, &name);
-	if (!parent || !name) {
-		itable_unref(&fs->it, parent);
-		return -EIO;
-	}
-	pu = r = ov_upper_dir(fs, parent);
-	if (r >= 0) {
-		r = ov_copy_up_entry(lfd, &st, pu, name);
-		if (r == 0) {
-			fd = r = ov_open_stat(pu, name, &ust);
-			if (fd >= 0) {
-				itable_rekey(&fs->it, i, ust.st_dev, ust.st_ino);
-				inode_set_upper(&fs->it, i, fd);
-				r = 0;
-			}
-		}
-		inode_put_fd(&fs->it, parent, SFS_UPPER);
-	}
-	itable_unref(&fs->it, parent);
-	return r;
-}
-
-int ov_copy_up(struct sfs_fs *fs, struct sfs_inode *i)
-{
-	int lfd, r;
-
-	if (inode_has_upper(i))
-		return 0;
-	if (!i->has_lower)
-		return -EIO;    /* an inode lives in at least one layer */
-	lfd = inode_get_fd(&fs->it, i, SFS_LOWER);
-	if (lfd < 0)
-		return lfd;
-	r = copy_up_from(fs, i, lfd);
-	inode_put_fd(&fs->it, i, SFS_LOWER);
-	return r;
-}
-
-int ov_upper_dir(struct sfs_fs *fs, struct sfs_inode *i)
-{
-	int r = ov_copy_up(fs, i);
-
-	return r < 0 ? r : inode_get_fd(&fs->it, i, SFS_UPPER);
 }
 
 static DIR *dir_at(int fd)
@@ -531,55 +346,115 @@ void ov_list_free(struct ov_dirent *d, size_t n)
 	free(d);
 }
 
-/* ov_list with I's fds at hand: U upper, L lower (-1 where I does not live). */
-static int list_in(int u, int l, struct ov_dirent **out, size_t *n)
+static int cmp_dirent(const void *a, const void *b)
 {
-	struct strvec seen = { 0 };     /* upper names and whiteouts: hide these below */
-	struct dvec d = { 0 };
+	return strcmp(((const struct ov_dirent *)a)->name, ((const struct ov_dirent *)b)->name);
+}
+
+/* Read directory FD's entries (without "." and "..") into D, whiteouts included. */
+static int read_dir(int fd, struct dvec *d)
+{
+	_cleanup_closedir_ DIR *dir = dir_at(fd);
 	struct dirent *de;
-	int r = 0;
+	int r;
 
-	if (u >= 0) {
-		_cleanup_closedir_ DIR *dir = dir_at(u);
-
-		if (!dir)
-			return -errno;
-		while ((errno = 0, de = readdir(dir))) {
-			if (l >= 0 && (r = strvec_add(&seen, de->d_name)) < 0)
-				goto out;
-			if (dirent_whiteout(dir, de))
-				continue;
-			r = dvec_add(&d, de->d_name, dot(de->d_name) ? de->d_ino :
-				     de->d_ino | SFS_UPPER_INO_BIT, de->d_type);
-			if (r < 0)
-				goto out;
-		}
-		if (errno) {
-			r = -errno;
-			goto out;
-		}
-		if (seen.n)
-			qsort(seen.v, seen.n, sizeof(char *), cmp_str);
+	if (!dir)
+		return -errno;
+	while ((errno = 0, de = readdir(dir))) {
+		if (dot(de->d_name))
+			continue;
+		r = dvec_add(d, de->d_name, de->d_ino, de->d_type);
+		if (r < 0)
+			return r;
 	}
-	if (l >= 0) {
-		_cleanup_closedir_ DIR *dir = dir_at(l);
+	return errno ? -errno : 0;
+}
 
-		if (!dir) {
-			r = -errno;
+/* The type of entry NAME of directory U, learnt by stat where readdir did not say. */
+static unsigned char entry_type(int u, const struct ov_dirent *e, struct stat *st, bool *whiteout)
+{
+	*whiteout = false;
+	if (e->type != DT_CHR && e->type != DT_UNKNOWN)
+		return e->type;
+	if (fstatat(u, e->name, st, AT_SYMLINK_NOFOLLOW) < 0)
+		return e->type;
+	*whiteout = ov_is_whiteout(st);
+	return IFTODT(st->st_mode);
+}
+
+/* The number stat shows for upper entry E of directory U (the /proc path of U is
+ * UPATH), LOWER the lower entry of that name or NULL (ov_shown_ino's rules). */
+static uint64_t upper_entry_ino(const char *upath, const struct ov_dirent *e,
+				unsigned char type, const struct ov_dirent *lower)
+{
+	char path[OV_PROC_MAX + NAME_MAX + 1], v = 0;
+	uint64_t ino = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", upath, e->name);
+	if (type == DT_DIR) {
+		if (lower && lower->type == DT_DIR &&
+		    !(lgetxattr(path, OV_OPAQUE_XATTR, &v, 1) == 1 && v == 'y'))
+			return lower->ino;      /* merged */
+	} else if (type != DT_LNK &&
+		   lgetxattr(path, OV_ORIGIN_XATTR, &ino, sizeof(ino)) == sizeof(ino) && ino) {
+		return ino;                     /* copied up (a metadata-only copy too) */
+	}
+	return e->ino | SFS_UPPER_INO_BIT;
+}
+
+/* ov_list with I's fds at hand: U upper, L lower (-1 where I does not live), and the
+ * numbers of I and of its parent. */
+static int list_in(int u, int l, uint64_t self, uint64_t parent, struct ov_dirent **out,
+		   size_t *n)
+{
+	struct dvec lower = { 0 }, upper = { 0 }, d = { 0 };
+	char upath[OV_PROC_MAX];
+	int r;
+
+	if ((r = dvec_add(&d, ".", self, DT_DIR)) < 0 ||
+	    (r = dvec_add(&d, "..", parent, DT_DIR)) < 0)
+		goto out;
+	if (l >= 0) {
+		r = read_dir(l, &lower);
+		if (r < 0)
 			goto out;
-		}
-		while ((errno = 0, de = readdir(dir))) {
-			if (u >= 0 && (dot(de->d_name) || strvec_has(&seen, de->d_name)))
-				continue;
-			r = dvec_add(&d, de->d_name, de->d_ino, de->d_type);
-			if (r < 0)
-				goto out;
-		}
-		if (errno)
-			r = -errno;
+		if (u >= 0 && lower.n)
+			qsort(lower.v, lower.n, sizeof(*lower.v), cmp_dirent);
+	}
+	if (u >= 0) {
+		r = read_dir(u, &upper);
+		if (r < 0)
+			goto out;
+		ov_proc_path(upath, u);
+	}
+	for (size_t k = 0; k < upper.n; k++) {
+		struct ov_dirent *e = &upper.v[k], *below = NULL;
+		unsigned char type;
+		struct stat st;
+		bool whiteout;
+
+		if (lower.n)
+			below = bsearch(e, lower.v, lower.n, sizeof(*lower.v), cmp_dirent);
+		type = entry_type(u, e, &st, &whiteout);
+		if (!whiteout)
+			r = dvec_add(&d, e->name, upper_entry_ino(upath, e, type, below), type);
+		/* The lower entry is hidden, by this one or by the whiteout (Linux never
+		 * lists DT_WHT itself, so it marks one here). */
+		if (below)
+			below->type = DT_WHT;
+		if (r < 0)
+			goto out;
+	}
+	for (size_t k = 0; k < lower.n; k++) {
+		if (lower.v[k].type == DT_WHT)
+			continue;
+		r = dvec_add(&d, lower.v[k].name, lower.v[k].ino, lower.v[k].type);
+		if (r < 0)
+			goto out;
 	}
 out:
-	strvec_free(&seen);
+	ov_list_free(lower.v, lower.n);
+	ov_list_free(upper.v, upper.n);
 	if (r < 0) {
 		ov_list_free(d.v, d.n);
 		return r;
@@ -589,14 +464,19 @@ out:
 	return 0;
 }
 
-int ov_list(struct sfs_fs *fs, struct sfs_inode *i, struct ov_dirent **out, size_t *n)
+int ov_list(struct inode_table *t, struct sfs_inode *i, struct ov_dirent **out, size_t *n)
 {
-	int u, l, r = ov_get_fds(fs, i, &u, &l);
+	_cleanup_free_ char *name = NULL;
+	struct sfs_inode *p = itable_parent(t, i, &name);
+	uint64_t parent = p ? p->shown_ino : i->shown_ino;
+	int u, l, r;
 
+	itable_unref(t, p);
+	r = ov_get_fds(t, i, &u, &l);
 	if (r < 0)
 		return r;
-	r = list_in(u, l, out, n);
-	ov_put_fds(fs, i, u, l);
+	r = list_in(u, l, i->shown_ino, parent, out, n);
+	ov_put_fds(t, i, u, l);
 	return r;
 }
 

@@ -1,11 +1,12 @@
 /* overlay.h — the two layers of a slimfs mount and how one merged view is made of them.
  *
  * LOWERDIR (the image) is reached only through lower_root and opened read-only; it is
- * never modified.  Everything the workload changes lives in the upper directory:
+ * never modified.  Everything the workload changes lives in the upper directory, in
+ * overlayfs's format where there is one:
  *
- *  - An upper entry hides the lower entry of the same name.  A regular file, symlink
- *    or special file that is changed is first copied up whole (data, mode, owner,
- *    times, xattrs), its parent directories first.
+ *  - An upper entry hides the lower entry of the same name.  A file that is changed is
+ *    copied up first, its parent directories first (fs/copyup.h: what is copied when,
+ *    and the hardlinks of the image).
  *  - Whiteout: a deleted lower name is hidden by a character device 0/0 of that name
  *    in the upper directory (the format overlayfs uses, so an upper directory can be
  *    inspected or reused with the kernel's overlayfs).
@@ -18,15 +19,17 @@
  *  - Renaming a directory that has a lower part returns EXDEV: mv and the like then
  *    copy the tree and delete the original, which this overlay supports entry by
  *    entry.  Only directories that live wholly in upper are renamed in place.
- *  - A copied-up file keeps showing the image file's inode number (xattr
- *    OV_ORIGIN_XATTR); files the workload made show the upper number with
- *    SFS_UPPER_INO_BIT set, so the two layers' numbers never collide.
- *  - Limitation (as overlayfs without its index): copying up one name of a lower
- *    hardlink does not carry the other names along.
+ *  - Inode numbers, the same in stat and in readdir (d_ino): a file of the image, a
+ *    merged directory and a copied-up file show the image file's number (a copy keeps
+ *    it in the xattr OV_ORIGIN_XATTR); a file the workload made shows its upper number
+ *    with SFS_UPPER_INO_BIT set, so the two layers' numbers never collide.
+ *  - A metadata-only copy (OV_METACOPY_XATTR) holds the owner, mode, times and xattrs
+ *    of the file but not its data, which is still the lower file of the same name
+ *    (fs/copyup.h).
  *
- * Every change to the upper namespace (copy-up, create, unlink, rename, ...) runs
- * under fs->ns_lock; the kernel already serialises lookups against changes within
- * one directory, so lookups take no overlay lock.
+ * The overlay's own xattrs (trusted.overlay.*) are hidden from the workload.
+ * Locking: what the functions here read may change under them unless the caller holds
+ * the directory's lock (fs/fs.h); none of them takes a lock but the inode table's.
  */
 #ifndef SLIMFS_OVERLAY_H
 #define SLIMFS_OVERLAY_H
@@ -36,15 +39,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../store/trace.h"
 #include "inode.h"
-#include "passthrough.h"
-#include "ring.h"
 
 #define OV_OPAQUE_XATTR "trusted.overlay.opaque"
 /* On a copied-up file: the image file's inode number (8 bytes, host order), so the
  * number shown through the mount stays the same after the kernel forgets the inode. */
 #define OV_ORIGIN_XATTR "trusted.overlay.slimfs.ino"
+/* On a metadata-only copy (empty value): its data is still the lower file's. */
+#define OV_METACOPY_XATTR "trusted.overlay.slimfs.metacopy"
 #define OV_PRIVATE_XATTR_PREFIX "trusted.overlay."
 
 /* Is NAME one of the overlay's own xattrs (hidden from the container)? */
@@ -53,32 +55,12 @@ static inline bool ov_private_xattr(const char *name)
 	return strncmp(name, OV_PRIVATE_XATTR_PREFIX, sizeof(OV_PRIVATE_XATTR_PREFIX) - 1) == 0;
 }
 
-/* Every open file and directory handle is on a list, so those the kernel never
- * released (it need not, at unmount) are freed at the end. */
-struct sfs_handle {
-	struct sfs_handle *prev, *next;
-	bool is_dir;
-};
-
-/* The daemon's state, handed to every FUSE operation as userdata. */
-struct sfs_fs {
-	struct inode_table it;
-	int lower_root;                 /* O_PATH root of LOWERDIR (private mount) */
-	int upper_root;                 /* O_PATH root of the upper directory */
-	struct trace_writer *trace;
-	pthread_mutex_t ns_lock;        /* serialises every change of the upper namespace */
-	double timeout;                 /* entry, attr and negative entry timeout (s) */
-	pthread_mutex_t handles_lock;
-	struct sfs_handle handles;      /* list head of open handles */
-	struct sfs_pt pt;               /* passthrough (passthrough.h) */
-	struct sfs_ring ring;           /* FUSE over io_uring (ring.h) */
-	atomic_bool init_done;          /* the INIT reply has gone out (devio.h) */
-};
-
 /* One name in the merged view: what each layer holds under it. */
 struct ov_entry {
 	int upper_fd, lower_fd;         /* O_PATH, -1 if absent there (or hidden) */
 	struct stat upper_st, lower_st;
+	uint64_t origin;                /* a copied-up upper file's image inode number, or 0 */
+	bool metacopy;                  /* the upper file is a metadata-only copy */
 };
 
 static inline bool ov_is_whiteout(const struct stat *st)
@@ -95,7 +77,8 @@ int ov_open_stat(int dir, const char *name, struct stat *st);
 
 /* Resolve NAME in directory P.  0: found (E filled, fds owned by E), -ENOENT: not
  * there (or whited out), other -errno on failure. */
-int ov_resolve(struct sfs_fs *fs, struct sfs_inode *p, const char *name, struct ov_entry *e);
+int ov_resolve(struct inode_table *t, struct sfs_inode *p, const char *name,
+	       struct ov_entry *e);
 void ov_entry_release(struct ov_entry *e);
 
 /* The stat to show for E: upper wins. */
@@ -104,46 +87,41 @@ static inline const struct stat *ov_entry_stat(const struct ov_entry *e)
 	return e->upper_fd >= 0 ? &e->upper_st : &e->lower_st;
 }
 
+/* The inode number the mount shows for E (see above).  MADE: the mount has just made
+ * it, so it has no image origin. */
+uint64_t ov_shown_ino(const struct ov_entry *e, bool made);
+
 /* I's file in layer L opened with FLAGS (through its O_PATH fd): an fd or -errno. */
-int ov_reopen(struct sfs_fs *fs, struct sfs_inode *i, enum sfs_layer l, int flags);
+int ov_reopen(struct inode_table *t, struct sfs_inode *i, enum sfs_layer l, int flags);
 
 /* Does the lower layer hold P/NAME, whose merged view is E (as ov_resolve left it)?
  * E's lower part answers at once; without one, the name may still be in the lower
  * layer behind an upper entry. */
-bool ov_lower_has(struct sfs_fs *fs, struct sfs_inode *p, const char *name,
+bool ov_lower_has(struct inode_table *t, struct sfs_inode *p, const char *name,
 		  const struct ov_entry *e);
 
 /* I's fds, pinned: *U upper, *L lower (-1 where I does not live).  0 or -errno;
  * ov_put_fds(U, L) unpins them. */
-int ov_get_fds(struct sfs_fs *fs, struct sfs_inode *i, int *u, int *l);
-void ov_put_fds(struct sfs_fs *fs, struct sfs_inode *i, int u, int l);
-
-/* Give I an upper copy (parents first).  ns_lock held.  0 or -errno. */
-int ov_copy_up(struct sfs_fs *fs, struct sfs_inode *i);
-
-/* Copy the lower file behind LOWER_FD (stat ST) to upper directory UDIR as NAME.
- * ns_lock held.  0 or -errno; nothing is left behind on failure. */
-int ov_copy_up_entry(int lower_fd, const struct stat *st, int udir, const char *name);
-
-/* Make sure the directory I has an upper copy and return its upper fd, pinned (the
- * caller unpins it with inode_put_fd(SFS_UPPER)), or -errno. */
-int ov_upper_dir(struct sfs_fs *fs, struct sfs_inode *i);
+int ov_get_fds(struct inode_table *t, struct sfs_inode *i, int *u, int *l);
+void ov_put_fds(struct inode_table *t, struct sfs_inode *i, int u, int l);
 
 /* Remove a whiteout at UDIR/NAME if there is one: 1 removed, 0 none, -errno.  A
  * caller whose change then fails puts it back (ov_make_whiteout). */
 int ov_drop_whiteout(int udir, const char *name);
 int ov_make_whiteout(int udir, const char *name);
 int ov_set_opaque(int fd);
+bool ov_is_opaque(int fd);
 
 /* One entry of a merged directory listing. */
 struct ov_dirent {
 	char *name;
-	uint64_t ino;
+	uint64_t ino;                   /* as stat shows it (ov_shown_ino) */
 	unsigned char type;             /* DT_* */
 };
 
-/* The merged listing of directory I (with "." and ".." once).  0 or -errno. */
-int ov_list(struct sfs_fs *fs, struct sfs_inode *i, struct ov_dirent **out, size_t *n);
+/* The merged listing of directory I (with "." and ".." once, numbered as stat shows
+ * I and its parent).  0 or -errno. */
+int ov_list(struct inode_table *t, struct sfs_inode *i, struct ov_dirent **out, size_t *n);
 void ov_list_free(struct ov_dirent *d, size_t n);
 
 /* The inode number a copy-up recorded on the upper file behind FD, or 0. */

@@ -26,6 +26,19 @@ struct slimfs_opts {
 	bool io_uring;                  /* FUSE over io_uring (ring.h) */
 };
 
+/* Open LOWERDIR through a private bind mount that is attached nowhere (no entry
+ * appears in any mount table) and return an O_PATH|O_DIRECTORY fd of its root in
+ * *ROOT_FD.  The daemon reads the image through such mounts only: one for the
+ * workload, which the fanotify verifier marks, and one for copy-ups (fs/copyup.h).
+ * Needs CAP_SYS_ADMIN; without it, fails with err->code == EPERM and the caller falls
+ * back to a plain open of LOWERDIR with the verifier off. */
+int lower_private_mount(const char *lowerdir, int *root_fd, struct sfs_err *err);
+
+/* The same through the old mount API (bind onto a temporary directory, make private
+ * and read-only, detach); lower_private_mount falls back to it on kernels without
+ * open_tree/mount_setattr.  Exposed so that tests cover both roads. */
+int lower_private_mount_bind(const char *lowerdir, int *root_fd, struct sfs_err *err);
+
 /* Check the input, open the trace, mount, serve until unmounted, finish the trace.
  * Without opts->foreground the calling process exits with status 0 once the mount is
  * up (or with the daemon's status if it failed before); the daemon returns from this

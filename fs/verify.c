@@ -1,11 +1,12 @@
-/* verify.c — the fanotify verifier: a private read-only view of LOWERDIR and a thread
- * that records which lower files were physically opened, read and executed through it.
+/* verify.c — the fanotify verifier: a thread that records which lower files were
+ * physically opened, read and executed through the daemon's private mount of LOWERDIR.
  *
  * Invariants:
- *  - LOWERDIR is only ever reached through the mount lower_private_mount returns, and
- *    that mount is read-only and attached to no mount table: no other process reaches
- *    files through it, so every event on it is an access the daemon made for the
- *    workload (the daemon's own O_PATH opens make no event).
+ *  - The marked mount is the private, read-only one the daemon reads the image through
+ *    for the workload (lower_private_mount, fs/mount.c), attached to no mount table:
+ *    no other process reaches files through it, so every event on it is an access the
+ *    daemon made for the workload (the daemon's own O_PATH opens make no event, and
+ *    copy-ups read through another mount, fs/copyup.h).
  *  - On a detached mount, /proc/self/fd/N of an event's fd reads as the path from the
  *    mount's root ("/usr/lib/x"), which is the path inside the container.  The root's
  *    own reading is taken once at start and stripped, so a mount that does read as a
@@ -40,11 +41,8 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/fanotify.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
-#include <linux/mount.h>
 
 #include "../common/cleanup.h"
 #include "verify.h"
@@ -75,88 +73,6 @@ struct verifier {
 	bool ignore_marks;              /* still worth trying FAN_MARK_IGNORED_MASK */
 	struct cache_ent cache[VERIFY_CACHE_SIZE];
 };
-
-/* ---- the private mount ----------------------------------------------------- */
-
-static int mount_make_private_rdonly(int tree_fd)
-{
-	struct mount_attr attr = {
-		.attr_set = MOUNT_ATTR_RDONLY,
-		.propagation = MS_PRIVATE,
-	};
-
-	return syscall(SYS_mount_setattr, tree_fd, "", AT_EMPTY_PATH | AT_RECURSIVE,
-		       &attr, sizeof(attr));
-}
-
-/* The pre-5.2 way: bind LOWERDIR onto a fresh temporary directory, make it private and
- * read-only, hold its root with an O_PATH fd and detach it; the mount lives on through
- * the fd, attached nowhere. */
-int lower_private_mount_bind(const char *lowerdir, int *root_fd, struct sfs_err *err)
-{
-	char dir[] = "/tmp/slimfs-lower.XXXXXX";
-	_cleanup_close_ int fd = -1;
-	int ret = -1;
-
-	if (!mkdtemp(dir))
-		return sfs_fail(err, errno, "mkdtemp %s", dir);
-	if (mount(lowerdir, dir, NULL, MS_BIND | MS_REC, NULL) < 0) {
-		ret = sfs_fail(err, errno, "bind mount %s", lowerdir);
-		goto out_rmdir;
-	}
-	if (mount(NULL, dir, NULL, MS_PRIVATE | MS_REC, NULL) < 0 ||
-	    mount(NULL, dir, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0) {
-		ret = sfs_fail(err, errno, "make bind mount of %s private and read-only",
-			       lowerdir);
-		goto out_umount;
-	}
-	fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		ret = sfs_fail(err, errno, "open bind mount of %s", lowerdir);
-		goto out_umount;
-	}
-	ret = 0;
-out_umount:
-	if (umount2(dir, MNT_DETACH) < 0 && ret == 0)
-		ret = sfs_fail(err, errno, "detach bind mount of %s", lowerdir);
-out_rmdir:
-	rmdir(dir);
-	if (ret == 0)
-		*root_fd = steal_fd(&fd);
-	return ret;
-}
-
-int lower_private_mount(const char *lowerdir, int *root_fd, struct sfs_err *err)
-{
-	_cleanup_close_ int fd = -1;
-	struct stat st;
-
-	/* AT_RECURSIVE: the workload must see what a user sees at LOWERDIR, mounts
-	 * below it included (only the top mount is verified, though). */
-	fd = syscall(SYS_open_tree, AT_FDCWD, lowerdir,
-		     OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
-	if (fd < 0 && errno == ENOSYS) {
-		if (lower_private_mount_bind(lowerdir, &fd, err) < 0)
-			return -1;
-	} else if (fd < 0) {
-		return sfs_fail(err, errno, "private mount of %s", lowerdir);
-	} else if (mount_make_private_rdonly(fd) < 0) {
-		int e = errno;
-
-		/* Before 5.12 there is no mount_setattr: take the old road. */
-		if (e != ENOSYS)
-			return sfs_fail(err, e, "make private mount of %s read-only", lowerdir);
-		close(steal_fd(&fd));
-		if (lower_private_mount_bind(lowerdir, &fd, err) < 0)
-			return -1;
-	}
-	if (fstat(fd, &st) < 0)
-		return sfs_fail(err, errno, "stat %s", lowerdir);
-	if (!S_ISDIR(st.st_mode))
-		return sfs_fail(err, ENOTDIR, "%s", lowerdir);
-	*root_fd = steal_fd(&fd);
-	return 0;
-}
 
 /* ---- the verifier thread --------------------------------------------------- */
 

@@ -1,9 +1,10 @@
 /* verify.h — the fanotify verifier: which lower files did the daemon physically
  * open, read and execute?
  *
- * The daemon reads LOWERDIR only through a private, detached bind mount of it
- * (lower_private_mount), so a fanotify mark on that mount sees the daemon's own
- * accesses on behalf of the workload and nothing else on the host.  The verifier
+ * The daemon reads LOWERDIR for the workload only through a private, detached bind
+ * mount of it (lower_private_mount, slimfs.h), so a fanotify mark on that mount sees
+ * the daemon's own accesses on behalf of the workload and nothing else on the host
+ * (copy-ups read through another such mount, which is not marked).  The verifier
  * thread maps each event back to the path inside the container and records
  * OP_VERIFY_OPEN / OP_VERIFY_READ / OP_VERIFY_EXEC in the trace.  A queue overflow
  * marks the run incomplete (trace_mark_overflow).
@@ -15,17 +16,6 @@
 
 #include "../common/error.h"
 #include "../store/trace.h"
-
-/* Open LOWERDIR through a private bind mount that is attached nowhere (no entry
- * appears in any mount table) and return an O_PATH|O_DIRECTORY fd of its root in
- * *ROOT_FD.  Needs CAP_SYS_ADMIN; without it, fails with err->code == EPERM and the
- * caller falls back to a plain open of LOWERDIR with the verifier off. */
-int lower_private_mount(const char *lowerdir, int *root_fd, struct sfs_err *err);
-
-/* The same through the old mount API (bind onto a temporary directory, make private
- * and read-only, detach); lower_private_mount falls back to it on kernels without
- * open_tree/mount_setattr.  Exposed so that tests cover both roads. */
-int lower_private_mount_bind(const char *lowerdir, int *root_fd, struct sfs_err *err);
 
 struct verifier;
 

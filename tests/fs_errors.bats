@@ -196,3 +196,43 @@ cpu_ticks() {
 	run ! fs_is_mounted "$M"
 	[[ $(sqlite3 "$T" "SELECT ended_ns > 0 FROM runs") == 1 ]]
 }
+
+@test "errors: a SIGTERM sent while the daemon is stopped ends the run once it continues" {
+	# The signal is pending for the whole process while it is stopped, and taken by
+	# whichever thread runs first after SIGCONT: it must be the one that waits for it.
+	for round in $(seq 10); do
+		start_slimfs "$L" "$M" "$T"
+		cat "$M/file" > /dev/null
+		kill -STOP "$daemon_pid"
+		kill -TERM "$daemon_pid"
+		kill -CONT "$daemon_pid"
+		# no request reaches the mount now: the signal alone must end the run
+		if ! timeout 10 tail --pid="$daemon_pid" -f /dev/null; then
+			echo "round $round: the daemon is still running"
+			return 1
+		fi
+		wait "$daemon_pid"
+		daemon_pid=
+		run ! fs_is_mounted "$M"
+		[[ $(sqlite3 "$T" "SELECT count(*) FROM runs WHERE ended_ns IS NULL") == 0 ]]
+	done
+}
+
+@test "errors: a daemonized slimfs says in syslog why its trace could not be written, and the run is incomplete" {
+	# The daemon runs in a mount namespace of its own, whose /dev is a tmpfs with the
+	# devices it needs and a syslog socket (/dev/log) this test listens on
+	# (tests/fs_syslog_ns.sh).
+	LOG=$BATS_TEST_TMPDIR/syslog SLIMFS=$SLIMFS T=$T L=$L M=$M \
+		unshare -m --propagation private sh "$SLIMFS_SRC/tests/fs_syslog_ns.sh"
+	cat "$BATS_TEST_TMPDIR/syslog"
+	grep -q 'slimfs\[[0-9]*\]: trace writer: .*database is locked' "$BATS_TEST_TMPDIR/syslog"
+	# the run ended, and says what went wrong
+	[[ $(sqlite3 "$T" "SELECT ended_ns > 0 FROM runs") == 1 ]]
+	[[ $(sqlite3 "$T" "SELECT incomplete FROM runs") == *"database is locked"* ]]
+	# what was recorded meanwhile was written later
+	[[ $(sqlite3 "$T" "SELECT count(*) FROM event_paths WHERE path LIKE '/missing%' AND op = 'negative'") == 70 ]]
+	run "$SLIMFS_EXPORT" --stats --from "$L" "$T"
+	[[ $status -eq 0 && ${lines[0]} == '!!! INCOMPLETE: 1 of 1 runs'* ]]
+	"$SLIMFS_EXPORT" --stats --json --from "$L" "$T" > "$BATS_TEST_TMPDIR/stats.json"
+	[[ $(sqlite3 :memory: "SELECT json_extract(readfile('$BATS_TEST_TMPDIR/stats.json'), '\$.incomplete')") == 1 ]]
+}

@@ -27,6 +27,27 @@ setup() {
 
 teardown() {
 	fs_teardown
+	# file systems a test mounted for its upper layer (after the slimfs mount is gone)
+	for m in "${upper_mounts[@]}"; do
+		umount -l "$m" 2>/dev/null || true
+	done
+}
+
+upper_mounts=()
+
+# mount_upper_fs ext4|tmpfs DIR — a fresh file system of that type on DIR, for an upper
+# layer: ext4 on a loop-mounted image file (ext4 reuses a freed inode number at once),
+# or a tmpfs.
+mount_upper_fs() {
+	mkdir -p "$2"
+	if [[ $1 == ext4 ]]; then
+		truncate -s 256M "$BATS_TEST_TMPDIR/upper.img"
+		mkfs.ext4 -q -F "$BATS_TEST_TMPDIR/upper.img"
+		mount -o loop "$BATS_TEST_TMPDIR/upper.img" "$2"
+	else
+		mount -t tmpfs -o size=256M slimfs-upper "$2"
+	fi
+	upper_mounts+=("$2")
 }
 
 lower_untouched() {
@@ -148,12 +169,17 @@ except OSError as e:
 	chmod 4751 "$L/dir/two"
 	touch -d '2002-02-02 02:02:02' "$L/dir/two"
 	want=$(stat -c '%a %u %g %Y' "$L/dir/two")
-	# an attribute change copies the file up
+	# an attribute change copies the file up (its metadata: the data stays the image's)
 	setfattr -n user.other -v w "$M/dir/two"
-	[[ $(stat -c '%a %u %g %Y' "$U/dir/two") == "$want" ]]
+	[[ $(stat -c '%a %u %g %Y %s' "$U/dir/two") == "$want 4" ]]
 	[[ $(stat -c '%a %u %g %Y' "$M/dir/two") == "$want" ]]
-	[[ $(cat "$U/dir/two") == two ]]
+	[[ $(cat "$M/dir/two") == two ]]
 	[[ $(getfattr --only-values -n user.k "$M/dir/two") == v ]]
+	[[ $(getfattr --only-values -n user.k "$U/dir/two") == v ]]
+	# a write gives the copy its data, and keeps the rest
+	echo three >> "$M/dir/two"
+	[[ $(cat "$U/dir/two") == $'two\nthree' ]]
+	[[ $(stat -c '%a %u %g' "$U/dir/two") == "${want% *}" ]]
 	[[ $(getfattr --only-values -n user.k "$U/dir/two") == v ]]
 }
 
@@ -430,5 +456,297 @@ os.close(fd)" "$M/opt/f"
 	[[ $(stat -c %s "$M/etc/conf") -eq 24 ]]
 	umount_slimfs "$M" "$T"
 	has_read "$T" /etc/conf
+	lower_untouched
+}
+
+@test "overlay: a write through one name of an image hardlink shows in every name, also after the kernel forgets them" {
+	umount_slimfs "$M" "$T"
+	mkdir -p "$L/a" "$L/b"
+	echo orig > "$L/a/x"
+	ln "$L/a/x" "$L/b/y"
+	ln "$L/a/x" "$L/a/z"            # a name nobody looks up before the write
+	ln "$L/a/x" "$L/b/gone"         # a name deleted before the write
+	manifest "$L" > "$BATS_TEST_TMPDIR/before"
+	mount_slimfs "$L" "$M" "$T" --upper "$U"
+	rm "$M/b/gone"
+	stat "$M/a/x" "$M/b/y" > /dev/null     # b/y is the name looked up last
+	echo new > "$M/a/x"
+	for n in a/x b/y a/z; do [[ $(cat "$M/$n") == new ]]; done
+	sync
+	echo 2 > /proc/sys/vm/drop_caches
+	for n in a/x b/y a/z; do [[ $(cat "$M/$n") == new ]]; done
+	[[ ! -e $M/b/gone ]]
+	[[ $(stat -c '%i %h' "$M/a/x") == "$(stat -c '%i %h' "$M/b/y")" ]]
+	[[ $(stat -c '%i %h' "$M/a/z") == "$(stat -c %i "$L/a/x") 3" ]]
+	# the upper layer holds one file under the three names, as the image did
+	[[ $(stat -c '%i %h' "$U/a/x") == "$(stat -c '%i %h' "$U/b/y")" ]]
+	[[ $(stat -c '%i %h' "$U/a/x") == "$(stat -c '%i %h' "$U/a/z")" ]]
+	[[ $(stat -c %h "$U/a/x") == 3 ]]
+	# and a new mount on it shows the same
+	umount_slimfs "$M" "$T"
+	mount_slimfs "$L" "$M" "$T" --upper "$U"
+	for n in a/x b/y a/z; do [[ $(cat "$M/$n") == new ]]; done
+	umount_slimfs "$M" "$T"
+	lower_untouched
+}
+
+@test "overlay: a chmod through one name of an image hardlink changes every name" {
+	umount_slimfs "$M" "$T"
+	mkdir -p "$L/a" "$L/b"
+	echo orig > "$L/a/x"
+	chmod 644 "$L/a/x"
+	ln "$L/a/x" "$L/b/y"
+	mount_slimfs "$L" "$M" "$T" --upper "$U"
+	stat "$M/b/y" > /dev/null
+	chmod 600 "$M/a/x"
+	sync
+	echo 2 > /proc/sys/vm/drop_caches
+	[[ $(stat -c %a "$M/a/x") == 600 && $(stat -c %a "$M/b/y") == 600 ]]
+	[[ $(cat "$M/b/y") == orig ]]
+}
+
+@test "overlay: readdir's inode numbers are stat's, for image, copied-up, merged, made and moved entries" {
+	probe=$(fs_probe)
+	chmod 640 "$M/dir/one"                  # copied up for its metadata
+	echo more >> "$M/dir/two"               # copied up for its data
+	echo n > "$M/dir/new"                   # made by the workload
+	mkdir "$M/dir/newdir"
+	mv "$M/etc/conf" "$M/dir/newdir/conf"   # copied up and moved into a new directory
+	ln -s one "$M/data/link"
+	"$probe" dino:"$M" dino:"$M/dir" dino:"$M/dir/newdir" dino:"$M/etc" dino:"$M/data" \
+		dino:"$M/dir/sub" dino:"$M/opt"
+	sync
+	echo 2 > /proc/sys/vm/drop_caches
+	"$probe" dino:"$M" dino:"$M/dir" dino:"$M/dir/newdir" dino:"$M/etc" dino:"$M/data"
+	[[ $(stat -c %i "$M/dir/two") == $(stat -c %i "$L/dir/two") ]]
+	[[ $(find "$M" -inum "$(stat -c %i "$L/dir/two")") == "$M/dir/two" ]]
+}
+
+# unlink_cycles DIR N — N rounds of: a directory removed while this process holds it
+# open, and a new one made (which the upper file system may give the same inode
+# number); a file removed while held open, and a new one of the same name.  Every new
+# entry must be new, every held one keep its own content.  Prints what differs.
+unlink_cycles() {
+	python3 - "$1" "$2" <<'PY'
+import os, sys
+base, n = sys.argv[1], int(sys.argv[2])
+held, bad = [], 0
+def fail(msg):
+    global bad
+    if bad < 20:
+        print(msg)
+    bad += 1
+def round_(k):
+    d, e, p = f"{base}/d{k}", f"{base}/e{k}", f"{base}/f{k % 7}"
+    os.mkdir(d)
+    dfd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+    held.append(dfd)
+    os.rmdir(d)
+    os.mkdir(e)
+    with open(f"{e}/in", "w") as f:
+        f.write(str(k))
+    if os.listdir(e) != ["in"]:
+        fail(f"{e}: lists {os.listdir(e)}")
+    if os.fstat(dfd).st_nlink != 0:
+        fail(f"the removed {d} held open has {os.fstat(dfd).st_nlink} links")
+    with open(p, "w") as f:
+        f.write(f"old{k}")
+    hfd = os.open(p, os.O_RDONLY)
+    held.append(hfd)
+    os.unlink(p)
+    with open(p, "w") as f:
+        f.write(f"new{k}")
+    if os.pread(hfd, 64, 0) != f"old{k}".encode():
+        fail(f"the removed {p} held open reads {os.pread(hfd, 64, 0)}")
+    with open(p) as f:
+        got = f.read()
+    if got != f"new{k}":
+        fail(f"{p} reads {got}")
+    if os.fstat(hfd).st_nlink != 0:
+        fail(f"the removed {p} held open has {os.fstat(hfd).st_nlink} links")
+    if k % 2:
+        os.unlink(f"{e}/in")
+        os.rmdir(e)
+for k in range(n):
+    try:
+        round_(k)
+    except OSError as x:
+        fail(f"round {k}: {x}")
+    while len(held) > 100:
+        os.close(held.pop(0))
+sys.exit(1 if bad else 0)
+PY
+}
+
+# stat_loop DIR STOPFILE — stat every name in DIR (keeping the kernel's dentries of
+# them cached and busy) until STOPFILE exists.
+stat_loop() {
+	while [[ ! -e $2 ]]; do
+		stat "$1"/* > /dev/null 2>&1 || true
+	done
+}
+
+@test "overlay: inode numbers the upper file system reuses make new inodes (ext4 and tmpfs uppers)" {
+	umount_slimfs "$M" "$T"
+	for fs in ext4 tmpfs; do
+		mount_upper_fs "$fs" "$BATS_TEST_TMPDIR/up-$fs"
+		# a small fd cache: the daemon holds no fd of most removed files, so their
+		# numbers are free for the upper file system to give again
+		SLIMFS_FD_CACHE=2 mount_slimfs "$L" "$M" "$T" --upper "$BATS_TEST_TMPDIR/up-$fs/u"
+		mkdir "$M/opt/cycles"
+		stat_loop "$M/opt/cycles" "$BATS_TEST_TMPDIR/stop-$fs" &
+		pid=$!
+		rc=0
+		unlink_cycles "$M/opt/cycles" 300 || rc=$?
+		touch "$BATS_TEST_TMPDIR/stop-$fs"
+		wait "$pid"
+		echo "$fs: rc $rc"
+		[[ $rc -eq 0 ]]
+		umount_slimfs "$M" "$T"
+	done
+	lower_untouched
+}
+
+@test "overlay: creates, renames and removes go on while a copy-up waits for the image file" {
+	umount_slimfs "$M" "$T"
+	head -c 1M /dev/urandom > "$L/data/big"
+	manifest "$L" > "$BATS_TEST_TMPDIR/before"
+	mount_slimfs "$L" "$M" "$T" --upper "$U"
+	stat "$M/data/big" > /dev/null
+	hold_lease "$L/data/big"
+	# the copy-up of big opens the image file to read it: it waits for the lease
+	( echo appended >> "$M/data/big" ) &
+	writer=$!
+	lease_opened 10
+	# meanwhile, in another directory and in big's own
+	rc=0
+	timeout 20 bash -c '
+		for i in $(seq 100); do echo "$i" > "$1/opt/new$i"; done
+		mkdir "$1/opt/newdir" && mv "$1/opt/new1" "$1/opt/newdir/" && rm "$1/opt/new2"
+		echo same > "$1/data/beside" && chmod 600 "$1/data/h1" && rm "$1/data/h2"
+	' _ "$M" || rc=$?
+	kill -0 "$writer"       # the copy-up still waits
+	release_lease
+	wait "$writer"
+	[[ $rc -eq 0 ]]
+	[[ $(ls "$M/opt" | grep -c '^new') -eq 99 && -e $M/opt/newdir/new1 && ! -e $M/opt/new2 ]]
+	[[ $(tail -c 9 "$M/data/big") == appended ]]
+	cmp <(head -c 1M "$M/data/big") "$L/data/big"
+	umount_slimfs "$M" "$T"
+	lower_untouched
+}
+
+@test "overlay: chmod, chown, utimes, xattrs, O_TRUNC and truncate to 0 read nothing of the image file" {
+	umount_slimfs "$M" "$T"
+	for f in meta trunc cut; do head -c 300K /dev/urandom > "$L/data/$f"; done
+	manifest "$L" > "$BATS_TEST_TMPDIR/before"
+	mount_slimfs "$L" "$M" "$T" --upper "$U"
+	for f in meta trunc cut; do
+		hold_lease "$L/data/$f"
+		case $f in
+		meta)
+			timeout 10 chmod 640 "$M/data/meta"
+			timeout 10 chown 7:8 "$M/data/meta"
+			# (not touch(1): it opens the file for writing first)
+			timeout 10 python3 -c 'import os, sys; os.utime(sys.argv[1], (1046660583, 1046660583))' "$M/data/meta"
+			timeout 10 setfattr -n user.k -v v "$M/data/meta"
+			;;
+		trunc)
+			timeout 10 sh -c 'echo short > "$1"' _ "$M/data/trunc"
+			;;
+		cut)
+			timeout 10 truncate -s 0 "$M/data/cut"
+			;;
+		esac
+		run lease_opened
+		release_lease
+		echo "$f: $status"
+		[[ $status -ne 0 ]]
+	done
+	[[ $(stat -c '%a %u %g %Y' "$M/data/meta") == "640 7 8 1046660583" ]]
+	[[ $(getfattr --only-values -n user.k "$M/data/meta") == v ]]
+	cmp "$M/data/meta" "$L/data/meta"       # the image's content, read now
+	[[ $(cat "$M/data/trunc") == short && $(stat -c %s "$M/data/cut") == 0 ]]
+	# the upper copy of meta holds no data of its own (one hole, no data after 0)
+	run python3 -c 'import os, sys; os.lseek(os.open(sys.argv[1], os.O_RDONLY), 0, os.SEEK_DATA)' "$U/data/meta"
+	[[ $status -ne 0 && $output == *"No such device or address"* ]]
+	[[ $(stat -c %s "$U/data/meta") == 307200 ]]
+	umount_slimfs "$M" "$T"
+	lower_untouched
+}
+
+@test "overlay: a link of an image hardlink whose other name was written and removed links the written file" {
+	# The new name is a deleted image file (a whiteout), with a tiny fd cache.
+	umount_slimfs "$M" "$T"
+	mkdir -p "$L/a" "$L/b" "$L/c"
+	echo orig > "$L/a/x"
+	ln "$L/a/x" "$L/b/y"
+	echo image > "$L/c/new"
+	SLIMFS_FD_CACHE=1 mount_slimfs "$L" "$M" "$T" --upper "$U"
+	stat "$M/a/x" "$M/b/y" > /dev/null
+	echo written >> "$M/b/y"
+	rm "$M/b/y" "$M/c/new"
+	stat "$M/c" "$M/opt" "$M/etc" "$M/data" > /dev/null     # push the fds out of the cache
+	st=0
+	ln "$M/a/x" "$M/c/new" || st=$?
+	# the kernel forgets its own (negative) entry of c/new: the daemon answers
+	sync
+	echo 2 > /proc/sys/vm/drop_caches
+	echo "ln: $st; c/new: $(cat "$M/c/new" 2>&1)"
+	if [[ $st -ne 0 ]]; then
+		[[ ! -e $M/c/new ]]     # still deleted
+	else
+		[[ $(cat "$M/c/new") == $'orig\nwritten' ]]
+	fi
+	[[ $(cat "$M/a/x") == $'orig\nwritten' ]]
+	[[ $st -eq 0 ]]
+}
+
+@test "overlay: a link that fails (too many links) puts back the whiteout it removed" {
+	umount_slimfs "$M" "$T"
+	mount_upper_fs ext4 "$BATS_TEST_TMPDIR/up-ext4"
+	U=$BATS_TEST_TMPDIR/up-ext4/u
+	mkdir -p "$U/opt/many"
+	echo full > "$U/opt/full"
+	# ext4 allows 65000 links to a file: the upper file has them all already
+	python3 -c 'import os, sys
+for k in range(64999):
+    os.link(sys.argv[1] + "/full", f"{sys.argv[1]}/many/{k}")' "$U/opt"
+	mount_slimfs "$L" "$M" "$T" --upper "$U"
+	rm "$M/dir/one"
+	run ln "$M/opt/full" "$M/dir/one"
+	[[ $status -ne 0 && $output == *"Too many links"* ]]
+	[[ ! -e $M/dir/one ]]
+	[[ $(stat -c '%F %t:%T' "$U/dir/one") == 'character special file 0:0' ]]
+	umount_slimfs "$M" "$T"
+	lower_untouched
+}
+
+@test "overlay: a link that fails does not bring a deleted image file back" {
+	# The link removes the whiteout of the deleted image file c/new, and must put it
+	# back when it fails.  The source is a file the daemon can no longer reach: a
+	# passthrough reader's image file, split off by a write (fs/passthrough.h), whose
+	# copy was then removed; with a tiny fd cache, nothing of the copy is held.
+	umount_slimfs "$M" "$T"
+	mkdir -p "$L/c"
+	echo image > "$L/c/new"
+	manifest "$L" > "$BATS_TEST_TMPDIR/before"
+	SLIMFS_FD_CACHE=1 mount_slimfs "$L" "$M" "$T" --upper "$U"
+	local rd
+	exec {rd}<"$M/dir/one"
+	echo written >> "$M/dir/one"            # the reader keeps the image's file
+	rm "$M/dir/one" "$M/c/new"
+	stat "$M/c" "$M/opt" "$M/etc" "$M/data" > /dev/null     # push the fds out of the cache
+	st=0
+	ln -L "/proc/$$/fd/$rd" "$M/c/new" || st=$?
+	exec {rd}<&-
+	# the kernel forgets its own (negative) entry of c/new: the daemon answers
+	sync
+	echo 2 > /proc/sys/vm/drop_caches
+	echo "ln: $st; c/new: $(cat "$M/c/new" 2>&1)"
+	[[ $st -ne 0 ]]
+	[[ ! -e $M/c/new ]]
+	umount_slimfs "$M" "$T"
+	[[ $(stat -c '%F %t:%T' "$U/c/new") == 'character special file 0:0' ]]
 	lower_untouched
 }

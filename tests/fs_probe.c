@@ -12,6 +12,9 @@
  *     write:P:D    open P for writing (create, truncate) and write D
  *     mkdir:P      make directory P
  *     exec:P       run P (another fs_probe) with no actions and wait for it
+ *     dino:P       list directory P and check that every entry's d_ino is its lstat
+ *                  st_ino ("." and ".." too, where they are on P's file system);
+ *                  each difference is printed on stdout
  * Exits 0 when every action succeeded, else 1 at the first failure (message on stderr).
  */
 #include <dirent.h>
@@ -76,6 +79,32 @@ static int act(char *a)
 	}
 	if (strcmp(verb, "mkdir") == 0)
 		return mkdir(path, 0755);
+	if (strcmp(verb, "dino") == 0) {
+		DIR *d = opendir(path);
+		struct dirent *de;
+		struct stat self;
+		int bad = 0;
+
+		if (!d || fstat(dirfd(d), &self) < 0)
+			return -1;
+		while ((de = readdir(d))) {
+			if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+				closedir(d);
+				return -1;
+			}
+			if (st.st_dev != self.st_dev)   /* ".." of a mount's root */
+				continue;
+			if (de->d_ino != st.st_ino) {
+				printf("%s/%s: d_ino %llu, st_ino %llu\n", path, de->d_name,
+				       (unsigned long long)de->d_ino, (unsigned long long)st.st_ino);
+				bad = 1;
+			}
+		}
+		closedir(d);
+		if (bad)
+			errno = EIO;
+		return bad ? -1 : 0;
+	}
 	if (strcmp(verb, "exec") == 0) {
 		pid_t pid = fork();
 		int status;

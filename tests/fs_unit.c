@@ -2,10 +2,12 @@
  *
  * What is checked: one inode per (st_dev, st_ino), lookup counting as FUSE
  * prescribes, a child keeping its parent alive, fds closed exactly when an inode is
- * freed, re-keying after copy-up, growth of the hash to many inodes, and the fd
- * cache: never more than its cap open, an evicted lower fd reopened through the
- * parent and checked against the file's identity, an upper fd reopened by handle.
- * And the ring's count of CPU queues (fs/ring.c) from the kernel's possible-CPU list.
+ * freed, re-keying after copy-up (found by both identities then), a new inode and
+ * generation for a reused number, an inode's path, growth of the hash to many
+ * inodes, and the fd cache: never more than its cap open, an evicted lower fd reopened
+ * through the parent and checked against the file's identity, an upper fd reopened by
+ * handle.  The image's hardlink index (fs/hardlinks.c).  And the ring's count of CPU
+ * queues (fs/ring.c) from the kernel's possible-CPU list.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fs/hardlinks.h"
 #include "fs/inode.h"
 #include "fs/ring.h"
 #include "tap.h"
@@ -100,8 +103,7 @@ static void fd_cache_tests(void)
 	close(fd);
 	fd = openat(uroot, "u", O_PATH | O_CLOEXEC);
 	fstat(fd, &st);
-	itable_rekey(&t, in[2], st.st_dev, st.st_ino);
-	inode_set_upper(&t, in[2], fd);
+	itable_set_upper(&t, in[2], fd, &st, true);
 	for (int k = 3; k < 10; k++) {   /* push u out of the cache */
 		if (inode_get_fd(&t, in[k], SFS_LOWER) >= 0)
 			inode_put_fd(&t, in[k], SFS_LOWER);
@@ -142,6 +144,39 @@ static void test_cpu_count(void)
 	TAP_OK(ring_cpu_count("") == 0 && ring_cpu_count("x") == 0, "no list: 0");
 }
 
+static void test_hardlinks(void)
+{
+	char dir[] = "/tmp/fs_unit_hl.XXXXXX", cmd[256];
+	const char *const *names;
+	struct hl_index *h = hl_new();
+	struct stat st;
+	size_t n = 9;
+	int root;
+
+	if (!mkdtemp(dir) || !h) {
+		TAP_OK(0, "hardlink tests: setup");
+		return;
+	}
+	snprintf(cmd, sizeof(cmd), "cd %s && mkdir -p a/b c && echo x > a/x && ln a/x a/b/y && "
+		 "ln a/x c/z && echo 1 > one", dir);
+	root = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (system(cmd) != 0 || root < 0 || fstatat(root, "a/x", &st, 0) < 0) {
+		TAP_OK(0, "hardlink tests: setup");
+		return;
+	}
+	TAP_OK(hl_names(h, root, st.st_dev, st.st_ino, &names, &n) == 0 && n == 3 &&
+	       strcmp(names[0], "a/b/y") == 0 && strcmp(names[1], "a/x") == 0 &&
+	       strcmp(names[2], "c/z") == 0, "the index holds every name of a hardlinked file");
+	fstatat(root, "one", &st, 0);
+	TAP_OK(hl_names(h, root, st.st_dev, st.st_ino, &names, &n) == 0 && n == 0,
+	       "a file with one name is not in it");
+	hl_free(h);
+	close(root);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		TAP_OK(0, "hardlink tests: cleanup");
+}
+
 int main(void)
 {
 	struct inode_table t;
@@ -152,6 +187,7 @@ int main(void)
 	int fa, fa2, fdir, fchild;
 
 	test_cpu_count();
+	test_hardlinks();
 	TAP_OK(itable_init(&t, -1, -1, &root_st, -1, 64) == 0, "table starts");
 
 	fa = open("/dev/null", O_RDONLY);
@@ -184,12 +220,35 @@ int main(void)
 	free(name);
 	itable_unref(&t, p);
 
-	itable_rekey(&t, child, 43, 900);
-	TAP_OK(itable_find(&t, 42, 201) == NULL,
-	       "after copy-up the image identity no longer finds it");
+	{
+		struct stat ust = { .st_dev = 43, .st_ino = 900 };
+
+		child->lower_dev = 42;
+		child->lower_ino = 201;
+		itable_set_upper(&t, child, open("/dev/null", O_RDONLY), &ust, true);
+	}
 	p = itable_find(&t, 43, 900);
-	TAP_OK(p == child, "the upper identity finds it");
+	TAP_OK(p == child, "after copy-up the upper identity finds it");
 	itable_unref(&t, p);
+	p = itable_find(&t, 42, 201);
+	TAP_OK(p == child, "and so does the image identity (a name not linked yet)");
+	itable_unref(&t, p);
+	name = itable_path(&t, child);
+	TAP_OK(name && strcmp(name, "dir/child") == 0, "an inode's path is its names from the root");
+	free(name);
+	k = key(500, open("/dev/null", O_RDONLY));
+	a = itable_lookup(&t, &k, &t.root, "gen", 10);
+	{
+		struct stat gone = { .st_dev = 42, .st_ino = 500 };
+
+		itable_gone(&t, &gone, -1);
+	}
+	k = key(500, open("/dev/null", O_RDONLY));
+	a2 = itable_lookup(&t, &k, &t.root, "gen", 11);
+	TAP_OK(a && a2 && a != a2 && a->generation != a2->generation && a2->generation > 0,
+	       "a file whose number was reused is a new inode with a new generation");
+	itable_forget(&t, a, 1);
+	itable_forget(&t, a2, 1);
 
 	itable_forget(&t, child, 1);
 	TAP_OK(!fd_open(fchild) && !fd_open(fdir) && t.count == 0,

@@ -127,3 +127,22 @@ verify_events_of() {
 	n=$(sqlite3 "$TRACE" "SELECT count(DISTINCT path) FROM event_paths WHERE op = 'verify_read' AND path LIKE '/many/f%'")
 	[ "$n" -eq 3000 ]
 }
+
+@test "a file only written, truncated or chmod-ed gains no verify event: the copy-up's own read is not the workload's" {
+	for f in appended truncated emptied chmodded; do echo "image $f" >"$LOWER/etc/$f"; done
+	mount_slimfs "$LOWER" "$MNT" "$TRACE"
+	echo more >>"$MNT/etc/appended"                 # copied up with its data
+	echo new >"$MNT/etc/truncated"                  # O_TRUNC: nothing copied
+	truncate -s 0 "$MNT/etc/emptied"                # open for writing, then truncated
+	chmod 600 "$MNT/etc/chmodded"                   # metadata only
+	cat "$MNT/etc/data" >/dev/null                  # and one the workload reads
+	[ "$(cat "$MNT/etc/appended")" = $'image appended\nmore' ]
+	umount_slimfs "$MNT" "$TRACE"
+	for f in appended truncated emptied chmodded; do
+		echo "$f: $(verify_events_of "/etc/$f") verify events"
+		[ "$(verify_events_of "/etc/$f")" -eq 0 ]
+	done
+	has_event "$TRACE" /etc/appended write
+	has_event "$TRACE" /etc/chmodded setattr
+	has_event "$TRACE" /etc/data verify_read
+}

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "fs/slimfs.h"
 #include "fs/verify.h"
 #include "store/trace.h"
 #include "tap.h"
