@@ -26,6 +26,12 @@
  *  - A metadata-only copy (OV_METACOPY_XATTR) holds the owner, mode, times and xattrs
  *    of the file but not its data, which is still the lower file of the same name
  *    (fs/copyup.h).
+ *  - Hardlinks of the image: all names of one image file are one inode through the
+ *    mount, and the kernel names the inode, not the name, when it writes; so a copy-up
+ *    copies the file once and links the copy at every name the image gives it that
+ *    the upper layer does not hide, as overlayfs's index does (fs/copyup.h,
+ *    fs/hardlinks.h).  A write through any name shows through all, with the image's
+ *    link count, in the upper directory too.
  *
  * The overlay's own xattrs (trusted.overlay.*) are hidden from the workload.
  * Locking: what the functions here read may change under them unless the caller holds
