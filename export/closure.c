@@ -4,13 +4,16 @@
  *   1. evidence: recorded paths with at least --keep evidence that exist in the image;
  *   2. created-in: the nearest existing directory above what the workload created;
  *   3. mount points: /proc /sys /dev /run /tmp, the image's or made up;
+ *   3b. rules: --include-exe, --include-pkg, --include-preset (rules.c);
  *   4. --include: a walk of the image (the same walk counts the image for --stats
  *      and finds every name of multiply linked inodes; with neither --include nor
  *      --stats it only looks for the names of kept inodes the set lacks, and
  *      stats only the entries readdir says have such an inode number);
  *   5. --exclude: a path is dropped when it or a directory above it matches;
  *   6. hardlinks: every other name of a kept inode, unless excluded;
- *   7. ancestors: every directory above a kept path, with its own metadata.
+ *   7. ancestors: every directory above a kept path, with its own metadata;
+ *   8. the package database (pkgdb.c), which needs the kept set and then settles what
+ *      it added (closure_settle: exclusion, ancestors).
  * Ancestors come last so that they serve exactly what is kept; exclusion drops
  * whole subtrees, so no kept path sits below an excluded directory.
  */
@@ -29,22 +32,6 @@ static const struct {
 	{ "/dev", 0755 }, { "/proc", 0755 }, { "/run", 0755 }, { "/sys", 0755 }, { "/tmp", 01777 },
 };
 
-static void set_stat(struct pent *e, const struct stat *st)
-{
-	e->flags |= F_STAT;
-	e->flags &= (uint8_t)~F_MISSING;
-	e->mode = st->st_mode;
-	e->nlink = (uint32_t)st->st_nlink;
-	e->dev = st->st_dev;
-	e->ino = st->st_ino;
-	e->size = S_ISREG(st->st_mode) ? (uint64_t)st->st_size : 0;
-	e->uid = st->st_uid;
-	e->gid = st->st_gid;
-	e->mtime_sec = st->st_mtim.tv_sec;
-	e->mtime_nsec = (uint32_t)st->st_mtim.tv_nsec;
-	e->rdev = S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode) ? (uint64_t)st->st_rdev : 0;
-}
-
 /* lstat entry I inside the root; 0 found, 1 missing, -1 error. */
 static int resolve(struct export_ctx *c, size_t i, struct sfs_err *err)
 {
@@ -56,7 +43,7 @@ static int resolve(struct export_ctx *c, size_t i, struct sfs_err *err)
 		return 0;
 	ret = image_lstat(&c->im, pent_path(&c->ps, e), e->len, &st, err);
 	if (ret == 0)
-		set_stat(&c->ps.v[i], &st);
+		pent_set_stat(&c->ps.v[i], &st);
 	else if (ret > 0)
 		c->ps.v[i].flags |= F_MISSING;
 	return ret;
@@ -78,7 +65,7 @@ static int keep_created_in(struct export_ctx *c, size_t i, struct sfs_err *err)
 			struct pent *e = pathset_add(&c->ps, off, len);
 
 			e->why |= W_CREATED;
-			set_stat(e, &st);
+			pent_set_stat(e, &st);
 			return 0;
 		}
 		len = path_parent_len(p, len);
@@ -102,7 +89,7 @@ static int add_mount_points(struct export_ctx *c, struct sfs_err *err)
 		if (ret < 0)
 			return -1;
 		if (ret == 0) {
-			set_stat(e, &st);
+			pent_set_stat(e, &st);
 			continue;
 		}
 		e->flags |= F_SYNTH;
@@ -132,7 +119,7 @@ static int on_walk(void *ctx, const char *path, size_t len, const struct stat *s
 			off = pathset_intern(&c->ps, path, len);
 			e = pathset_add(&c->ps, off, len);
 			e->why |= W_INCLUDE;
-			set_stat(e, st);
+			pent_set_stat(e, st);
 			break;
 		}
 	}
@@ -308,6 +295,13 @@ bool closure_excluded(const struct export_ctx *c, const char *path, size_t len,
 {
 	const struct export_opts *o = c->o;
 
+	/* --package-db none: as if /var/lib/dpkg were excluded */
+	if (o->package_db == EXPORT_PKGDB_NONE &&
+	    path_is_at_or_above("/var/lib/dpkg", 13, path, len)) {
+		if (pattern)
+			*pattern = "/var/lib/dpkg (--package-db none)";
+		return true;
+	}
 	if (o->nexcludes == 0)
 		return false;
 	/* The path itself or any directory above it (not "/": excluding the root
@@ -392,6 +386,27 @@ static void add_ancestors(struct export_ctx *c)
 	}
 }
 
+/* Add the ancestors of what is kept and stat every kept path not stat-ed yet. */
+static int stat_ancestors(struct export_ctx *c, struct sfs_err *err)
+{
+	add_ancestors(c);
+	pathset_sort(&c->ps);
+	for (size_t i = 0; i < c->ps.n; i++) {
+		const struct pent *e = &c->ps.v[i];
+		int ret;
+
+		if (!e->why || (e->flags & (F_STAT | F_SYNTH)))
+			continue;
+		ret = resolve(c, i, err);
+		if (ret < 0)
+			return -1;
+		if (ret > 0)
+			return sfs_fail(err, ENOENT, "%.*s in image %s changed during the export",
+					(int)e->len, pent_path(&c->ps, e), c->imagedir);
+	}
+	return 0;
+}
+
 int closure_compute(struct export_ctx *c, struct sfs_err *err)
 {
 	const struct export_opts *o = c->o;
@@ -414,6 +429,8 @@ int closure_compute(struct export_ctx *c, struct sfs_err *err)
 	}
 	if (add_mount_points(c, err) < 0)
 		return -1;
+	if (rules_apply(c, err) < 0)
+		return -1;
 	if (!full_walk && find_lost_links(c, err) < 0)
 		return -1;
 	if ((full_walk || c->nlost_ino > 0) && walk_image(c, full_walk, err) < 0)
@@ -424,20 +441,14 @@ int closure_compute(struct export_ctx *c, struct sfs_err *err)
 		add_hardlinks(c);
 		pathset_sort(&c->ps);
 	}
-	add_ancestors(c);
-	pathset_sort(&c->ps);
-	for (size_t i = 0; i < c->ps.n; i++) {
-		const struct pent *e = &c->ps.v[i];
-		int ret;
-
-		if (!e->why || (e->flags & (F_STAT | F_SYNTH)))
-			continue;
-		ret = resolve(c, i, err);
-		if (ret < 0)
-			return -1;
-		if (ret > 0)
-			return sfs_fail(err, ENOENT, "%.*s in image %s changed during the export",
-					(int)e->len, pent_path(&c->ps, e), c->imagedir);
-	}
+	if (stat_ancestors(c, err) < 0 || pkgdb_apply(c, err) < 0)
+		return -1;
 	return finish_kept(c, err);
+}
+
+int closure_settle(struct export_ctx *c, struct sfs_err *err)
+{
+	pathset_sort(&c->ps);
+	mark_excluded(c, 0);
+	return stat_ancestors(c, err);
 }

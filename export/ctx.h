@@ -2,8 +2,10 @@
  *
  * Stages, in order: evidence.c loads the traces into ctx.ps (one entry per
  * recorded path, with its maximum evidence) and picks the image; closure.c adds
- * what the closure rules require and marks what --exclude drops; then report.c
- * (--list, --stats, --why) and write.c (the archive or directory) read the result.
+ * what the closure rules require (rules.c: --include-exe, --include-pkg, presets) and
+ * marks what --exclude drops; pkgdb.c adds the package database the kept set asks for;
+ * then report.c (--list, --stats, --why), sbom.c and write.c (the archive or directory)
+ * read the result.
  */
 #ifndef SLIMFS_EXPORT_CTX_H
 #define SLIMFS_EXPORT_CTX_H
@@ -22,6 +24,16 @@ struct why_event {
 	enum trace_op op;
 	int64_t first_us, count;
 };
+
+/* A file whose content the export writes itself (the trimmed package database): the
+ * image's file at PATH gives the member's metadata, DATA its bytes. */
+struct gen_file {
+	char *path;
+	char *data;
+	size_t size;
+};
+
+struct dpkg_db;
 
 /* A name of an inode with more than one link, found by walking the image. */
 struct hl_name {
@@ -43,6 +55,14 @@ struct export_ctx {
 
 	struct why_event *why_ev;
 	size_t nwhy_ev;
+	char **why_rules;        /* for --why PATH: "include-exe /usr/bin/curl (...)", ... */
+	size_t nwhy_rules;
+
+	struct dpkg_db *db;      /* the image's dpkg database (ctx_dpkg) */
+	int db_state;            /* 0 not read yet, 1 read, -1 the image has none */
+	struct gen_file *gen;    /* sorted by path once pkgdb_apply is done */
+	size_t ngen;
+	size_t pkgs_total, pkgs_kept;   /* packages present in the image, listed by the lean one */
 
 	bool walked;             /* the image was walked: totals and hardlink names */
 	uint64_t entries_total, files_total, bytes_total;
@@ -62,6 +82,26 @@ int closure_compute(struct export_ctx *c, struct sfs_err *err);
 size_t closure_link_first(const struct export_ctx *c, size_t i);
 bool closure_excluded(const struct export_ctx *c, const char *path, size_t len,
 		      const char **pattern);
+/* After paths were added past the first closure: sort, exclude, ancestors, stat. */
+int closure_settle(struct export_ctx *c, struct sfs_err *err);
+
+/* rules.c: --include-exe, --include-pkg, --include-preset; and the one way rules and the
+ * package database add a path (with WHY, and the RULE and DETAIL --why prints). */
+int rules_apply(struct export_ctx *c, struct sfs_err *err);
+int ctx_keep(struct export_ctx *c, uint8_t why, const char *rule, const char *path, size_t len,
+	     const struct stat *st, const char *detail, struct sfs_err *err);
+/* The image's dpkg database: 0 (*DB set), 1 the image has none, -1 error. */
+int ctx_dpkg(struct export_ctx *c, struct dpkg_db **db, struct sfs_err *err);
+
+/* pkgdb.c: --package-db (after the closure; adds what it keeps and settles). */
+int pkgdb_apply(struct export_ctx *c, struct sfs_err *err);
+/* Why --package-db leaves PATH out, or NULL. */
+const char *pkgdb_left_out(const struct export_ctx *c, const char *path, size_t len);
+/* The generated content of PATH, or NULL. */
+const struct gen_file *ctx_gen(const struct export_ctx *c, const char *path, size_t len);
+/* sbom.c: --sbom FILE, the packages of the lean image's database as SPDX 2.3 JSON. */
+int sbom_write(struct export_ctx *c, struct sfs_err *err);
+
 int write_output(struct export_ctx *c, struct sfs_err *err);
 int report_list(struct export_ctx *c, struct sfs_err *err);
 int report_stats(struct export_ctx *c, struct sfs_err *err);

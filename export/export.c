@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "ctx.h"
+#include "dpkg.h"
 
 void ctx_free(struct export_ctx *c)
 {
@@ -11,6 +12,18 @@ void ctx_free(struct export_ctx *c)
 		image_close(&c->im);
 	free(c->imagedir);
 	free(c->why_ev);
+	for (size_t i = 0; i < c->nwhy_rules; i++)
+		free(c->why_rules[i]);
+	free(c->why_rules);
+	if (c->db) {
+		dpkg_close(c->db);
+		free(c->db);
+	}
+	for (size_t i = 0; i < c->ngen; i++) {
+		free(c->gen[i].path);
+		free(c->gen[i].data);
+	}
+	free(c->gen);
 	free(c->hl);
 	free(c->lost_ino);
 	free(c->link_first);
@@ -26,6 +39,12 @@ int export_main(const struct export_opts *o, struct sfs_err *err)
 	if (o->why && !path_is_clean(o->why, strlen(o->why)))
 		return sfs_fail(err, 0, "--why %s: not an absolute path without '.', '..' or "
 				"trailing '/'", o->why);
+	for (size_t i = 0; i < o->npresets; i++)
+		if (presets_find(o->presets[i]) == NULL)
+			return sfs_fail(err, 0, "--include-preset %s: no such preset", o->presets[i]);
+	if (o->sbom && o->package_db == EXPORT_PKGDB_NONE)
+		return sfs_fail(err, 0, "--sbom %s: --package-db none leaves no package to list",
+				o->sbom);
 	ret = evidence_load(&c, err);
 	if (ret == 0)
 		ret = closure_compute(&c, err);
@@ -35,6 +54,8 @@ int export_main(const struct export_opts *o, struct sfs_err *err)
 		ret = report_why(&c, err);
 	if (ret == 0 && o->out)
 		ret = write_output(&c, err);
+	if (ret == 0 && o->sbom)
+		ret = sbom_write(&c, err);
 	if (ret == 0 && o->stats)
 		ret = report_stats(&c, err);
 	ctx_free(&c);

@@ -22,6 +22,12 @@ enum export_format {
 	EXPORT_FMT_DIR,
 };
 
+enum export_pkgdb {
+	EXPORT_PKGDB_TRIMMED,   /* default: the packages that still have a file kept */
+	EXPORT_PKGDB_FULL,      /* the image's database as it is */
+	EXPORT_PKGDB_NONE,      /* no /var/lib/dpkg at all */
+};
+
 struct export_opts {
 	const char *const *traces;
 	size_t ntraces;
@@ -33,6 +39,15 @@ struct export_opts {
 	size_t nincludes;
 	const char *const *excludes;
 	size_t nexcludes;
+	const char *const *include_exes;   /* --include-exe: programs and what they need */
+	size_t ninclude_exes;
+	const char *const *include_pkgs;   /* --include-pkg: every file of a package */
+	size_t ninclude_pkgs;
+	bool include_pkg_deps;             /* ... and of what it depends on */
+	const char *const *presets;        /* --include-preset (names checked: presets_find) */
+	size_t npresets;
+	enum export_pkgdb package_db;
+	const char *sbom;                  /* --sbom FILE */
 	bool list, stats, json, quiet;
 	bool progress;                  /* progress line on stderr (caller: isatty) */
 	const char *why;                /* explain this path */
@@ -41,5 +56,13 @@ struct export_opts {
 };
 
 int export_main(const struct export_opts *o, struct sfs_err *err);
+
+/* The presets (--include-preset NAME), in one table (presets.c). */
+struct preset_info {
+	const char *name;
+	const char *doc;   /* one line: what it keeps */
+};
+const struct preset_info *presets_find(const char *name);
+const struct preset_info *presets_at(size_t i);   /* NULL past the last */
 
 #endif

@@ -14,6 +14,12 @@ static const char *prog = "slimfs-export";
 
 static void usage(FILE *f)
 {
+	char names[256] = "";
+	const struct preset_info *p;
+
+	for (size_t i = 0; (p = presets_at(i)) != NULL; i++)
+		snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? "|" : "",
+			 p->name);
 	fprintf(f,
 		"Usage: %s [OPTION]... TRACE...\n"
 		"Write the lean image that the evidence of the TRACEs asks for.\n"
@@ -28,13 +34,21 @@ static void usage(FILE *f)
 		"                          number of directories; no leading / = at any depth)\n"
 		"      --exclude PATTERN   drop paths matching PATTERN and all below them\n"
 		"      --include-from FILE read include patterns from FILE, one per line\n"
+		"      --include-exe PATH  also keep program PATH and everything it needs to\n"
+		"                          start (#! interpreters, ELF interpreter, libraries)\n"
+		"      --include-pkg NAME  also keep every file of Debian package NAME\n"
+		"      --include-pkg-deps  ... and of the packages it depends on\n"
+		"      --include-preset P  also keep preset P (%s)\n"
+		"      --package-db MODE   the lean image's dpkg database: trimmed (default: the\n"
+		"                          packages with a kept file), full or none\n"
+		"      --sbom FILE         write the lean image's packages as SPDX 2.3 JSON\n"
 		"      --list              print the kept paths, sorted, one per line\n"
 		"      --stats             print what the image holds and what is kept\n"
 		"      --json              print the statistics as one JSON object\n"
 		"      --why PATH          explain why PATH is kept or left out\n"
 		"  -q, --quiet             no warnings, no progress line\n"
 		"  -h, --help              print this help\n"
-		"  -V, --version           print the version\n", prog);
+		"  -V, --version           print the version\n", prog, names);
 }
 
 struct strv {
@@ -99,7 +113,8 @@ static int read_patterns(struct strv *s, const char *file, struct sfs_err *err)
 }
 
 enum { OPT_FORMAT = 256, OPT_KEEP, OPT_FROM, OPT_INCLUDE, OPT_EXCLUDE, OPT_INCLUDE_FROM,
-       OPT_LIST, OPT_STATS, OPT_JSON, OPT_WHY };
+       OPT_LIST, OPT_STATS, OPT_JSON, OPT_WHY, OPT_INCLUDE_EXE, OPT_INCLUDE_PKG,
+       OPT_INCLUDE_PKG_DEPS, OPT_INCLUDE_PRESET, OPT_PACKAGE_DB, OPT_SBOM };
 
 int main(int argc, char **argv)
 {
@@ -115,13 +130,19 @@ int main(int argc, char **argv)
 		{ "stats", no_argument, NULL, OPT_STATS },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "why", required_argument, NULL, OPT_WHY },
+		{ "include-exe", required_argument, NULL, OPT_INCLUDE_EXE },
+		{ "include-pkg", required_argument, NULL, OPT_INCLUDE_PKG },
+		{ "include-pkg-deps", no_argument, NULL, OPT_INCLUDE_PKG_DEPS },
+		{ "include-preset", required_argument, NULL, OPT_INCLUDE_PRESET },
+		{ "package-db", required_argument, NULL, OPT_PACKAGE_DB },
+		{ "sbom", required_argument, NULL, OPT_SBOM },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	struct export_opts o = { .keep = EV_LOOKUP, .stdout_ = stdout, .prog = prog };
-	struct strv inc = { 0 }, exc = { 0 };
+	struct strv inc = { 0 }, exc = { 0 }, exes = { 0 }, pkgs = { 0 }, presets = { 0 };
 	struct sfs_err err = { 0 };
 	int c, ev, ret = 1;
 
@@ -180,6 +201,38 @@ int main(int argc, char **argv)
 		case OPT_WHY:
 			o.why = optarg;
 			break;
+		case OPT_INCLUDE_EXE:
+		case OPT_INCLUDE_PKG:
+		case OPT_INCLUDE_PRESET:
+			if (c == OPT_INCLUDE_PRESET && presets_find(optarg) == NULL) {
+				fprintf(stderr, "%s: --include-preset %s: no such preset\n", prog, optarg);
+				goto usage;
+			}
+			if (strv_add(c == OPT_INCLUDE_EXE ? &exes : c == OPT_INCLUDE_PKG ? &pkgs : &presets,
+				     optarg, false) < 0) {
+				fprintf(stderr, "%s: out of memory\n", prog);
+				goto out;
+			}
+			break;
+		case OPT_INCLUDE_PKG_DEPS:
+			o.include_pkg_deps = true;
+			break;
+		case OPT_PACKAGE_DB:
+			if (strcmp(optarg, "trimmed") == 0)
+				o.package_db = EXPORT_PKGDB_TRIMMED;
+			else if (strcmp(optarg, "full") == 0)
+				o.package_db = EXPORT_PKGDB_FULL;
+			else if (strcmp(optarg, "none") == 0)
+				o.package_db = EXPORT_PKGDB_NONE;
+			else {
+				fprintf(stderr, "%s: --package-db %s: expected trimmed, full or none\n",
+					prog, optarg);
+				goto usage;
+			}
+			break;
+		case OPT_SBOM:
+			o.sbom = optarg;
+			break;
 		case 'q':
 			o.quiet = true;
 			break;
@@ -199,9 +252,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: no TRACE given\n", prog);
 		goto usage;
 	}
-	if (!o.out && !o.list && !o.stats && !o.why) {
-		fprintf(stderr, "%s: nothing to do: give -o OUT, --list, --stats or --why PATH\n",
-			prog);
+	if (!o.out && !o.list && !o.stats && !o.why && !o.sbom) {
+		fprintf(stderr, "%s: nothing to do: give -o OUT, --list, --stats, --why PATH or "
+			"--sbom FILE\n", prog);
 		goto usage;
 	}
 	if (o.format == EXPORT_FMT_DIR && !o.out) {
@@ -214,6 +267,12 @@ int main(int argc, char **argv)
 	o.nincludes = inc.n;
 	o.excludes = exc.v;
 	o.nexcludes = exc.n;
+	o.include_exes = exes.v;
+	o.ninclude_exes = exes.n;
+	o.include_pkgs = pkgs.v;
+	o.ninclude_pkgs = pkgs.n;
+	o.presets = presets.v;
+	o.npresets = presets.n;
 	o.progress = !o.quiet && isatty(STDERR_FILENO);
 	if (export_main(&o, &err) < 0) {
 		sfs_err_print(prog, &err);
@@ -227,5 +286,8 @@ usage:
 out:
 	strv_free(&inc);
 	strv_free(&exc);
+	strv_free(&exes);
+	strv_free(&pkgs);
+	strv_free(&presets);
 	return ret;
 }

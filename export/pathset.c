@@ -49,6 +49,22 @@ uint32_t pathset_intern(struct pathset *ps, const char *path, size_t len)
 	return off;
 }
 
+void pent_set_stat(struct pent *e, const struct stat *st)
+{
+	e->flags |= F_STAT;
+	e->flags &= (uint8_t)~F_MISSING;
+	e->mode = st->st_mode;
+	e->nlink = (uint32_t)st->st_nlink;
+	e->dev = st->st_dev;
+	e->ino = st->st_ino;
+	e->size = S_ISREG(st->st_mode) ? (uint64_t)st->st_size : 0;
+	e->uid = st->st_uid;
+	e->gid = st->st_gid;
+	e->mtime_sec = st->st_mtim.tv_sec;
+	e->mtime_nsec = (uint32_t)st->st_mtim.tv_nsec;
+	e->rdev = S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode) ? (uint64_t)st->st_rdev : 0;
+}
+
 struct pent *pathset_add(struct pathset *ps, uint32_t off, size_t len)
 {
 	struct pent *e;

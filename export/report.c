@@ -336,6 +336,16 @@ int report_why(struct export_ctx *c, struct sfs_err *err)
 					break;
 				}
 		}
+		/* include-exe, include-pkg, preset and package-db, with what led to it */
+		for (size_t k = 0; k < c->nwhy_rules; k++)
+			fprintf(f, "  kept: %s\n", c->why_rules[k]);
+		if (e->flags & F_GEN)
+			fprintf(f, "  content: generated (the image's file trimmed to the lean "
+				"image: %zu of %zu packages)\n", c->pkgs_kept, c->pkgs_total);
+		return 0;
+	}
+	if (pkgdb_left_out(c, path, len)) {
+		fprintf(f, "  left out: %s\n", pkgdb_left_out(c, path, len));
 		return 0;
 	}
 	if (closure_excluded(c, path, len, &pat)) {
