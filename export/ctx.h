@@ -57,6 +57,7 @@ struct export_ctx {
 	size_t nwhy_ev;
 	char **why_rules;        /* for --why PATH: "include-exe /usr/bin/curl (...)", ... */
 	size_t nwhy_rules;
+	size_t nwhy_more;        /* reasons beyond those kept in why_rules */
 
 	struct dpkg_db *db;      /* the image's dpkg database (ctx_dpkg) */
 	int db_state;            /* 0 not read yet, 1 read, -1 the image has none */

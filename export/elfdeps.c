@@ -85,6 +85,8 @@ struct linkmap {
 	unsigned char class, data;
 	uint16_t em;
 	const char *top;  /* the program or library, for messages */
+	char **missing;   /* names not found so far (each warned about once) */
+	size_t nmissing;
 };
 
 void elfdeps_init(struct elfdeps *d)
@@ -571,6 +573,9 @@ static int search(struct elfdeps *d, struct linkmap *lm, size_t req, const char 
 
 static void linkmap_free(struct linkmap *lm)
 {
+	for (size_t i = 0; i < lm->nmissing; i++)
+		free(lm->missing[i]);
+	free(lm->missing);
 	for (size_t i = 0; i < lm->n; i++) {
 		for (size_t k = 0; k < lm->v[i].nnames; k++)
 			free(lm->v[i].names[k]);
@@ -668,6 +673,21 @@ static int need(struct elfdeps *d, struct linkmap *lm, size_t req, const char *n
 	/* copied: the link map may move while NAME is added */
 	snprintf(by, sizeof by, "%s", lm->v[req].real);
 	if (f->n == 0) {
+		/* another object's search path may find it yet: only the warning is once */
+		char **v;
+
+		for (size_t i = 0; i < lm->nmissing; i++)
+			if (strcmp(lm->missing[i], name) == 0)
+				return 0;
+		v = realloc(lm->missing, (lm->nmissing + 1) * sizeof *v);
+
+		if (v == NULL || (v[lm->nmissing] = strdup(name)) == NULL) {
+			if (v)
+				lm->missing = v;
+			return sfs_fail(err, ENOMEM, "searching %s", name);
+		}
+		lm->missing = v;
+		lm->nmissing++;
 		if (!d->quiet)
 			sfs_warn(d->prog, "%s: library %s needed by %s is not in image %s", d->rule,
 				 name, by, d->im->dir);
@@ -795,16 +815,13 @@ static int elf_program(struct elfdeps *d, const char *given, const struct resolv
 	if (ret < 0)
 		goto out;
 	if (ret > 0) {
+		/* the program cannot start; what it needs besides is kept all the same */
 		if (!d->quiet)
 			sfs_warn(d->prog, "%s: program interpreter %s of %s is not in image %s",
 				 d->rule, lm.v[0].ei.interp, r->path, d->im->dir);
-		ret = 0;
+	} else if ((ret = read_elf(d, &ir, &iei, err)) < 0) {
 		goto out;
-	}
-	ret = read_elf(d, &ir, &iei, err);
-	if (ret < 0)
-		goto out;
-	if (ret == 0) {
+	} else if (ret == 0) {
 		char interp[PATH_MAX];
 
 		snprintf(interp, sizeof interp, "%s", lm.v[0].ei.interp);

@@ -4,7 +4,8 @@
  *   1. /etc/os-release (with /usr/lib/os-release it points to) and /etc/debian_version
  *      are kept.
  *   2. A present package is kept when one of its files is: a line of its info/NAME.list
- *      that no other line lies below (a directory line is not a file), taken through
+ *      that no line of any package's list lies below (a directory line is not a file;
+ *      usrmerge turned /lib, /bin, ... into symlinks the lists still name), taken through
  *      dpkg's diversions, whose object — the line's parent directory resolved inside the
  *      image, then its last component, not followed — is kept and is not a directory.
  *      For every file line of a kept package whose object is kept, the walk to it is
@@ -36,11 +37,19 @@
 
 #define RULE "package-db"
 
+/* A line of a list buffer. */
+struct line {
+	const char *s;
+	size_t len;
+};
+
 struct pkgdb {
 	struct export_ctx *c;
 	struct dpkg_db *db;
 	char **list;          /* by package: its info/NAME.list, NULL if none */
 	size_t *listlen;
+	struct line *dirs;    /* every line some list has a line below: sorted, unique */
+	size_t ndirs;
 	/* the last parent directory resolved (lists are grouped by directory) */
 	char parent[PATH_MAX];
 	size_t plen;
@@ -162,28 +171,68 @@ static int in_lean(struct pkgdb *p, size_t pkg, const char *line, size_t ll, str
 	return p->plean && kept(p->c, obj, olen, NULL);
 }
 
-static int cmp_line(const void *a, const void *b)
+static int cmp_lines(const void *a, const void *b)
 {
-	const char *const *x = a, *const *y = b;
-	size_t lx = strcspn(*x, "\n"), ly = strcspn(*y, "\n");
-	int r = memcmp(*x, *y, lx < ly ? lx : ly);
+	const struct line *x = a, *y = b;
+	int r = memcmp(x->s, y->s, x->len < y->len ? x->len : y->len);
 
-	return r ? r : (lx > ly) - (lx < ly);
+	return r ? r : (x->len > y->len) - (x->len < y->len);
 }
 
-/* The file lines of a list: lines no other line lies below (dpkg lists directories too). */
-static int file_lines(const char *buf, size_t len, const char ***out, size_t *n,
+static bool is_dir_line(const struct pkgdb *p, const char *s, size_t len)
+{
+	struct line key = { s, len };
+
+	return bsearch(&key, p->dirs, p->ndirs, sizeof key, cmp_lines) != NULL;
+}
+
+/* p->dirs: every parent of every line of every list, sorted and unique. */
+static int collect_dirs(struct pkgdb *p, struct sfs_err *err)
+{
+	size_t cap = 0, k = 0;
+
+	for (size_t i = 0; i < p->db->n; i++) {
+		size_t pos = 0, ll;
+		const char *l;
+
+		while (p->list[i] && dpkg_line(p->list[i], p->listlen[i], &pos, &l, &ll)) {
+			if (ll < 2 || l[0] != '/')
+				continue;
+			for (size_t pl = path_parent_len(l, ll); pl > 1; pl = path_parent_len(l, pl)) {
+				if (p->ndirs == cap) {
+					struct line *v = realloc(p->dirs, (cap = cap ? cap * 2 : 1024) *
+								 sizeof *v);
+
+					if (v == NULL)
+						return sfs_fail(err, ENOMEM, "reading package lists");
+					p->dirs = v;
+				}
+				p->dirs[p->ndirs++] = (struct line){ l, pl };
+			}
+		}
+	}
+	if (p->ndirs == 0)
+		return 0;
+	qsort(p->dirs, p->ndirs, sizeof *p->dirs, cmp_lines);
+	for (size_t i = 1; i < p->ndirs; i++)
+		if (cmp_lines(&p->dirs[i], &p->dirs[k]) != 0)
+			p->dirs[++k] = p->dirs[i];
+	p->ndirs = k + 1;
+	return 0;
+}
+
+/* The file lines of package I's list: the lines that are not directory lines. */
+static int file_lines(const struct pkgdb *p, size_t i, const char ***out, size_t *n,
 		      struct sfs_err *err)
 {
 	size_t pos = 0, ll, cap = 0;
 	const char *l;
 	const char **v = NULL;
-	bool *dir;
-	size_t k = 0;
 
 	*n = 0;
-	while (dpkg_line(buf, len, &pos, &l, &ll)) {
-		if (ll == 0 || l[0] != '/' || (ll == 2 && l[1] == '.'))
+	*out = NULL;
+	while (dpkg_line(p->list[i], p->listlen[i], &pos, &l, &ll)) {
+		if (ll == 0 || l[0] != '/' || (ll == 2 && l[1] == '.') || is_dir_line(p, l, ll))
 			continue;
 		if (*n == cap) {
 			const char **nv = realloc(v, (cap = cap ? cap * 2 : 64) * sizeof *v);
@@ -196,45 +245,6 @@ static int file_lines(const char *buf, size_t len, const char ***out, size_t *n,
 		}
 		v[(*n)++] = l;
 	}
-	if (*n == 0) {
-		*out = v;
-		return 0;
-	}
-	qsort(v, *n, sizeof *v, cmp_line);
-	dir = calloc(*n, sizeof *dir);
-	if (dir == NULL) {
-		free(v);
-		return sfs_fail(err, ENOMEM, "reading package lists");
-	}
-	for (size_t i = 0; i < *n; i++) {
-		size_t len_i = strcspn(v[i], "\n");
-
-		/* each parent of line I that is a line is a directory */
-		for (size_t pl = path_parent_len(v[i], len_i); pl > 1; pl = path_parent_len(v[i], pl)) {
-			size_t lo = 0, hi = *n;
-
-			while (lo < hi) {
-				size_t mid = (lo + hi) / 2, ml = strcspn(v[mid], "\n");
-				int r = memcmp(v[mid], v[i], ml < pl ? ml : pl);
-
-				if (r == 0)
-					r = (ml > pl) - (ml < pl);
-				if (r == 0) {
-					dir[mid] = true;
-					break;
-				}
-				if (r < 0)
-					lo = mid + 1;
-				else
-					hi = mid;
-			}
-		}
-	}
-	for (size_t i = 0; i < *n; i++)
-		if (!dir[i])
-			v[k++] = v[i];
-	*n = k;
-	free(dir);
 	*out = v;
 	return 0;
 }
@@ -297,6 +307,8 @@ static int mark_packages(struct pkgdb *p, struct sfs_err *err)
 		if (dpkg_info(db, i, "list", &p->list[i], &p->listlen[i], err) < 0)
 			return -1;
 	}
+	if (collect_dirs(p, err) < 0)
+		return -1;
 	for (int round = 0; round < 8; round++) {
 		size_t added = 0;
 
@@ -307,7 +319,7 @@ static int mark_packages(struct pkgdb *p, struct sfs_err *err)
 
 			if (db->v[i].mark || p->list[i] == NULL)
 				continue;
-			if (file_lines(p->list[i], p->listlen[i], &lines, &n, err) < 0)
+			if (file_lines(p, i, &lines, &n, err) < 0)
 				return -1;
 			ret = package_kept(p, i, lines, n, err);
 			if (ret < 0)
@@ -326,7 +338,7 @@ static int mark_packages(struct pkgdb *p, struct sfs_err *err)
 			if (db->v[i].mark != 2)
 				continue;
 			db->v[i].mark = 1;
-			if (file_lines(p->list[i], p->listlen[i], &lines, &n, err) < 0 ||
+			if (file_lines(p, i, &lines, &n, err) < 0 ||
 			    keep_walks(p, i, lines, n, err) < 0)
 				return -1;
 		}
@@ -495,8 +507,8 @@ static int gen_info(struct pkgdb *p, size_t i, const char *ext, struct sfs_err *
 			return sfs_fail(err, ENOMEM, "writing the package database");
 		}
 	}
-	if (strcmp(ext, "conffiles") == 0 && b.n == 0)
-		return 0;   /* no conffile kept: no conffiles file */
+	if (strcmp(ext, "list") != 0 && b.n == 0)
+		return 0;   /* no regular file or conffile kept: no md5sums or conffiles file */
 	snprintf(path, sizeof path, DPKG_DIR "/info/%s.%s", p->db->v[i].info, ext);
 	return add_gen(p->c, path, &b, err);
 }
@@ -702,19 +714,20 @@ out:
 		free(p->list[i]);
 	free(p->list);
 	free(p->listlen);
+	free(p->dirs);
 	free(p);
 	return ret;
 }
 
-static int full(struct export_ctx *c, struct dpkg_db *db, struct sfs_err *err)
+/* The database as it is: it need not even parse. */
+static int full(struct export_ctx *c, struct sfs_err *err)
 {
-	struct pkgdb p = { .c = c, .db = db };
+	struct pkgdb p = { .c = c };
 	struct resolved r;
-	int ret;
+	int ret = image_resolve(&c->im, DPKG_DIR "/status", RESOLVE_FOLLOW, NULL, NULL, &r, err);
 
-	for (size_t i = 0; i < db->n; i++)
-		c->pkgs_total += db->v[i].present;
-	c->pkgs_kept = c->pkgs_total;
+	if (ret != 0)
+		return ret < 0 ? -1 : 0;   /* not a dpkg image: nothing changes */
 	if (keep_release(&p, err) < 0)
 		return -1;
 	snprintf(p.detail, sizeof p.detail, "the image's dpkg database (--package-db full)");
@@ -731,8 +744,10 @@ int pkgdb_apply(struct export_ctx *c, struct sfs_err *err)
 
 	if (c->o->package_db == EXPORT_PKGDB_NONE)
 		return 0;
+	if (c->o->package_db == EXPORT_PKGDB_FULL)
+		return full(c, err);
 	ret = ctx_dpkg(c, &db, err);
 	if (ret != 0)
 		return ret < 0 ? -1 : 0;   /* not a dpkg image: nothing changes */
-	return c->o->package_db == EXPORT_PKGDB_FULL ? full(c, db, err) : trimmed(c, db, err);
+	return trimmed(c, db, err);
 }

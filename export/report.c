@@ -339,6 +339,9 @@ int report_why(struct export_ctx *c, struct sfs_err *err)
 		/* include-exe, include-pkg, preset and package-db, with what led to it */
 		for (size_t k = 0; k < c->nwhy_rules; k++)
 			fprintf(f, "  kept: %s\n", c->why_rules[k]);
+		if (c->nwhy_more)
+			fprintf(f, "  kept: ... and %zu more walks of the rules above or others\n",
+				c->nwhy_more);
 		if (e->flags & F_GEN)
 			fprintf(f, "  content: generated (the image's file trimmed to the lean "
 				"image: %zu of %zu packages)\n", c->pkgs_kept, c->pkgs_total);

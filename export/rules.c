@@ -20,6 +20,9 @@
 
 /* The PATH a container gets when its image sets none (Docker's and Podman's default):
  * where "#!/usr/bin/env NAME" and a bare --include-exe NAME are looked up. */
+/* --why PATH: how many reasons rules give are shown (the rest are counted). */
+#define WHY_RULES_SHOWN 6
+
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 int ctx_keep(struct export_ctx *c, uint8_t why, const char *rule, const char *path, size_t len,
@@ -44,6 +47,11 @@ int ctx_keep(struct export_ctx *c, uint8_t why, const char *rule, const char *pa
 			free(text);
 			return 0;
 		}
+	if (c->nwhy_rules == WHY_RULES_SHOWN) {
+		c->nwhy_more++;   /* a directory many walks pass through: they are counted */
+		free(text);
+		return 0;
+	}
 	v = realloc(c->why_rules, (c->nwhy_rules + 1) * sizeof *v);
 	if (v == NULL) {
 		free(text);

@@ -1,6 +1,8 @@
 #!/usr/bin/env bats
-# rel_fuzz.bats — libFuzzer harnesses (tests/fuzz/) for the two readers of untrusted
-# input: the trace reader (store/) and the image tarball reader (run/image.c).  Each is
+# rel_fuzz.bats — libFuzzer harnesses (tests/fuzz/) for the readers of untrusted input:
+# the trace reader (store/), the image tarball reader (run/image.c), and the two readers
+# of an image's files export has of its own: dpkg database stanzas (export/deb822.c) and
+# glibc's ld.so.cache (export/ldcache.c).  Each is
 # built with clang -fsanitize=fuzzer,address,undefined straight from the sources, seeded
 # with a real input, and run for a bounded time; any crash, sanitizer report, leak or
 # timeout fails the test.  SLIMFS_FUZZ_SECONDS (default 30) bounds each run.
@@ -18,6 +20,8 @@ setup_file() {
 		common/error.c -lsqlite3 -lpthread -o "$FTMP/fuzz_trace"
 	clang "${cflags[@]}" tests/fuzz/fuzz_tar.c run/image.c common/error.c common/util.c \
 		-larchive -lcrypto -o "$FTMP/fuzz_tar"
+	clang "${cflags[@]}" tests/fuzz/fuzz_deb822.c export/deb822.c -o "$FTMP/fuzz_deb822"
+	clang "${cflags[@]}" tests/fuzz/fuzz_ldcache.c export/ldcache.c -o "$FTMP/fuzz_ldcache"
 }
 
 teardown_file() {
@@ -71,4 +75,31 @@ make(sys.argv[1] + "/ustar.tar.gz", tarfile.USTAR_FORMAT, "gz")
 PY
 	SLIMFS_FUZZ_DIR=$FTMP/tarwork fuzz fuzz_tar "$FTMP/tar-corpus" -max_len=32768
 	[ -z "$(ls -A "$FTMP/tarwork/canary")" ]
+}
+
+@test "the dpkg stanza reader survives fuzzed status files" {
+	mkdir -p "$FTMP/deb822-corpus"
+	# a real status file's first stanzas, and the odd shapes dpkg accepts
+	awk -v RS= 'NR <= 3 { print; print "" }' "$(rootfs)/var/lib/dpkg/status" \
+		>"$FTMP/deb822-corpus/status"
+	printf 'Package: a\nStatus: install ok installed\nConffiles:\n /etc/a 0123 obsolete\n \n\n\nPackage: b\n' \
+		>"$FTMP/deb822-corpus/odd"
+	fuzz fuzz_deb822 "$FTMP/deb822-corpus" -max_len=8192
+}
+
+@test "the ld.so.cache reader survives fuzzed caches" {
+	mkdir -p "$FTMP/ldcache-corpus"
+	cp "$(rootfs)/etc/ld.so.cache" "$FTMP/ldcache-corpus/new"
+	# the old format followed by the new one, as glibc before 2.32 wrote it
+	python3 - "$FTMP/ldcache-corpus/old+new" <<'PY'
+import struct, sys
+s = b"libx.so.1\0/lib/libx.so.1\0"
+old = b"ld.so-1.7.0\0" + struct.pack("<I", 1) + struct.pack("<iII", 0x303, 0, 10)
+old += b"\0" * (-len(old) % 8)
+base = len(old)
+new = b"glibc-ld.so.cache1.1" + struct.pack("<IIB3xI12x", 1, len(s), 2, 0)
+new += struct.pack("<iIIIQ", 0x303, 48 + 24, 48 + 24 + 10, 0, 0)
+open(sys.argv[1], "wb").write(old + new + s)
+PY
+	fuzz fuzz_ldcache "$FTMP/ldcache-corpus" -max_len=16384
 }
