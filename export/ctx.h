@@ -61,6 +61,7 @@ struct export_ctx {
 
 	struct dpkg_db *db;      /* the image's dpkg database (ctx_dpkg) */
 	int db_state;            /* 0 not read yet, 1 read, -1 the image has none */
+	char *dbdir;             /* /var/lib/dpkg resolved in the image (pkgdb.c) */
 	struct gen_file *gen;    /* sorted by path once pkgdb_apply is done */
 	size_t ngen;
 	size_t pkgs_total, pkgs_kept;   /* packages present in the image, listed by the lean one */

@@ -24,6 +24,7 @@ void ctx_free(struct export_ctx *c)
 		free(c->gen[i].data);
 	}
 	free(c->gen);
+	free(c->dbdir);
 	free(c->hl);
 	free(c->lost_ino);
 	free(c->link_first);

@@ -27,6 +27,7 @@
  * they need, is in docs/export-rules.md.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +37,33 @@
 #include "resolve.h"
 
 #define RULE "package-db"
+
+/* The dpkg database's directory, resolved in the image (keep_dbdir). */
+static const char *dbdir(const struct export_ctx *c)
+{
+	return c->dbdir ? c->dbdir : DPKG_DIR;
+}
+
+/* DIR/REL in OUT (PATH_MAX bytes), DIR being dbdir(); false if it does not fit. */
+static bool db_path(const struct export_ctx *c, char *out, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static bool db_path(const struct export_ctx *c, char *out, const char *fmt, ...)
+{
+	const char *d = dbdir(c);
+	size_t n = d[1] ? strlen(d) : 0;   /* "/": no prefix before the '/' */
+	va_list ap;
+	int r;
+
+	if (n + 1 >= PATH_MAX)
+		return false;
+	memcpy(out, d, n);
+	out[n] = '/';
+	va_start(ap, fmt);
+	r = vsnprintf(out + n + 1, PATH_MAX - n - 1, fmt, ap);
+	va_end(ap);
+	return r >= 0 && (size_t)r < PATH_MAX - n - 1;
+}
 
 /* A line of a list buffer. */
 struct line {
@@ -509,7 +537,10 @@ static int gen_info(struct pkgdb *p, size_t i, const char *ext, struct sfs_err *
 	}
 	if (strcmp(ext, "list") != 0 && b.n == 0)
 		return 0;   /* no regular file or conffile kept: no md5sums or conffiles file */
-	snprintf(path, sizeof path, DPKG_DIR "/info/%s.%s", p->db->v[i].info, ext);
+	if (!db_path(p->c, path, "info/%s.%s", p->db->v[i].info, ext)) {
+		free(b.d);
+		return 0;
+	}
 	return add_gen(p->c, path, &b, err);
 }
 
@@ -522,19 +553,24 @@ static int gen_status(struct pkgdb *p, struct sfs_err *err)
 			free(b.d);
 			return -1;
 		}
-	return add_gen(p->c, DPKG_DIR "/status", &b, err);
+	char path[PATH_MAX];
+
+	db_path(p->c, path, "status");
+	return add_gen(p->c, path, &b, err);
 }
 
 static int gen_available(struct pkgdb *p, struct sfs_err *err)
 {
-	char path[] = DPKG_DIR "/available";
+	char path[PATH_MAX];
 	_cleanup_free_ char *in = NULL;
 	struct buf b = { 0 };
 	struct deb822_stanza st;
 	size_t len, pos = 0, line = 1, bad;
 	struct resolved r;
-	int ret = image_resolve(&p->c->im, path, 0, NULL, NULL, &r, err);
+	int ret;
 
+	db_path(p->c, path, "available");
+	ret = image_resolve(&p->c->im, path, 0, NULL, NULL, &r, err);
 	if (ret != 0 || !S_ISREG(r.st.st_mode))
 		return ret < 0 ? -1 : 0;
 	ret = image_read_file(&p->c->im, path, 256u << 20, &in, &len, err);
@@ -594,12 +630,14 @@ const struct gen_file *ctx_gen(const struct export_ctx *c, const char *path, siz
 /* A database file the trimmed database replaces or drops (not one it generates). */
 static bool stale(const struct export_ctx *c, const char *path, size_t len)
 {
-	static const char dir[] = DPKG_DIR "/";
 	static const char *const exts[] = { ".list", ".md5sums", ".conffiles" };
-	const char *rel = path + sizeof dir - 1;
-	size_t rl = len - (sizeof dir - 1);
+	const char *dir = dbdir(c);
+	size_t dl = strlen(dir) + (dir[1] != '\0');   /* with its '/' ("/" has one) */
+	const char *rel = path + dl;
+	size_t rl = len - dl;
 
-	if (len <= sizeof dir - 1 || memcmp(path, dir, sizeof dir - 1) != 0 || ctx_gen(c, path, len))
+	if (len <= dl || memcmp(path, dir, dl - (dir[1] != '\0')) != 0 || path[dl - 1] != '/' ||
+	    ctx_gen(c, path, len))
 		return false;
 	if ((rl == 6 && memcmp(rel, "status", 6) == 0) || (rl == 9 && memcmp(rel, "available", 9) == 0))
 		return true;
@@ -654,16 +692,18 @@ static int keep_gen(struct pkgdb *p, struct sfs_err *err)
 			return -1;
 	}
 	{
-		static const char *const asis[] = { DPKG_DIR "/info/format", DPKG_DIR "/diversions",
-						    DPKG_DIR "/updates" };
+		static const char *const asis[] = { "info/format", "diversions", "updates" };
 
 		for (size_t i = 0; i < 3; i++) {
+			char path[PATH_MAX];
 			struct stat st;
-			int ret = image_lstat(&c->im, asis[i], strlen(asis[i]), &st, err);
+			int ret;
 
+			db_path(c, path, "%s", asis[i]);
+			ret = image_lstat(&c->im, path, strlen(path), &st, err);
 			if (ret < 0)
 				return -1;
-			if (ret == 0 && keep_visit(p, asis[i], strlen(asis[i]), &st, err) < 0)
+			if (ret == 0 && keep_visit(p, path, strlen(path), &st, err) < 0)
 				return -1;
 		}
 	}
@@ -682,6 +722,23 @@ static int keep_gen(struct pkgdb *p, struct sfs_err *err)
 	return 0;
 }
 
+/* Where /var/lib/dpkg is in the image (it may be a symlink): the walk to it is kept, and
+ * the generated files go there. */
+static int keep_dbdir(struct pkgdb *p, struct sfs_err *err)
+{
+	struct resolved r;
+	int ret;
+
+	snprintf(p->detail, sizeof p->detail, "the walk to the dpkg database");
+	ret = image_resolve(&p->c->im, DPKG_DIR, RESOLVE_FOLLOW, keep_visit, p, &r, err);
+	if (ret != 0)
+		return ret < 0 ? -1 : sfs_fail(err, 0, "%s in image %s changed during the export",
+					       DPKG_DIR, p->c->imagedir);
+	free(p->c->dbdir);
+	p->c->dbdir = strndup(r.path, r.len);
+	return p->c->dbdir ? 0 : sfs_fail(err, ENOMEM, "trimming the package database");
+}
+
 static int trimmed(struct export_ctx *c, struct dpkg_db *db, struct sfs_err *err)
 {
 	struct pkgdb *p = calloc(1, sizeof *p);
@@ -698,7 +755,8 @@ static int trimmed(struct export_ctx *c, struct dpkg_db *db, struct sfs_err *err
 		sfs_fail(err, ENOMEM, "trimming the package database");
 		goto out;
 	}
-	if (keep_release(p, err) < 0 || closure_settle(c, err) < 0 || mark_packages(p, err) < 0)
+	if (keep_release(p, err) < 0 || keep_dbdir(p, err) < 0 || closure_settle(c, err) < 0 ||
+	    mark_packages(p, err) < 0)
 		goto out;
 	p->pstate = -1;
 	if (gen_status(p, err) < 0 || gen_available(p, err) < 0)

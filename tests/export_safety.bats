@@ -100,3 +100,48 @@ setup() {
 	[ "$(cat out/lean/etc/hosts)" = image-hosts ]
 	[ "$(ls -A out)" = lean ]
 }
+
+@test "rules resolve every path inside the image: symlinks out of it reach nothing of the host" {
+	rel=$(realpath --relative-to=/ "$HOSTFILE")
+	mkdir -p "$IMG"/usr/bin "$IMG"/var/lib "$IMG"/info "$IMG$(dirname "$HOSTFILE")"
+	# programs that point out of the image, relatively and absolutely
+	ln -s "../../../../../../../../$rel" "$IMG"/usr/bin/up
+	ln -s "$HOSTFILE" "$IMG"/usr/bin/abs
+	echo '#!/bin/sh' >"$IMG$HOSTFILE"            # the image's file of that name
+	printf '#!../../../../../../%s\n' "$rel" >"$IMG"/usr/bin/script   # a relative interpreter
+	chmod 755 "$IMG"/usr/bin/script
+	# the loader's cache and the dpkg database are symlinks to the host's
+	ln -s /etc/ld.so.cache "$IMG"/etc/ld.so.cache.real
+	ln -s ../../../../../../etc/ld.so.cache "$IMG"/etc/ld.so.cache
+	ln -s / "$IMG"/var/lib/dpkg                   # /var/lib/dpkg/status is the image's /status
+	printf 'Package: imgpkg\nStatus: install ok installed\nArchitecture: all\nVersion: 1\n' >"$IMG"/status
+	echo /etc/hosts >"$IMG"/info/imgpkg.list
+	ln -s ../../../../../etc/ssl "$IMG"/etc/ssl   # a loop inside the image
+	trace t.db <<< "lookup /etc"
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+		strace -f -o strace.log -e trace=%file,openat2 "$SLIMFS_EXPORT" -q \
+		--include-exe /usr/bin/up --include-exe /usr/bin/abs --include-exe /usr/bin/script \
+		--include-pkg imgpkg --include-preset certs --include-preset nss -o out.tar t.db
+	run tar -tf out.tar
+	echo "$output"
+	grep -qx ./usr/bin/abs <<<"$output"
+	grep -qx ".$HOSTFILE" <<<"$output"           # the image's, through the absolute link
+	grep -qx ./etc/hosts <<<"$output"             # imgpkg's file, from the image's database
+	grep -qx ./status <<<"$output"
+	lacks -a HOST-SECRET-CONTENT out.tar
+	lacks -a -x 'Package: dpkg' out.tar           # nothing of the host's database
+	grep -q -a -x 'Package: dpkg' /var/lib/dpkg/status   # (which has it)
+	# a host package is not in the image's database
+	run --separate-stderr "$SLIMFS_EXPORT" --include-pkg dpkg --list t.db
+	fails_one_line "slimfs-export: --include-pkg dpkg: not installed in image $IMG"
+	# once the image is open (the first openat2), no host path of these names is named
+	# outside the test's directory: lookups are relative to the image's directory fds
+	grep -q 'openat2(.*RESOLVE_IN_ROOT' strace.log
+	awk '/RESOLVE_IN_ROOT/ { started = 1 } started' strace.log |
+		grep -E '[a-z0-9_]+\((AT_FDCWD, )?"/' >absolute.txt || true
+	awk -v t="$BATS_TEST_TMPDIR" 'index($0, "\"" t) == 0' absolute.txt >outside.txt
+	cat outside.txt
+	lacks -e host-secret -e ld.so.cache -e /etc/ssl -e /var/lib/dpkg -e /status outside.txt
+	# and the image's own files of those names were read through such fds
+	grep -q 'openat([0-9]*, "host-secret"' strace.log
+}
