@@ -229,7 +229,8 @@ static int read_updates(struct dpkg_db *db, struct sfs_err *err)
 		return ret < 0 ? -1 : 0;
 	if (!S_ISDIR(r.st.st_mode) || image_list_dir(db->im, r.path, add_update_name, &u, err) < 0)
 		goto out;
-	qsort(u.v, u.n, sizeof *u.v, cmp_num);
+	if (u.n > 1)
+		qsort(u.v, u.n, sizeof *u.v, cmp_num);
 	for (size_t i = 0; i < u.n && ret == 0; i++) {
 		char name[64], *buf = NULL;
 		size_t len;

@@ -211,7 +211,7 @@ static bool is_dir_line(const struct pkgdb *p, const char *s, size_t len)
 {
 	struct line key = { s, len };
 
-	return bsearch(&key, p->dirs, p->ndirs, sizeof key, cmp_lines) != NULL;
+	return p->ndirs > 0 && bsearch(&key, p->dirs, p->ndirs, sizeof key, cmp_lines) != NULL;
 }
 
 /* p->dirs: every parent of every line of every list, sorted and unique. */
@@ -669,7 +669,8 @@ static int keep_gen(struct pkgdb *p, struct sfs_err *err)
 {
 	struct export_ctx *c = p->c;
 
-	qsort(c->gen, c->ngen, sizeof *c->gen, cmp_gen);
+	if (c->ngen > 1)
+		qsort(c->gen, c->ngen, sizeof *c->gen, cmp_gen);
 	/* drop what the generated database replaces, before adding it */
 	for (size_t i = 0; i < c->ps.n; i++) {
 		struct pent *e = &c->ps.v[i];
