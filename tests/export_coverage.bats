@@ -84,14 +84,14 @@ lean() {
 	chmod 755 "$img"/usr/bin/env "$img"/usr/bin/dash "$img"/usr/local/bin/tool "$img"/opt/app/run
 	chmod 644 "$img"/usr/local/sbin/tool
 	"$MKTRACE" s.db "$img" </dev/null
-	run "$SLIMFS_EXPORT" -q --include-exe /opt/app/run --list s.db
+	run "$SLIMFS_EXPORT" -q --from "$img" --include-exe /opt/app/run --list s.db
 	[ "$status" -eq 0 ]
 	for p in /opt/app/run /usr/bin/env /usr/local/bin/tool /bin /usr/bin/sh /usr/bin/dash; do
 		grep -qx "$p" <<<"$output" || { echo "$p not kept"; return 1; }
 	done
 	lacks -x /usr/local/sbin/tool <<<"$output"
 	# a bare name is looked up in the same PATH
-	run "$SLIMFS_EXPORT" -q --include-exe tool --list s.db
+	run "$SLIMFS_EXPORT" -q --from "$img" --include-exe tool --list s.db
 	grep -qx /usr/local/bin/tool <<<"$output"
 	grep -qx /usr/bin/dash <<<"$output"
 }
@@ -130,7 +130,7 @@ lean() {
 	cd "$BATS_TEST_TMPDIR"
 	"$MKTRACE" s.db "$img" </dev/null
 
-	run --separate-stderr "$SLIMFS_EXPORT" --include-exe /opt/app/bin/app --list s.db
+	run --separate-stderr "$SLIMFS_EXPORT" --from "$img" --include-exe /opt/app/bin/app --list s.db
 	[ "$status" -eq 0 ]
 	echo "$output"
 	# RUNPATH $ORIGIN/../lib, every glibc-hwcaps variant (the CPU picks at run time)
@@ -149,7 +149,7 @@ lean() {
 	grep -qx "${picked#"$img"}" <<<"$output"
 	grep -q 'libqux.so.1 => not found' host-ldd.txt
 
-	run --separate-stderr "$SLIMFS_EXPORT" --include-exe /opt/app/bin/app2 --list s.db
+	run --separate-stderr "$SLIMFS_EXPORT" --from "$img" --include-exe /opt/app/bin/app2 --list s.db
 	[ "$status" -eq 0 ]
 	echo "$output"
 	grep -qx /opt/lib/x86_64-linux-gnu/libbar.so.1 <<<"$output"   # $LIB
@@ -225,7 +225,7 @@ lean() {
 	mkdir -p img/etc
 	echo x >img/etc/hostname
 	"$MKTRACE" s.db "$PWD/img" </dev/null
-	run --separate-stderr "$SLIMFS_EXPORT" --include-pkg tzdata --list s.db
+	run --separate-stderr "$SLIMFS_EXPORT" --from "$PWD/img" --include-pkg tzdata --list s.db
 	fails_one_line "slimfs-export: --include-pkg tzdata: image $PWD/img has no dpkg database (/var/lib/dpkg/status)"
 }
 

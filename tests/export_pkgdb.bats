@@ -224,7 +224,7 @@ dpkg_image() {
 	dpkg_image img
 	# the run used /usr/bin/a (not /bin/a, as a.list says) and b's diverted file
 	printf '%s\n' "read /usr/bin/a" "read /usr/bin/x.real" | "$MKTRACE" t.db "$PWD/img"
-	"$SLIMFS_EXPORT" -q --format dir -o lean t.db
+	"$SLIMFS_EXPORT" -q --from "$PWD/img" --format dir -o lean t.db
 	pkgs_of lean/var/lib/dpkg | cut -d: -f1 >got.txt
 	[ "$(tr '\n' ' ' <got.txt)" = "a b " ]
 	# /bin, the walk to a.list's /bin/a, came along: the list resolves and verifies
@@ -237,7 +237,7 @@ dpkg_image() {
 	lacks -x /etc/a.conf lean/var/lib/dpkg/info/a.list
 	# a kept symlink is a file of its package
 	printf '%s\n' "readlink /usr/bin/d" | "$MKTRACE" t2.db "$PWD/img"
-	"$SLIMFS_EXPORT" -q --format dir -o lean2 t2.db
+	"$SLIMFS_EXPORT" -q --from "$PWD/img" --format dir -o lean2 t2.db
 	[ "$(pkgs_of lean2/var/lib/dpkg | cut -d: -f1)" = d ]
 }
 
@@ -246,7 +246,7 @@ dpkg_image() {
 	printf 'Package: a\nStatus: install ok installed\nMaintainer: t <t@t>\nArchitecture: all\nVersion: 2.0\nDescription: package a\n' \
 		>img/var/lib/dpkg/updates/0001
 	printf '%s\n' "read /usr/bin/a" | "$MKTRACE" t.db "$PWD/img"
-	"$SLIMFS_EXPORT" -q --format dir -o lean t.db
+	"$SLIMFS_EXPORT" -q --from "$PWD/img" --format dir -o lean t.db
 	[ "$(pkgs_of lean/var/lib/dpkg)" = "a:all 2.0" ]
 	[ ! -e lean/var/lib/dpkg/updates/0001 ]
 	[ -d lean/var/lib/dpkg/updates ]
@@ -256,9 +256,9 @@ dpkg_image() {
 	dpkg_image img
 	printf 'Package: e\nthis is not a field\n' >>img/var/lib/dpkg/status
 	printf '%s\n' "read /usr/bin/a" | "$MKTRACE" t.db "$PWD/img"
-	run --separate-stderr "$SLIMFS_EXPORT" --list t.db
+	run --separate-stderr "$SLIMFS_EXPORT" --from "$PWD/img" --list t.db
 	fails_one_line "slimfs-export: /var/lib/dpkg/status in image $PWD/img, line 32: not a field of a stanza (use --package-db full or none to export it as it is)"
-	run "$SLIMFS_EXPORT" -q --package-db full --list t.db
+	run "$SLIMFS_EXPORT" -q --from "$PWD/img" --package-db full --list t.db
 	[ "$status" -eq 0 ]
 	grep -qx /var/lib/dpkg/status <<<"$output"
 }
@@ -269,7 +269,7 @@ dpkg_image() {
 	echo 'ID=alpine' >img/etc/os-release
 	printf '%s\n' "read /usr/bin/tool" | "$MKTRACE" t.db "$PWD/img"
 	for mode in trimmed full none; do
-		"$SLIMFS_EXPORT" -q --package-db "$mode" --list t.db >"$mode.txt"
+		"$SLIMFS_EXPORT" -q --from "$PWD/img" --package-db "$mode" --list t.db >"$mode.txt"
 	done
 	diff trimmed.txt full.txt
 	diff trimmed.txt none.txt

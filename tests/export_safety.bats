@@ -119,7 +119,7 @@ setup() {
 	ln -s ../../../../../etc/ssl "$IMG"/etc/ssl   # a loop inside the image
 	trace t.db <<< "lookup /etc"
 	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
-		strace -f -o strace.log -e trace=%file,openat2 "$SLIMFS_EXPORT" -q \
+		strace -f -o strace.log -e trace=%file,openat2 "$SLIMFS_EXPORT" -q --from "$IMG" \
 		--include-exe /usr/bin/up --include-exe /usr/bin/abs --include-exe /usr/bin/script \
 		--include-pkg imgpkg --include-preset certs --include-preset nss -o out.tar t.db
 	run tar -tf out.tar
@@ -132,7 +132,7 @@ setup() {
 	lacks -a -x 'Package: dpkg' out.tar           # nothing of the host's database
 	grep -q -a -x 'Package: dpkg' /var/lib/dpkg/status   # (which has it)
 	# a host package is not in the image's database
-	run --separate-stderr "$SLIMFS_EXPORT" --include-pkg dpkg --list t.db
+	run --separate-stderr "$SLIMFS_EXPORT" --from "$IMG" --include-pkg dpkg --list t.db
 	fails_one_line "slimfs-export: --include-pkg dpkg: not installed in image $IMG"
 	# once the image is open (the first openat2), no host path of these names is named
 	# outside the test's directory: lookups are relative to the image's directory fds
