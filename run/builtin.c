@@ -1,17 +1,29 @@
 /* builtin.c — the built-in runtime: CMD in new mount, PID, UTS and IPC namespaces (and
- * a network namespace with only lo for --net none), rooted in the slimfs mount.
+ * a network namespace with only lo for --net none), rooted in the slimfs mount, and
+ * confined as policy.h says.
  *
  * Process tree:  runner  ──clone(NEW*)──▶  init (pid 1)  ──fork──▶  CMD (pid 2)
- * The init sets up the mounts, forks CMD, forwards the signals it gets to CMD, reaps
- * every orphan, and exits with CMD's status as soon as CMD ends; the kernel then kills
- * whatever is left in the PID namespace.  A setup or exec failure is reported to the
- * runner as one line through a close-on-exec pipe: empty pipe = CMD started.
+ * The init sets up the mounts and a session keyring of the container's own, forks
+ * CMD, forwards the signals it gets to CMD, reaps every orphan, and exits with CMD's
+ * status as soon as CMD ends; the kernel then kills whatever is left in the PID
+ * namespace.  The init dies with the runner (clone_guarded), and the PID namespace
+ * with it.  A setup or exec failure is reported to the runner as one line through a
+ * close-on-exec pipe: empty pipe = CMD started.
+ *
+ * CMD confines itself just before exec, in this order (each step needs what the
+ * next one takes away): bounding set (needs CAP_SETPCAP), seccomp filter (needs
+ * CAP_SYS_ADMIN), user and groups (CAP_SETUID, CAP_SETGID), the effective and permitted
+ * sets (root keeps the policy's capabilities, another user none, as in podman), and
+ * every fd above 2 marked close-on-exec.
  */
 #include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
+#include <linux/close_range.h>
+#include <linux/keyctl.h>
 #include <net/if.h>
 #include <sched.h>
 #include <signal.h>
@@ -19,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -59,26 +72,69 @@ static int loopback_up(struct sfs_err *err)
 	return 0;
 }
 
-/* CMD, pid 2: stdio, user, directory, environment, exec. */
+/* The effective, permitted and inheritable sets (the bounding set is already P's). */
+static int set_caps(uint64_t caps)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2] = { 0 };
+
+	d[0].effective = d[0].permitted = (uint32_t)caps;
+	d[1].effective = d[1].permitted = (uint32_t)(caps >> 32);
+	return (int)syscall(SYS_capset, &h, d);
+}
+
+static int drop_bounding(uint64_t keep, struct sfs_err *err)
+{
+	/* up to the kernel's last capability, also those newer than our table */
+	for (unsigned long cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++)
+		if ((cap >= POLICY_NCAPS || !(keep & POLICY_CAP(cap))) &&
+		    prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
+			return sfs_fail(err, errno, "cannot drop capability %lu", cap);
+	return 0;
+}
+
+/* Everything of the confinement that is not a mount; just before exec. */
+static int confine(const struct container *c, struct sfs_err *err)
+{
+	const struct policy *p = &c->o->policy;
+
+	if (drop_bounding(p->caps, err) < 0 || seccomp_apply(p, err) < 0)
+		return -1;
+	if (setgroups(0, NULL) < 0 || setgid(c->gid) < 0 || setuid(c->uid) < 0)
+		return sfs_fail(err, errno, "cannot become user %u:%u", (unsigned)c->uid,
+				(unsigned)c->gid);
+	/* a user other than root has lost every capability with setuid */
+	if (set_caps(c->uid == 0 ? p->caps : 0) < 0)
+		return sfs_fail(err, errno, "cannot set the capabilities");
+	if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+		return sfs_fail(err, errno, "close_range");
+	return 0;
+}
+
+/* CMD, pid 2: stdio, confinement, directory, environment, exec. */
 static __attribute__((noreturn)) void exec_cmd(const struct container *c, int errfd)
 {
 	struct sfs_err err = { 0 };
+	int from[2], to[2];
+	size_t n = 0;
 
 	/* handlers first: unblocked, a signal would still hit init's noop handler */
 	forwarded_handle(SIG_DFL);
 	run_unblock_signals();
-	if ((c->stdin_fd >= 0 && dup2(c->stdin_fd, 0) < 0) ||
-	    (c->stdout_fd >= 0 && dup2(c->stdout_fd, 1) < 0)) {
+	if (c->stdin_fd >= 0) {
+		from[n] = c->stdin_fd;
+		to[n++] = 0;
+	}
+	if (c->stdout_fd >= 0) {
+		from[n] = c->stdout_fd;
+		to[n++] = 1;
+	}
+	if (fds_place(from, to, n) < 0) {
 		sfs_fail(&err, errno, "stdio");
 		fail_to(errfd, &err, RUN_EXIT_ERROR);
 	}
-	if (c->o->has_user) {
-		if (setgroups(0, NULL) < 0 || setgid(c->gid) < 0 || setuid(c->uid) < 0) {
-			sfs_fail(&err, errno, "cannot become user %u:%u", (unsigned)c->uid,
-				 (unsigned)c->gid);
-			fail_to(errfd, &err, RUN_EXIT_ERROR);
-		}
-	}
+	if (confine(c, &err) < 0)
+		fail_to(errfd, &err, RUN_EXIT_ERROR);
 	if (chdir(c->cwd) < 0) {
 		sfs_fail(&err, errno, "workdir %s", c->cwd);
 		fail_to(errfd, &err, RUN_EXIT_ERROR);
@@ -99,15 +155,22 @@ static __attribute__((noreturn)) void init_main(const struct container *c, int e
 {
 	struct sfs_err err = { 0 };
 	const char *host = c->o->hostname ? c->o->hostname : RUN_DEFAULT_HOSTNAME;
-	sigset_t set;
-	siginfo_t info;
 	pid_t cmd;
 
+	/* CMD could not ptrace or read us anyway (we keep every capability); no one
+	 * else in the container needs to either */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	if (sethostname(host, strlen(host)) < 0) {
 		sfs_fail(&err, errno, "hostname %s", host);
 		fail_to(errfd, &err, RUN_EXIT_ERROR);
 	}
-	if ((c->o->net_none && loopback_up(&err) < 0) || container_mount_root(c->root, &err) < 0)
+	/* the runner's session keyring is the host's: a new, empty one, as runc does */
+	if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0 && errno != ENOSYS) {
+		sfs_fail(&err, errno, "cannot make a session keyring");
+		fail_to(errfd, &err, RUN_EXIT_ERROR);
+	}
+	if ((c->o->net_none && loopback_up(&err) < 0) ||
+	    container_mount_root(c->root, &c->o->policy, &err) < 0)
 		fail_to(errfd, &err, RUN_EXIT_ERROR);
 	/* pid 1 only receives signals it has a handler for; they stay blocked and are
 	 * taken with sigwaitinfo below. */
@@ -120,19 +183,7 @@ static __attribute__((noreturn)) void init_main(const struct container *c, int e
 	if (cmd == 0)
 		exec_cmd(c, errfd);
 	close(errfd);
-	forwarded_set(&set);
-	for (;;) {
-		int wstatus;
-		pid_t r;
-
-		while ((r = waitpid(-1, &wstatus, WNOHANG)) > 0)
-			if (r == cmd)
-				_exit(exit_status(wstatus));
-		if (sigwaitinfo(&set, &info) < 0 || info.si_signo == SIGCHLD)
-			continue;
-		if (info.si_code != SI_KERNEL)
-			kill(cmd, info.si_signo);
-	}
+	_exit(reap_forwarding(cmd));
 }
 
 int builtin_run(const struct container *c, int *status, struct sfs_err *err)
@@ -150,8 +201,7 @@ int builtin_run(const struct container *c, int *status, struct sfs_err *err)
 		return sfs_fail(err, errno, "pipe");
 	rd = fds[0];
 	wr = fds[1];
-	/* clone(2) without a stack works like fork(), with new namespaces */
-	pid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
+	pid = clone_guarded(flags);
 	if (pid < 0)
 		return sfs_fail(err, errno, "cannot make the container's namespaces");
 	if (pid == 0) {

@@ -1,10 +1,12 @@
 /* daemon.c — the slimfs daemon as a child of the runner.
  *
  * `slimfs -f --ready-fd 3 --trace T --command CMD [--upper U] [--no-verify]
- *  [--no-passthrough] [--io-uring] ROOTFS MNT`
+ *  [--no-passthrough] [--io-uring] [-o suid] ROOTFS MNT`
  * runs in the foreground in its own process group (a ^C on the terminal is for CMD,
  * not for the recorder), with SIGTERM as its parent-death signal so a killed runner
- * never leaves it behind, and writes one byte to fd 3 once the mount is up.
+ * never leaves it behind, and writes one byte to fd 3 once the mount is up.  The mount
+ * is nosuid (FUSE's default: the image's setuid and file-capability binaries raise
+ * nothing) unless --privileged asks for everything (-o suid).
  *
  * Invariant: daemon_stop returns only after the daemon has exited, i.e. after the
  * trace is complete and closed, and removes the mount point it made.
@@ -106,6 +108,10 @@ int daemon_start(struct daemon *d, const struct run_target *t, const char *cmdli
 		argv[argc++] = "--no-passthrough";
 	if (o->io_uring)
 		argv[argc++] = "--io-uring";
+	if (o->policy.privileged) {
+		argv[argc++] = "-o";
+		argv[argc++] = "suid";
+	}
 	argv[argc++] = t->rootfs;
 	argv[argc++] = d->mnt;
 	assert(argc < (int)(sizeof(argv) / sizeof(argv[0])));

@@ -4,7 +4,9 @@
  * A struct container is everything a runtime needs to start CMD: the mount to use as
  * root and the fully resolved process (environment, user, directory, stdio).  Both
  * runtimes give CMD the same view: fresh /proc, a minimal /dev, read-only /sys, own
- * PID/UTS/IPC/mount namespaces, optionally its own network namespace.
+ * PID/UTS/IPC/mount namespaces, optionally its own network namespace, a session
+ * keyring of its own, and the confinement of policy.h (capabilities, seccomp, masked
+ * and read-only paths).  Both make the container die with the runner.
  */
 #ifndef SLIMFS_RUN_INTERNAL_H
 #define SLIMFS_RUN_INTERNAL_H
@@ -27,7 +29,20 @@ struct container {
 	pid_t daemon;                   /* the slimfs daemon serving root */
 };
 
-/* ---- process.c: signals, waiting, exit statuses ---- */
+/* ---- process.c: fds, signals, children, waiting, exit statuses ---- */
+
+/* Put a copy of FROM[i] on fd TO[i] (not close-on-exec) for each i < N (N <= 8),
+ * whatever the numbers are: a source that is another's target, or its own. */
+int fds_place(const int *from, const int *to, size_t n);
+
+/* clone(2) like fork() with FLAGS (CLONE_NEW*): the child gets SIGKILL from the kernel
+ * when the runner dies, and never outlives a runner that died before it could ask for
+ * that.  Returns the pid in the runner, 0 in the child, -1 with errno. */
+pid_t clone_guarded(unsigned long flags);
+
+/* As pid 1 of a PID namespace: wait for CHILD, forwarding the forwarded signals to it
+ * (blocked, see run_block_signals) and reaping every orphan; CHILD's exit status. */
+int reap_forwarding(pid_t child);
 
 /* *SET = the signals forwarded to CMD (INT TERM HUP QUIT) and SIGCHLD: what
  * run_block_signals blocks and the waiters take with sigwaitinfo. */
@@ -87,9 +102,19 @@ int daemon_stop(struct daemon *d, struct sfs_err *err);
 
 int builtin_run(const struct container *c, int *status, struct sfs_err *err);
 
-/* In the container's new mount namespace: mount /proc, /dev, /sys on ROOT and
- * pivot_root into it. */
-int container_mount_root(const char *root, struct sfs_err *err);
+/* In the container's new mount namespace: mount /proc, /dev, /sys on ROOT, mask and
+ * make read-only what P says, and pivot_root into it. */
+int container_mount_root(const char *root, const struct policy *p, struct sfs_err *err);
+
+/* ---- seccomp.c: policy.h's seccomp rules, for each runtime ---- */
+
+/* Load the filter into this process (nothing under --privileged).  Needs
+ * CAP_SYS_ADMIN: call before dropping capabilities. */
+int seccomp_apply(const struct policy *p, struct sfs_err *err);
+
+/* The OCI linux.seccomp object (jansson; NULL on allocation failure). */
+struct json_t;
+struct json_t *seccomp_oci(const struct policy *p);
 
 /* ---- runc.c: the runc runtime ---- */
 

@@ -37,10 +37,22 @@ static void usage(FILE *f)
 "                       (slimfs --no-passthrough)\n"
 "  --io-uring           the daemon takes requests through FUSE over io_uring\n"
 "                       (slimfs --io-uring; needs the kernel's switch on)\n"
+"  --privileged         no confinement: every capability, no seccomp filter, no\n"
+"                       masked or read-only paths, /sys writable (as podman's)\n"
+"  --cap-add CAP        give CMD capability CAP (NET_ADMIN or CAP_NET_ADMIN; ALL)\n"
+"  --cap-drop CAP       take capability CAP from CMD (ALL: every one); repeatable\n"
 "  --check LEAN         run CMD in ROOTFS and in LEAN (tarball or directory), nothing\n"
 "                       recorded; exit 0 only if exit status and stdout are identical\n"
 "  -h, --help           show this help\n"
-"  --version            show the version\n");
+"  --version            show the version\n"
+"\n"
+"CMD is confined as `podman run` confines an image by default: podman's default\n"
+"capabilities (CHOWN DAC_OVERRIDE FOWNER FSETID KILL NET_BIND_SERVICE SETFCAP\n"
+"SETGID SETPCAP SETUID SYS_CHROOT), its default seccomp profile, /proc/kcore,\n"
+"/proc/keys, /sys/firmware, ... masked, /proc/sys and /sys read-only, no device\n"
+"but null zero full random urandom tty and a private devpts, a session keyring of\n"
+"its own, and no fd above 2.  The image's setuid and file-capability binaries do\n"
+"not raise privileges.\n");
 }
 
 static int parse_user(const char *s, struct run_opts *o)
@@ -105,7 +117,8 @@ static char *absolute(const char *path)
 int main(int argc, char **argv)
 {
 	enum { OPT_TRACE = 256, OPT_RUNTIME, OPT_ENV, OPT_WORKDIR, OPT_USER, OPT_NET,
-	       OPT_HOSTNAME, OPT_UPPER, OPT_NOVERIFY, OPT_NOPT, OPT_URING, OPT_CHECK, OPT_VERSION };
+	       OPT_HOSTNAME, OPT_UPPER, OPT_NOVERIFY, OPT_NOPT, OPT_URING, OPT_CHECK, OPT_VERSION,
+	       OPT_PRIVILEGED, OPT_CAP_ADD, OPT_CAP_DROP };
 	static const struct option longopts[] = {
 		{ "trace", required_argument, NULL, OPT_TRACE },
 		{ "runtime", required_argument, NULL, OPT_RUNTIME },
@@ -119,6 +132,9 @@ int main(int argc, char **argv)
 		{ "no-passthrough", no_argument, NULL, OPT_NOPT },
 		{ "io-uring", no_argument, NULL, OPT_URING },
 		{ "check", required_argument, NULL, OPT_CHECK },
+		{ "privileged", no_argument, NULL, OPT_PRIVILEGED },
+		{ "cap-add", required_argument, NULL, OPT_CAP_ADD },
+		{ "cap-drop", required_argument, NULL, OPT_CAP_DROP },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ 0 },
@@ -126,12 +142,20 @@ int main(int argc, char **argv)
 	struct run_opts o = { .runtime = RUNTIME_BUILTIN };
 	struct sfs_err err = { 0 };
 	_cleanup_free_ char **env = calloc((size_t)argc + 1, sizeof *env);
+	_cleanup_free_ char **cap_add = calloc((size_t)argc + 1, sizeof *cap_add);
+	_cleanup_free_ char **cap_drop = calloc((size_t)argc + 1, sizeof *cap_drop);
 	_cleanup_free_ char *image = NULL, *trace_abs = NULL, *upper_abs = NULL;
 	const char *trace = NULL, *check = NULL, *upper = NULL;   /* NULL: not given */
-	size_t nenv = 0;
+	size_t nenv = 0, nadd = 0, ndrop = 0;
+	bool privileged = false;
 	int c, status;
 
-	if (!env)
+	/* before anything is opened: a closed 0, 1 or 2 would take our pipes and files */
+	if (run_std_fds(&err) < 0) {
+		sfs_err_print(PROG, &err);
+		return RUN_EXIT_ERROR;
+	}
+	if (!env || !cap_add || !cap_drop)
 		return RUN_EXIT_ERROR;
 	/* '+': options end at ROOTFS, everything after "--" belongs to CMD */
 	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
@@ -186,12 +210,19 @@ int main(int argc, char **argv)
 		case OPT_NOPT: o.no_passthrough = true; break;
 		case OPT_URING: o.io_uring = true; break;
 		case OPT_CHECK: check = optarg; break;
+		case OPT_PRIVILEGED: privileged = true; break;
+		case OPT_CAP_ADD: cap_add[nadd++] = optarg; break;
+		case OPT_CAP_DROP: cap_drop[ndrop++] = optarg; break;
 		case 'h': usage(stdout); return 0;
 		case OPT_VERSION: printf(PROG " " SLIMFS_VERSION "\n"); return 0;
 		default: usage(stderr); return RUN_EXIT_ERROR;
 		}
 	}
 	o.env = env;
+	if (policy_make(&o.policy, privileged, cap_add, cap_drop, run_available_caps(), &err) < 0) {
+		sfs_err_print(PROG, &err);
+		return RUN_EXIT_ERROR;
+	}
 	if (optind + 1 < argc && strcmp(argv[optind + 1], "--") == 0) {
 		argv[optind + 1] = argv[optind];
 		optind++;

@@ -1,24 +1,105 @@
-/* process.c — process plumbing of the runner: its private mount namespace, the
- * signals it forwards, waiting for children, exit statuses.
+/* process.c — process plumbing of the runner: its standard fds, its private mount
+ * namespace, the signals it forwards, children that die with it, waiting for
+ * children, exit statuses.
  *
- * Invariant: from run_block_signals on, INT/TERM/HUP/QUIT and CHLD are blocked in the
- * runner and only ever taken with sigwaitinfo, so a signal can never interrupt the
- * cleanup (unmount, wait for the daemon) half way.  Every child restores the empty
- * mask before exec.
+ * Invariants: from run_block_signals on, INT/TERM/HUP/QUIT and CHLD are blocked in the
+ * runner and only ever taken with sigwaitinfo (or seen pending, run_pending_signal), so
+ * a signal can never interrupt the cleanup (unmount, wait for the daemon) half way.
+ * Every child restores the empty mask before exec.  A child made by clone_guarded is
+ * SIGKILLed by the kernel when the runner dies, whenever that happens.
  */
 #include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "../common/cleanup.h"
+
+int run_std_fds(struct sfs_err *err)
+{
+	for (int fd = 0; fd <= 2; fd++) {
+		int null;
+
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		/* the lowest free number: FD itself */
+		null = open("/dev/null", O_RDWR);
+		if (null < 0)
+			return sfs_fail(err, errno, "/dev/null");
+		if (null != fd) {
+			close(null);
+			return sfs_fail(err, 0, "cannot open fd %d", fd);
+		}
+	}
+	return 0;
+}
+
+int fds_place(const int *from, const int *to, size_t n)
+{
+	int high[8];
+	int floor = 3;
+
+	if (n > sizeof high / sizeof high[0])
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		floor = to[i] >= floor ? to[i] + 1 : floor;
+	/* first out of the way of every target, so no dup2 below clobbers a source */
+	for (size_t i = 0; i < n; i++) {
+		high[i] = fcntl(from[i], F_DUPFD_CLOEXEC, floor);
+		if (high[i] < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (dup2(high[i], to[i]) < 0)   /* the copy on TO is not close-on-exec */
+			return -1;
+		close(high[i]);
+	}
+	return 0;
+}
+
+uint64_t run_available_caps(void)
+{
+	uint64_t caps = 0;
+
+	for (int i = 0; i < POLICY_NCAPS; i++)
+		if (prctl(PR_CAPBSET_READ, (unsigned long)i, 0, 0, 0) == 1)
+			caps |= POLICY_CAP(i);
+	return caps;
+}
+
+pid_t clone_guarded(unsigned long flags)
+{
+	/* the runner's own pidfd: the child cannot name its parent by pid, which
+	 * another PID namespace would hide (getppid() is 0 there) */
+	int self = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	pid_t pid;
+
+	if (self < 0)
+		return -1;
+	/* clone(2) without a stack works like fork(), with new namespaces */
+	pid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
+	if (pid == 0) {
+		struct pollfd p = { .fd = self, .events = POLLIN };
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		/* the runner may have died before the line above: then nobody kills us */
+		if (poll(&p, 1, 0) != 0)
+			_exit(RUN_EXIT_ERROR);
+	}
+	close(self);
+	return pid;
+}
 
 int run_isolate(struct sfs_err *err)
 {
@@ -77,6 +158,40 @@ bool child_exited(pid_t pid)
 
 	return pid > 0 && waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
 	       si.si_pid == pid;
+}
+
+int run_pending_signal(void)
+{
+	sigset_t pending;
+
+	if (sigpending(&pending) < 0)
+		return 0;
+	for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
+		if (sigismember(&pending, forwarded[i]))
+			return forwarded[i];
+	return 0;
+}
+
+int reap_forwarding(pid_t child)
+{
+	sigset_t set;
+	siginfo_t info;
+
+	forwarded_set(&set);
+	for (;;) {
+		int wstatus;
+		pid_t r;
+
+		while ((r = waitpid(-1, &wstatus, WNOHANG)) > 0)
+			if (r == child)
+				return exit_status(wstatus);
+		if (r < 0 && errno == ECHILD)
+			return RUN_EXIT_ERROR;
+		if (sigwaitinfo(&set, &info) < 0 || info.si_signo == SIGCHLD)
+			continue;
+		if (info.si_code != SI_KERNEL)
+			kill(child, info.si_signo);
+	}
 }
 
 int wait_forwarding(pid_t child, pid_t daemon)

@@ -20,6 +20,7 @@
 
 #include "../common/error.h"
 #include "../common/util.h"
+#include "policy.h"
 
 #define RUN_EXIT_ERROR 125
 #define RUN_EXIT_NOEXEC 126
@@ -49,6 +50,7 @@ struct run_opts {
 	bool no_verify;           /* slimfs --no-verify */
 	bool no_passthrough;      /* slimfs --no-passthrough */
 	bool io_uring;            /* slimfs --io-uring */
+	struct policy policy;     /* confinement (--privileged, --cap-add, --cap-drop) */
 };
 
 /* Where one run records and what its CMD sees as stdin/stdout (-1: inherited). */
@@ -59,8 +61,19 @@ struct run_target {
 	int stdin_fd, stdout_fd;
 };
 
+/* Make sure fds 0, 1 and 2 are open (on /dev/null where they are not), so no file
+ * the runner opens later lands on them.  Call first thing. */
+int run_std_fds(struct sfs_err *err);
+
 /* Enter a private mount namespace (mounts made after this never reach the host). */
 int run_isolate(struct sfs_err *err);
+
+/* The runner's bounding set: what "all capabilities" can mean for the container. */
+uint64_t run_available_caps(void);
+
+/* A forwarded signal (INT TERM HUP QUIT) waiting for the runner, or 0.  Long stages
+ * (unpacking, mounting) stop at it; the runner then exits with 128+N. */
+int run_pending_signal(void);
 
 /* Block the signals the runner forwards (INT TERM HUP QUIT) and SIGCHLD; children
  * restore the mask they inherited with run_unblock_signals. */
