@@ -5,38 +5,34 @@
  * directory and gives CMD what the built-in runtime gives it: the same process
  * (args, env, cwd, user), hostname, PID/IPC/UTS/mount namespaces (+ network for
  * --net none), /proc, a tmpfs /dev with devpts, shm and mqueue, read-only /sys, and the
- * capabilities the runner has.  runc forwards the signals it gets to CMD and exits with CMD's
- * status; `runc delete -f` runs on every way out.
+ * confinement of policy.h: capabilities, seccomp (seccomp.c), masked and read-only
+ * paths, and a device cgroup that denies every device but the ones runc makes.
+ *
+ * runc runs under a reaper: pid 1 of a PID namespace of its own, made with
+ * clone_guarded, so when the runner dies (even by SIGKILL) the kernel kills the reaper
+ * and with it everything in its namespace: runc and the container, whose PID
+ * namespace is nested in it.  The reaper has its own /proc (runc reads pids there)
+ * and keeps runc's state (--root) in the bundle.  It forwards the signals it gets to
+ * runc, which forwards them to CMD and exits with CMD's status; `runc delete -f` runs
+ * on every way out.
  */
 #include "internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "../common/cleanup.h"
-
-/* Capability names by number (linux/capability.h).  CMD gets those of them in the
- * runner's bounding set: root in the container keeps what the runner has, as in the
- * built-in runtime (asking for more makes runc fail). */
-static const char *const capabilities[] = {
-	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
-	"CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
-	"CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
-	"CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
-	"CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
-	"CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
-	"CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
-	"CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
-	"CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
-};
 
 int runc_check(struct sfs_err *err)
 {
@@ -71,22 +67,25 @@ static json_t *mount_entry(const char *dest, const char *type, const char *src,
 	return m;
 }
 
-static json_t *our_capabilities(void)
+static json_t *cap_names(uint64_t caps)
 {
 	json_t *a = json_array();
 
-	for (size_t i = 0; a && i < sizeof capabilities / sizeof capabilities[0]; i++)
-		if (prctl(PR_CAPBSET_READ, (unsigned long)i, 0, 0, 0) == 1)
-			json_array_append_new(a, json_string(capabilities[i]));
+	for (int i = 0; a && i < POLICY_NCAPS; i++)
+		if (caps & POLICY_CAP(i))
+			json_array_append_new(a, json_string(policy_cap_names[i]));
 	return a;
 }
 
 static json_t *config(const struct container *c)
 {
+	const struct policy *p = &c->o->policy;
+	/* a user other than root starts without capabilities, as in podman */
+	uint64_t held = c->uid == 0 ? p->caps : 0;
 	json_t *caps = json_pack("{s:o, s:o, s:o, s:o}",
-				 "bounding", our_capabilities(),
-				 "effective", our_capabilities(),
-				 "permitted", our_capabilities(),
+				 "bounding", cap_names(p->caps),
+				 "effective", cap_names(held),
+				 "permitted", cap_names(held),
 				 "ambient", json_array());
 	json_t *process = json_pack("{s:b, s:{s:I, s:I}, s:o, s:o, s:s, s:o, s:b}",
 				    "terminal", 0,
@@ -98,30 +97,44 @@ static json_t *config(const struct container *c)
 				    "noNewPrivileges", 0);
 	json_t *mounts = json_array();
 	json_t *ns = json_array();
+	json_t *os;
 
 	json_array_append_new(mounts, mount_entry("/proc", "proc", "proc", "nosuid,noexec,nodev"));
+	/* not nodev: runc makes the device nodes here; the device cgroup guards them */
 	json_array_append_new(mounts, mount_entry("/dev", "tmpfs", "tmpfs",
-						  "nosuid,strictatime,mode=755,size=65536k"));
+						  "nosuid,noexec,strictatime,mode=755,size=65536k"));
 	json_array_append_new(mounts, mount_entry("/dev/pts", "devpts", "devpts",
 						  "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620,gid=5"));
 	json_array_append_new(mounts, mount_entry("/dev/shm", "tmpfs", "shm",
 						  "nosuid,noexec,nodev,mode=1777,size=65536k"));
 	json_array_append_new(mounts, mount_entry("/dev/mqueue", "mqueue", "mqueue",
 						  "nosuid,noexec,nodev"));
-	json_array_append_new(mounts, mount_entry("/sys", "sysfs", "sysfs", "nosuid,noexec,nodev,ro"));
+	json_array_append_new(mounts, mount_entry("/sys", "sysfs", "sysfs",
+						  p->privileged ? "nosuid,noexec,nodev"
+								: "nosuid,noexec,nodev,ro"));
 	json_array_append_new(ns, json_pack("{s:s}", "type", "pid"));
 	json_array_append_new(ns, json_pack("{s:s}", "type", "ipc"));
 	json_array_append_new(ns, json_pack("{s:s}", "type", "uts"));
 	json_array_append_new(ns, json_pack("{s:s}", "type", "mount"));
 	if (c->o->net_none)
 		json_array_append_new(ns, json_pack("{s:s}", "type", "network"));
-	return json_pack("{s:s, s:o, s:{s:s, s:b}, s:s, s:o, s:{s:o}}",
+	/* by default every device is denied, but the ones runc makes (null, zero, ...);
+	 * --privileged allows them all, as podman does */
+	os = json_pack("{s:o, s:{s:[{s:b, s:s}]}}", "namespaces", ns,
+		       "resources", "devices", "allow", p->privileged, "access", "rwm");
+	if (os && !p->privileged) {
+		json_object_set_new(os, "maskedPaths", strings((char *const *)policy_masked_paths));
+		json_object_set_new(os, "readonlyPaths",
+				    strings((char *const *)policy_readonly_paths));
+		json_object_set_new(os, "seccomp", seccomp_oci(p));
+	}
+	return json_pack("{s:s, s:o, s:{s:s, s:b}, s:s, s:o, s:o}",
 			 "ociVersion", "1.0.2",
 			 "process", process,
 			 "root", "path", c->root, "readonly", 0,
 			 "hostname", c->o->hostname ? c->o->hostname : RUN_DEFAULT_HOSTNAME,
 			 "mounts", mounts,
-			 "linux", "namespaces", ns);
+			 "linux", os);
 }
 
 static int write_bundle(const struct container *c, const char *dir, struct sfs_err *err)
@@ -143,6 +156,97 @@ static int write_bundle(const struct container *c, const char *dir, struct sfs_e
 	return 0;
 }
 
+/* "slimfs-<pid>" of a process that no longer exists. */
+static bool stale_name(const char *name)
+{
+	char *end;
+	long pid;
+
+	if (strncmp(name, "slimfs-", 7) != 0)
+		return false;
+	errno = 0;
+	pid = strtol(name + 7, &end, 10);
+	return !errno && end != name + 7 && !*end && pid > 0 && kill((pid_t)pid, 0) < 0 &&
+	       errno == ESRCH;
+}
+
+/* rmdir the stale slimfs-<pid> cgroups in DIR (cgroup v2) or in each of its
+ * hierarchies (v1).  rmdir only ever removes an empty cgroup. */
+static void sweep_cgroups(const char *dir, int depth)
+{
+	_cleanup_closedir_ DIR *d = opendir(dir);
+	struct dirent *e;
+
+	while (d && (e = readdir(d))) {
+		char path[512];
+
+		if (e->d_type != DT_DIR || e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		if (stale_name(e->d_name))
+			rmdir(path);
+		else if (depth > 0)
+			sweep_cgroups(path, depth - 1);
+	}
+}
+
+static void noop_handler(int sig)
+{
+	(void)sig;
+}
+
+/* The reaper: pid 1 of its own PID and mount namespaces.  Runs runc, returns its
+ * status once `runc delete -f` has run too. */
+static int reaper(const struct container *c, const char *dir, const char *id)
+{
+	_cleanup_free_ char *state = NULL;
+	int status;
+	pid_t pid;
+
+	if (asprintf(&state, "%s/state", dir) < 0)
+		return RUN_EXIT_ERROR;
+	/* runc reads /proc/PID of the processes it makes: a /proc of this namespace */
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
+		fprintf(stderr, "slimfs-run: cannot mount /proc for runc: %s\n", strerror(errno));
+		return RUN_EXIT_ERROR;
+	}
+	/* pid 1 only receives signals it has a handler for (taken with sigwaitinfo) */
+	forwarded_handle(noop_handler);
+	pid = fork();
+	if (pid < 0)
+		return RUN_EXIT_ERROR;
+	if (pid == 0) {
+		char *argv[] = { "runc", "--root", state, "run", "--bundle", (char *)dir,
+				 (char *)id, NULL };
+		int from[2], to[2];
+		size_t n = 0;
+
+		forwarded_handle(SIG_DFL);
+		run_unblock_signals();
+		if (c->stdin_fd >= 0) {
+			from[n] = c->stdin_fd;
+			to[n++] = 0;
+		}
+		if (c->stdout_fd >= 0) {
+			from[n] = c->stdout_fd;
+			to[n++] = 1;
+		}
+		if (fds_place(from, to, n) < 0)
+			_exit(RUN_EXIT_ERROR);
+		execvp(argv[0], argv);
+		fprintf(stderr, "slimfs-run: runc: %s\n", strerror(errno));
+		_exit(RUN_EXIT_ERROR);
+	}
+	status = reap_forwarding(pid);
+	{
+		char *del[] = { "runc", "--root", state, "delete", "-f", (char *)id, NULL };
+
+		run_quiet(del);
+	}
+	return status;
+}
+
 int runc_run(const struct container *c, int *status, struct sfs_err *err)
 {
 	_cleanup_free_ char *dir = strdup(RUN_STATE_DIR "/bundle-XXXXXX");
@@ -157,32 +261,19 @@ int runc_run(const struct container *c, int *status, struct sfs_err *err)
 	if (!mkdtemp(dir))
 		return sfs_fail(err, errno, "cannot make a bundle in %s", RUN_STATE_DIR);
 	snprintf(id, sizeof id, "slimfs-%d", (int)getpid());
+	sweep_cgroups("/sys/fs/cgroup", 1);
 	if (write_bundle(c, dir, err) < 0)
 		goto out;
-	pid = fork();
+	pid = clone_guarded(CLONE_NEWPID | CLONE_NEWNS);
 	if (pid < 0) {
-		sfs_fail(err, errno, "fork");
+		sfs_fail(err, errno, "cannot make runc's namespaces");
 		goto out;
 	}
-	if (pid == 0) {
-		char *argv[] = { "runc", "run", "--bundle", dir, id, NULL };
-
-		run_unblock_signals();
-		if ((c->stdin_fd >= 0 && dup2(c->stdin_fd, 0) < 0) ||
-		    (c->stdout_fd >= 0 && dup2(c->stdout_fd, 1) < 0))
-			_exit(RUN_EXIT_ERROR);
-		execvp(argv[0], argv);
-		fprintf(stderr, "slimfs-run: runc: %s\n", strerror(errno));
-		_exit(RUN_EXIT_ERROR);
-	}
+	if (pid == 0)
+		_exit(reaper(c, dir, id));
 	*status = wait_forwarding(pid, c->daemon);
 	ret = 0;
 out:
-	{
-		char *del[] = { "runc", "delete", "-f", id, NULL };
-
-		run_quiet(del);
-	}
 	sfs_rm_tree(dir, NULL);
 	return ret;
 }
