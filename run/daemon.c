@@ -121,15 +121,16 @@ int daemon_start(struct daemon *d, const struct run_target *t, const char *cmdli
 	if (d->pid < 0)
 		return sfs_fail(err, errno, "fork");
 	if (d->pid == 0) {
-		int null = open("/dev/null", O_RDONLY);
+		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		/* stdin is CMD's; stdout may be captured (--check): the daemon gets neither */
+		int from[] = { null, 2, wr }, to[] = { 0, 1, 3 };
 
 		run_unblock_signals();
 		setpgid(0, 0);
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		if (getppid() != parent)
 			_exit(1);
-		/* stdin is CMD's; stdout may be captured (--check): the daemon gets neither */
-		if (null < 0 || dup2(null, 0) < 0 || dup2(2, 1) < 0 || dup2(wr, 3) < 0)
+		if (null < 0 || fds_place(from, to, 3) < 0)
 			_exit(1);
 		execv(exe, (char *const *)argv);
 		fprintf(stderr, "slimfs-run: %s: %s\n", exe, strerror(errno));
