@@ -8,8 +8,11 @@
  * is nosuid (FUSE's default: the image's setuid and file-capability binaries raise
  * nothing) unless --privileged asks for everything (-o suid).
  *
- * Invariant: daemon_stop returns only after the daemon has exited, i.e. after the
- * trace is complete and closed, and removes the mount point it made.
+ * Invariants: daemon_stop returns only after the daemon has exited, i.e. after the
+ * trace is complete and closed, and removes the mount point it made.  A forwarded
+ * signal that arrives while the daemon mounts ends the wait: the daemon is stopped
+ * (SIGTERM: it unmounts what it mounted) and daemon_start fails, the signal left
+ * pending for the caller (run_pending_signal).
  */
 #include "internal.h"
 
@@ -18,12 +21,14 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -60,16 +65,42 @@ static void msleep(long ms)
 	nanosleep(&ts, NULL);
 }
 
+/* Wait for the daemon's ready byte on RD: 1 when it came, 0 when the pipe closed
+ * without it (the daemon failed), -1 when a forwarded signal came first. */
+static int wait_ready(int rd)
+{
+	sigset_t set;
+	_cleanup_close_ int sfd = -1;
+	char byte;
+	ssize_t n;
+
+	forwarded_set(&set);
+	sigdelset(&set, SIGCHLD);
+	sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	for (;;) {
+		struct pollfd p[2] = { { .fd = rd, .events = POLLIN }, { .fd = sfd, .events = POLLIN } };
+
+		if (run_pending_signal())
+			return -1;
+		if (poll(p, sfd >= 0 ? 2 : 1, -1) < 0 && errno != EINTR)
+			return 0;
+		if (p[0].revents) {
+			while ((n = read(rd, &byte, 1)) < 0 && errno == EINTR)
+				;
+			return n == 1;
+		}
+		/* a signal: seen pending at the top (signalfd does not consume it) */
+	}
+}
+
 int daemon_start(struct daemon *d, const struct run_target *t, const char *cmdline,
 		 const struct run_opts *o, struct sfs_err *err)
 {
 	_cleanup_free_ char *exe = NULL;
 	_cleanup_close_ int rd = -1, wr = -1;
-	const char *argv[20];   /* 15 at most, and the NULL */
-	int fds[2], argc = 0, wstatus;
+	const char *argv[20];   /* 17 at most, and the NULL */
+	int fds[2], argc = 0, wstatus, ready;
 	pid_t parent = getpid();
-	char byte;
-	ssize_t n;
 
 	d->pid = -1;
 	d->mnt = NULL;
@@ -137,10 +168,15 @@ int daemon_start(struct daemon *d, const struct run_target *t, const char *cmdli
 		_exit(127);
 	}
 	close(steal_fd(&wr));
-	while ((n = read(rd, &byte, 1)) < 0 && errno == EINTR)
-		;
-	if (n == 1)
+	ready = wait_ready(rd);
+	if (ready == 1)
 		return 0;
+	if (ready < 0) {
+		/* interrupted: the daemon unmounts on SIGTERM, whatever it got to */
+		kill(d->pid, SIGTERM);
+		return sfs_fail(err, 0, "interrupted by signal %d while mounting %s",
+				run_pending_signal(), t->rootfs);
+	}
 	/* no ready byte: the daemon failed (and said why on stderr) */
 	while (waitpid(d->pid, &wstatus, 0) < 0 && errno == EINTR)
 		;

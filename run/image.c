@@ -56,6 +56,11 @@ static int sha256_file(int fd, char hex[65], const char *file, struct sfs_err *e
 		goto out;
 	}
 	while ((n = read(fd, buf, sizeof buf)) != 0) {
+		if (run_pending_signal()) {
+			sfs_fail(err, 0, "%s: interrupted by signal %d while reading it", file,
+				 run_pending_signal());
+			goto out;
+		}
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -125,6 +130,11 @@ static int extract(struct archive *in, const char *file, int destfd, struct sfs_
 	while ((r = archive_read_next_header(in, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
 		const char *name = archive_entry_pathname(e), *link = archive_entry_hardlink(e);
 
+		if (run_pending_signal()) {
+			sfs_fail(err, 0, "%s: interrupted by signal %d while unpacking it", file,
+				 run_pending_signal());
+			goto out;
+		}
 		if (!name || !name_is_safe(name)) {
 			sfs_fail(err, 0, "%s: unsafe member '%s' (absolute or with ..): refused",
 				 file, name ? name : "");

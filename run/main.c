@@ -114,6 +114,15 @@ static char *absolute(const char *path)
 	return p;
 }
 
+/* The exit status of a failed run: 128+N when a forwarded signal N ended it. */
+static int failed(struct sfs_err *err, int status)
+{
+	int sig = run_pending_signal();
+
+	sfs_err_print(PROG, err);
+	return sig ? 128 + sig : status;
+}
+
 int main(int argc, char **argv)
 {
 	enum { OPT_TRACE = 256, OPT_RUNTIME, OPT_ENV, OPT_WORKDIR, OPT_USER, OPT_NET,
@@ -242,7 +251,7 @@ int main(int argc, char **argv)
 		goto fail;
 	if (check) {
 		if (run_check(&o, argv[optind], check, &status, &err) < 0)
-			goto fail;
+			return failed(&err, status);
 		return status;
 	}
 	if (!trace)
@@ -266,13 +275,10 @@ int main(int argc, char **argv)
 			.stdin_fd = -1, .stdout_fd = -1,
 		};
 
-		if (run_session(&o, &t, &status, &err) < 0) {
-			sfs_err_print(PROG, &err);
-			return status;
-		}
+		if (run_session(&o, &t, &status, &err) < 0)
+			return failed(&err, status);
 	}
 	return status;
 fail:
-	sfs_err_print(PROG, &err);
-	return RUN_EXIT_ERROR;
+	return failed(&err, RUN_EXIT_ERROR);
 }

@@ -111,6 +111,10 @@ int run_session(const struct run_opts *o, const struct run_target *t, int *statu
 		*status = RUN_EXIT_NOTFOUND;
 		goto out;
 	}
+	if (run_pending_signal()) {   /* a ^C while the image was looked at */
+		sfs_fail(err, 0, "interrupted by signal %d", run_pending_signal());
+		goto out;
+	}
 	if (daemon_start(&d, t, cmdline, o, err) < 0)
 		goto stop;
 	c.root = d.mnt;
