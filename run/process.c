@@ -108,6 +108,13 @@ int run_isolate(struct sfs_err *err)
 	/* Without this, mounts would still propagate back to the host's shared mounts. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return sfs_fail(err, errno, "cannot make mounts private");
+	/* Mount points and bundles live on a tmpfs only this namespace sees: whatever
+	 * ends the runner (SIGKILL too), none of them is left on the host. */
+	if (mkdir(RUN_STATE_DIR, 0700) < 0 && errno != EEXIST)
+		return sfs_fail(err, errno, "%s", RUN_STATE_DIR);
+	if (mount("slimfs-run", RUN_STATE_DIR, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		  "mode=0700,size=4m") < 0)
+		return sfs_fail(err, errno, "cannot mount a tmpfs on %s", RUN_STATE_DIR);
 	return 0;
 }
 
