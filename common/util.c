@@ -27,6 +27,13 @@ int sfs_rm_tree(const char *path, struct sfs_err *err)
 	return 0;
 }
 
+const char *sfs_cache_dir(void)
+{
+	const char *c = getenv("SLIMFS_CACHE");
+
+	return c && *c ? c : SFS_CACHE_DIR;
+}
+
 char *sfs_join_argv(char *const *argv)
 {
 	size_t len = 1;

@@ -15,6 +15,11 @@
  * another mount.  A missing PATH is fine.  0, or -1 with ERR (may be NULL). */
 int sfs_rm_tree(const char *path, struct sfs_err *err);
 
+/* The image cache's top directory: $SLIMFS_CACHE, or /var/cache/slimfs.  Unpacked
+ * images live in CACHE/images/<64 hex>/rootfs (run/image.c). */
+#define SFS_CACHE_DIR "/var/cache/slimfs"
+const char *sfs_cache_dir(void);
+
 /* ARGV (NULL-terminated) joined by spaces, as a run's command line; NULL when out of
  * memory.  The caller frees it. */
 char *sfs_join_argv(char *const *argv);

@@ -1,12 +1,15 @@
 /* image.c — ROOTFS as given on the command line: an image directory, or an image
  * tarball (`docker export` output, any compression libarchive reads) unpacked once into
- * a cache keyed by the tarball's sha256: CACHE/images/<digest>.
+ * a cache keyed by the tarball's sha256: CACHE/images/<digest>/rootfs.
  *
  * Invariants: a cache entry exists only complete (unpacked into a temporary sibling,
- * checked, then renamed; concurrent runners serialise on CACHE/images/.lock).  No
- * member is written outside the unpack directory: absolute names, `..`, writes through
- * symlinks and hardlinks to outside targets are refused (libarchive's SECURE flags,
- * plus our own checks so the error names the member).
+ * checked, then renamed; concurrent runners serialise on CACHE/images/.lock).  The
+ * cache is root's alone, as podman's storage is: images/ and every entry are 0700, so
+ * an image's setuid binaries and device nodes are nobody else's to use.  No member is
+ * written outside the unpack directory: absolute names, `..`, writes through symlinks
+ * and hardlinks to outside targets are refused (libarchive's SECURE flags, plus our
+ * own checks so the error names the member).  A forwarded signal stops hashing and
+ * unpacking (run_pending_signal), and what was unpacked is removed.
  */
 #include "run.h"
 
@@ -262,12 +265,30 @@ static int mkdir_p(const char *path, mode_t mode)
 	return mkdir(buf, mode) < 0 && errno != EEXIST ? -1 : 0;
 }
 
+/* CACHE/images, made root-only (also when an older slimfs made it 0755). */
+static int cache_images_dir(const char *images, struct sfs_err *err)
+{
+	struct stat st;
+
+	if (mkdir(images, 0700) < 0 && errno != EEXIST)
+		return sfs_fail(err, errno, "cannot make the image cache %s", images);
+	if (lstat(images, &st) < 0)
+		return sfs_fail(err, errno, "%s", images);
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+		return sfs_fail(err, 0, "%s: not a directory of ours: refusing it as the image cache",
+				images);
+	if ((st.st_mode & 07777) != 0700 && chmod(images, 0700) < 0)
+		return sfs_fail(err, errno, "%s", images);
+	return 0;
+}
+
 static int image_from_tarball(const char *file, const char *cache, char **dir,
 			      struct sfs_err *err)
 {
 	_cleanup_close_ int fd = open(file, O_RDONLY | O_CLOEXEC);
 	_cleanup_close_ int lock = -1;
-	_cleanup_free_ char *images = NULL, *final = NULL, *tmp = NULL, *lockname = NULL;
+	_cleanup_free_ char *images = NULL, *entry = NULL, *final = NULL, *tmp = NULL,
+			    *tmp_rootfs = NULL, *lockname = NULL, *cache_real = NULL;
 	char digest[65] = "";
 	struct stat st;
 
@@ -275,27 +296,47 @@ static int image_from_tarball(const char *file, const char *cache, char **dir,
 		return sfs_fail(err, errno, "%s", file);
 	if (sha256_file(fd, digest, file, err) < 0)
 		return -1;
+	if (mkdir_p(cache, 0755) < 0)
+		return sfs_fail(err, errno, "cannot make the image cache %s", cache);
+	/* the entry's path is the trace's lowerdir: spelt canonically, as export wants */
+	if (!(cache_real = realpath(cache, NULL)))
+		return sfs_fail(err, errno, "%s", cache);
+	cache = cache_real;
 	if (asprintf(&images, "%s/images", cache) < 0 ||
-	    asprintf(&final, "%s/%s", images, digest) < 0 ||
+	    asprintf(&entry, "%s/%s", images, digest) < 0 ||
+	    asprintf(&final, "%s/rootfs", entry) < 0 ||
 	    asprintf(&tmp, "%s/.tmp-%s-XXXXXX", images, digest) < 0 ||
 	    asprintf(&lockname, "%s/.lock", images) < 0)
 		return sfs_fail(err, ENOMEM, "%s", file);
-	if (mkdir_p(images, 0755) < 0)
-		return sfs_fail(err, errno, "cannot make the image cache %s", images);
+	if (cache_images_dir(images, err) < 0)
+		return -1;
 	lock = open(lockname, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (lock < 0 || flock(lock, LOCK_EX) < 0)
 		return sfs_fail(err, errno, "cannot lock the image cache %s", lockname);
 	if (stat(final, &st) == 0 && S_ISDIR(st.st_mode)) {
+		if (chmod(entry, 0700) < 0)
+			return sfs_fail(err, errno, "%s", entry);
 		*dir = steal_pointer(&final);
 		return 0;
 	}
-	if (!mkdtemp(tmp))
+	/* an entry without rootfs/ is an older slimfs's (the entry was the root fs) */
+	if (lstat(entry, &st) == 0 && sfs_rm_tree(entry, err) < 0)
+		return -1;
+	if (!mkdtemp(tmp))   /* 0700: the entry's mode once renamed */
 		return sfs_fail(err, errno, "cannot make a directory in %s", images);
-	if (unpack_into(file, fd, tmp, err) < 0)
+	if (asprintf(&tmp_rootfs, "%s/rootfs", tmp) < 0) {
+		sfs_fail(err, ENOMEM, "%s", file);
 		goto fail;
-	if (check_rootfs(tmp, file, err) < 0)
+	}
+	if (mkdir(tmp_rootfs, 0755) < 0) {
+		sfs_fail(err, errno, "%s", tmp_rootfs);
 		goto fail;
-	if (rename(tmp, final) < 0) {
+	}
+	if (unpack_into(file, fd, tmp_rootfs, err) < 0)
+		goto fail;
+	if (check_rootfs(tmp_rootfs, file, err) < 0)
+		goto fail;
+	if (rename(tmp, entry) < 0) {
 		sfs_fail(err, errno, "cannot rename %s", tmp);
 		goto fail;
 	}
@@ -314,8 +355,7 @@ int image_resolve(const char *rootfs, char **dir, struct sfs_err *err)
 	if (stat(rootfs, &st) < 0)
 		return sfs_fail(err, errno, "%s", rootfs);
 	if (S_ISREG(st.st_mode))
-		return image_from_tarball(rootfs, getenv("SLIMFS_CACHE") ?: RUN_CACHE_DIR, dir,
-					  err);
+		return image_from_tarball(rootfs, sfs_cache_dir(), dir, err);
 	if (!S_ISDIR(st.st_mode))
 		return sfs_fail(err, 0, "%s: not a directory or an image tarball", rootfs);
 	abs = realpath(rootfs, NULL);

@@ -30,7 +30,7 @@
 #define RUN_DEFAULT_HOSTNAME "slimfs"
 #define RUN_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define RUN_STATE_DIR "/run/slimfs"           /* mount points, OCI bundles */
-#define RUN_CACHE_DIR "/var/cache/slimfs"     /* images/<sha256>: unpacked tarballs */
+#define RUN_CACHE_DIR SFS_CACHE_DIR           /* images/<sha256>/rootfs: unpacked tarballs */
 
 enum run_runtime { RUNTIME_BUILTIN, RUNTIME_RUNC };
 
@@ -81,8 +81,8 @@ void run_block_signals(void);
 void run_unblock_signals(void);
 
 /* Resolve ROOTFS (directory or tarball) into an absolute image directory in *DIR
- * (malloc'd).  Tarballs are unpacked once into CACHE/images/<sha256>, CACHE being
- * $SLIMFS_CACHE or RUN_CACHE_DIR. */
+ * (malloc'd).  Tarballs are unpacked once into CACHE/images/<sha256>/rootfs, CACHE
+ * being sfs_cache_dir(); images/ and its entries are root-only (0700). */
 int image_resolve(const char *rootfs, char **dir, struct sfs_err *err);
 
 /* Unpack tarball FILE into a new directory under PARENT; *DIR gets its path. */

@@ -190,17 +190,20 @@ teardown() {
 
 # ---- image tarballs -----------------------------------------------------------------
 
-@test "a tarball ROOTFS is unpacked once into the cache" {
+@test "a tarball ROOTFS is unpacked once into the root-only cache" {
 	tiny_rootfs tiny
 	tar -C tiny -cf tiny.tar .
 	digest=$(sha256sum tiny.tar | cut -d' ' -f1)
 	run slimfs_run --trace t.db tiny.tar -- cat /etc-motd
 	[ "$status" -eq 0 ]
 	[ "$output" = "tiny image" ]
-	[ -d "$SLIMFS_CACHE/images/$digest/usr/bin" ]
-	[ "$(sqlite3 t.db 'SELECT lowerdir FROM runs')" = "$SLIMFS_CACHE/images/$digest" ]
+	[ -d "$SLIMFS_CACHE/images/$digest/rootfs/usr/bin" ]
+	[ "$(sqlite3 t.db 'SELECT lowerdir FROM runs')" = "$SLIMFS_CACHE/images/$digest/rootfs" ]
+	# root's alone: an image's setuid binaries and device nodes are no one else's
+	[ "$(stat -c %a:%u "$SLIMFS_CACHE/images")" = 700:0 ]
+	[ "$(stat -c %a:%u "$SLIMFS_CACHE/images/$digest")" = 700:0 ]
 	# a second run uses the cached tree as it is: it is not unpacked again
-	echo cached >"$SLIMFS_CACHE/images/$digest/marker"
+	echo cached >"$SLIMFS_CACHE/images/$digest/rootfs/marker"
 	run slimfs_run --trace t.db tiny.tar -- cat /marker
 	[ "$status" -eq 0 ]
 	[ "$output" = "cached" ]
