@@ -79,11 +79,11 @@ demo() {
 	echo "== record: ${DEMO_CMD[*]}   (in $rootfs)"
 	build/run/slimfs-run --trace "$out/demo.db" "$rootfs" -- "${DEMO_CMD[@]}"
 	echo "== export: $out/lean.tar"
-	build/export/slimfs-export -o "$out/lean.tar" "$out/demo.db"
+	build/export/slimfs-export --from "$rootfs" -o "$out/lean.tar" "$out/demo.db"
 	echo "== check: the lean image gives the same output"
 	build/run/slimfs-run --check "$out/lean.tar" "$rootfs" -- "${DEMO_CMD[@]}"
 	echo "== what was kept"
-	build/export/slimfs-export --stats "$out/demo.db"
+	build/export/slimfs-export --from "$rootfs" --stats "$out/demo.db"
 	echo "== sizes"
 	du -sh --apparent-size "$rootfs" "$out/lean.tar"
 }

@@ -6,11 +6,20 @@
  * that is not absolute and clean is refused with a warning: it was not written
  * by the kernel's walk, and obeying it could name something outside the root.
  * All runs must name the same image unless --from overrides them.
+ *
+ * Trust rule (docs/reliability.md, "Threat model"): a trace is data anyone may have
+ * edited, so the directory it names (runs.lowerdir) is read only when it is an image
+ * slimfs-run unpacked: CACHE/images/<64 hex>/rootfs, written exactly as its realpath
+ * (no symlink, no "..", no trailing '/').  Anything else — a plain directory, '/',
+ * a path into the cache that is not spelt canonically — needs --from DIR, which always
+ * wins.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/cleanup.h"
+#include "common/util.h"
 #include "ctx.h"
 
 struct load {
@@ -100,6 +109,26 @@ static size_t dir_len(const char *d)
 	return n;
 }
 
+/* LOWERDIR is CACHE/images/<64 lowercase hex>/rootfs, spelt as its realpath. */
+static bool lowerdir_trusted(const char *lowerdir)
+{
+	_cleanup_free_ char *real = realpath(lowerdir, NULL);
+	_cleanup_free_ char *cache = realpath(sfs_cache_dir(), NULL);
+	const char *p;
+	size_t n;
+
+	if (!real || !cache || strcmp(real, lowerdir) != 0)
+		return false;
+	n = strlen(cache);
+	if (strncmp(real, cache, n) != 0 || strncmp(real + n, "/images/", 8) != 0)
+		return false;
+	p = real + n + 8;
+	for (int i = 0; i < 64; i++, p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+			return false;
+	return strcmp(p, "/rootfs") == 0;
+}
+
 int evidence_load(struct export_ctx *c, struct sfs_err *err)
 {
 	const struct export_opts *o = c->o;
@@ -126,6 +155,13 @@ int evidence_load(struct export_ctx *c, struct sfs_err *err)
 				c->nincomplete++;
 			if (o->from)
 				continue;
+			if (!lowerdir_trusted(run->lowerdir)) {
+				sfs_fail(err, 0, "%s: the trace names %s as its image, which is not an "
+					 "image slimfs-run unpacked: name the image with --from DIR",
+					 o->traces[t], run->lowerdir);
+				trace_reader_close(r);
+				return -1;
+			}
 			if (image == NULL) {
 				image = run->lowerdir;
 				image_trace = o->traces[t];

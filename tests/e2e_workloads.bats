@@ -20,13 +20,13 @@ workload() {
 	run "$SLIMFS_RUN" --trace t.db "$@"
 	[ "$status" -eq 0 ]
 	recorded=$output
-	run "$SLIMFS_EXPORT" -o lean.tar t.db
+	run "$SLIMFS_EXPORT" --from "$ROOTFS" -o lean.tar t.db
 	[ "$status" -eq 0 ]
 	run "$SLIMFS_RUN" --check lean.tar "$@"
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[[ ${lines[-1]} == "slimfs-run: check passed:"* ]]
-	run "$SLIMFS_EXPORT" --stats --json t.db
+	run "$SLIMFS_EXPORT" --from "$ROOTFS" --stats --json t.db
 	[ "$status" -eq 0 ]
 	kept=$(python3 -c 'import json, sys; s = json.load(sys.stdin); print("%.2f" % (100 * s["bytes_kept"] / s["bytes_total"]))' <<<"$output")
 	echo "lean image: $kept% of the image (floor: at most $max%)"

@@ -18,8 +18,11 @@ trace() {
 	"$MKTRACE" "$file" "$img" "$@"
 }
 
+# slimfs_export ARGS... — slimfs-export naming the suite's image with --from: the traces
+# here are of plain directories, which export reads only when named (the trust rule,
+# docs/reliability.md).  A --from among ARGS comes later, and wins.
 slimfs_export() {
-	"$SLIMFS_EXPORT" "$@"
+	"$SLIMFS_EXPORT" --from "$IMG" "$@"
 }
 
 # extract ARCHIVE DIR — as a user would: GNU tar, xattrs, numeric owners.
@@ -30,7 +33,7 @@ extract() {
 
 # kept TRACE... — the kept paths (--list), one per line.
 kept() {
-	"$SLIMFS_EXPORT" --list -q "$@"
+	"$SLIMFS_EXPORT" --from "$IMG" --list -q "$@"
 }
 
 # json_field JSON KEY — one top-level value of the --json statistics.

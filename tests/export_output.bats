@@ -176,13 +176,32 @@ lookup /nowhere'
 	fails_one_line
 }
 
+# Images slimfs-run unpacked (CACHE/images/<sha256>/rootfs): the only ones a trace may
+# name without --from.
 @test "export refuses traces of different images unless --from names one" {
-	mkdir -p other
-	trace o.db "$BATS_TEST_TMPDIR/other" <<< "lookup /x"
-	run --separate-stderr slimfs_export -o out.tar t.db o.db
+	export SLIMFS_CACHE=$BATS_TEST_TMPDIR/cache
+	a=$SLIMFS_CACHE/images/$(printf a%.0s {1..64})/rootfs
+	b=$SLIMFS_CACHE/images/$(printf b%.0s {1..64})/rootfs
+	mkdir -p "$(dirname "$a")" "$b/x"
+	cp -a "$IMG" "$a"
+	"$MKTRACE" a.db "$a" <<< "lookup /usr/bin/tool"
+	"$MKTRACE" b.db "$b" <<< "lookup /x"
+	"$SLIMFS_EXPORT" -o one.tar a.db
+	tar -tf one.tar | grep -qx ./usr/bin/tool
+	run --separate-stderr "$SLIMFS_EXPORT" -o out.tar a.db b.db
 	fails_one_line '*different images*--from*'
 	[ ! -e out.tar ]
-	slimfs_export --from "$IMG" -o out.tar t.db o.db
+	"$SLIMFS_EXPORT" --from "$a" -o out.tar a.db b.db
+	tar -tf out.tar | grep -qx ./usr/bin/tool
+}
+
+@test "export reads a trace's image only when slimfs-run unpacked it, else asks for --from" {
+	export SLIMFS_CACHE=$BATS_TEST_TMPDIR/cache
+	mkdir -p "$SLIMFS_CACHE"
+	run --separate-stderr "$SLIMFS_EXPORT" -o out.tar t.db
+	fails_one_line "*t.db: the trace names $IMG as its image*--from DIR*"
+	[ ! -e out.tar ]
+	"$SLIMFS_EXPORT" --from "$IMG" -o out.tar t.db
 	tar -tf out.tar | grep -qx ./usr/bin/tool
 }
 
@@ -250,12 +269,12 @@ lookup /nowhere'
 	for i in $(seq 200); do echo "$i" >"$IMG/b/f$i"; done
 	{ echo "read /a/big"; for i in $(seq 200); do echo "read /b/f$i"; done; } | trace p.db
 	# on a terminal (script(1) gives it one); gzip of 768 MB of zeros takes seconds
-	script -qec "$SLIMFS_EXPORT -o tty.tar.gz p.db" /dev/null >tty.out
+	script -qec "$SLIMFS_EXPORT --from $IMG -o tty.tar.gz p.db" /dev/null >tty.out
 	grep -a -q "slimfs-export: .*/.* entries, .* MB" tty.out
 	# the line is erased at the end: "\r", then ESC [ K, is the last thing written
 	[[ $(tail -c 4 tty.out | od -An -tx1 | tr -d ' \n') == 0d1b5b4b ]]
 	# not on a pipe
-	"$SLIMFS_EXPORT" -o pipe.tar.gz p.db 2>pipe.err
+	"$SLIMFS_EXPORT" --from "$IMG" -o pipe.tar.gz p.db 2>pipe.err
 	[[ ! -s pipe.err ]]
 	cmp <(tar -tzf tty.tar.gz) <(tar -tzf pipe.tar.gz)
 }

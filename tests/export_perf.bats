@@ -34,7 +34,8 @@ image() {
 # under ptrace: off for this call in ASan builds); the calls go to strace.log.
 strace_export() {
 	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
-		strace -f -o strace.log -e trace=newfstatat,getdents64,statx "$SLIMFS_EXPORT" "$@"
+		strace -f -o strace.log -e trace=newfstatat,getdents64,statx "$SLIMFS_EXPORT" \
+		--from "$IMG" "$@"
 }
 
 @test "export finds every name of a kept inode the trace missed, on ext4 and on tmpfs" {
@@ -44,7 +45,7 @@ strace_export() {
 		image "$img"
 		rm -f t.db
 		trace t.db "$img" <<< "read /usr/lib/b/h3"
-		slimfs_export -o out.tar t.db
+		slimfs_export --from "$img" -o out.tar t.db
 		run tar -tvf out.tar
 		# the first name in path order holds the content, the others link to it
 		grep -q '^-.* \./etc/h3$' <<< "$output"

@@ -25,7 +25,7 @@ ls_fields() {
 	mount_slimfs "$ROOTFS" "$MNT" "$BATS_TEST_TMPDIR/t.db"
 	chroot "$MNT" /bin/ls -l / >before.txt
 	umount_slimfs "$MNT" "$BATS_TEST_TMPDIR/t.db"
-	run --separate-stderr slimfs_export -o lean.tar.zst --stats --json t.db
+	run --separate-stderr slimfs_export --from "$ROOTFS" -o lean.tar.zst --stats --json t.db
 	[ "$status" -eq 0 ]
 	j=$output
 	extract lean.tar.zst lean

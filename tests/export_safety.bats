@@ -48,7 +48,8 @@ setup() {
 	END
 	# (LeakSanitizer cannot run under ptrace: off for this one call in ASan builds)
 	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
-		strace -f -o strace.log -e trace=%file,openat2 "$SLIMFS_EXPORT" -o out.tar t.db 2>stderr.txt
+		strace -f -o strace.log -e trace=%file,openat2 "$SLIMFS_EXPORT" --from "$IMG" \
+		-o out.tar t.db 2>stderr.txt
 	grep -q "refusing path /../$rel" stderr.txt
 	grep -q "refusing path /./etc/passwd" stderr.txt
 	[ "$(grep -c 'refusing path' stderr.txt)" -eq 4 ]

@@ -56,7 +56,7 @@ ops_of() {
 	has_event "$TRACE" /data/big passthrough
 	run ! has_event "$TRACE" /data/big read
 	# passthrough is read evidence: --keep read keeps what was read, not what was stat'ed
-	run --separate-stderr "$SLIMFS_EXPORT" --keep read --list "$TRACE"
+	run --separate-stderr "$SLIMFS_EXPORT" --from "$LOWER" --keep read --list "$TRACE"
 	[ "$status" -eq 0 ]
 	grep -qx /etc/data <<<"$output"
 	grep -qx /data/big <<<"$output"

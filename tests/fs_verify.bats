@@ -32,7 +32,7 @@ run_value() {
 # stats_value KEY — KEY of `slimfs-export --stats --json TRACE` (read with sqlite3's JSON
 # functions, already a test dependency).
 stats_value() {
-	"$SLIMFS_EXPORT" --stats --json "$TRACE" >"$TMP/stats.json"
+	"$SLIMFS_EXPORT" --from "$LOWER" --stats --json "$TRACE" >"$TMP/stats.json"
 	sqlite3 :memory: "SELECT json_extract(readfile('$TMP/stats.json'), '\$.$1')"
 }
 

@@ -98,7 +98,7 @@ PY
 	busy_workload 2
 	sleep 2
 	kill_daemon_and_workers
-	run --separate-stderr "$SLIMFS_EXPORT" --list "$TRACE"
+	run --separate-stderr "$SLIMFS_EXPORT" --from "$LOWER" --list "$TRACE"
 	[ "$status" -eq 0 ]
 	[[ "$output" == */d0/f0* ]]
 }

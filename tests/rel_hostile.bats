@@ -251,14 +251,14 @@ mkimage() {
 }
 
 export_checks() {
-	run --separate-stderr "$SLIMFS_EXPORT" -o "$TMP/out.tar" "$TRACE"
+	run --separate-stderr "$SLIMFS_EXPORT" --from "$IMG" -o "$TMP/out.tar" "$TRACE"
 	echo "status=$status stderr=$stderr"
 	[ "$status" -lt 128 ]                   # no crash
 	if [ -f "$TMP/out.tar" ]; then
 		tar -xOf "$TMP/out.tar" 2>/dev/null | lacks "host secret"
 		tar -tf "$TMP/out.tar" | lacks canary/canary
 	fi
-	run --separate-stderr "$SLIMFS_EXPORT" --format dir -o "$TMP/outdir" "$TRACE"
+	run --separate-stderr "$SLIMFS_EXPORT" --from "$IMG" --format dir -o "$TMP/outdir" "$TRACE"
 	[ "$status" -lt 128 ]
 	lacks -rs "host secret" "$TMP/outdir"
 	canary_intact
@@ -268,7 +268,7 @@ export_checks() {
 	mkimage
 	printf '%s\n' "lookup /etc/ok" "read /../canary/canary" "read /etc/../../canary/canary" \
 		"read /..$CANARY/canary" | "$SLIMFS_BUILD/tests/mktrace" "$TRACE" "$IMG"
-	run --separate-stderr "$SLIMFS_EXPORT" --list "$TRACE"
+	run --separate-stderr "$SLIMFS_EXPORT" --from "$IMG" --list "$TRACE"
 	[ "$status" -eq 0 ]
 	[[ "$stderr" == *warning*..* ]]
 	[[ "$output" == */etc/ok* ]]
@@ -295,7 +295,7 @@ export_checks() {
 		INSERT INTO events SELECT run, (SELECT max(id) FROM nodes), op, first_us, count
 			FROM events LIMIT 1;"
 	[ "$(sqlite3 "$TRACE" "SELECT count(*) FROM event_paths WHERE path LIKE '%canary%'")" -eq 2 ]
-	run --separate-stderr "$SLIMFS_EXPORT" --list "$TRACE"
+	run --separate-stderr "$SLIMFS_EXPORT" --from "$IMG" --list "$TRACE"
 	echo "status=$status stderr=$stderr output=$output"
 	[ "$status" -eq 0 ]
 	[[ "$output" == */etc/ok* ]]
@@ -306,21 +306,66 @@ export_checks() {
 	export_checks
 }
 
-@test "a trace whose lowerdir was edited to a host directory is read only inside it" {
+# The trust rule: a trace's lowerdir is read only when it is an image slimfs-run
+# unpacked (CACHE/images/<sha256>/rootfs, spelt canonically); else --from DIR is asked
+# for, and --from always wins.
+@test "a trace whose lowerdir was edited to a host directory is refused, and read only in --from" {
 	mkimage
 	printf '%s\n' "read /canary" "read /../canary" | "$SLIMFS_BUILD/tests/mktrace" "$TRACE" "$IMG"
-	sqlite3 "$TRACE" "UPDATE runs SET lowerdir = '$TMP/img/etc/host_dir'"
+	sqlite3 "$TRACE" "UPDATE runs SET lowerdir = '$CANARY'"
 	run --separate-stderr "$SLIMFS_EXPORT" -o "$TMP/out.tar" "$TRACE"
-	echo "status=$status stderr=$stderr"
-	[ "$status" -lt 128 ]
+	fails_one_line "*the trace names $CANARY as its image*--from DIR*"
+	[ ! -e "$TMP/out.tar" ]
+	run --separate-stderr "$SLIMFS_EXPORT" --from "$IMG" -o "$TMP/out.tar" "$TRACE"
+	[ "$status" -eq 0 ]
+	tar -xOf "$TMP/out.tar" | lacks "host secret"
 	canary_intact
+}
+
+@test "a trace edited to lowerdir / naming /etc/shadow never exports the host's /etc/shadow" {
+	mkimage
+	echo "image shadow" >"$IMG/etc/shadow"
+	printf '%s\n' "read /etc/shadow" "read $CANARY/canary" | "$SLIMFS_BUILD/tests/mktrace" "$TRACE" "$IMG"
+	sqlite3 "$TRACE" "UPDATE runs SET lowerdir = '/'"
+	run --separate-stderr "$SLIMFS_EXPORT" -o "$TMP/out.tar" "$TRACE"
+	fails_one_line "*the trace names / as its image*--from DIR*"
+	[ ! -e "$TMP/out.tar" ]
+	run --separate-stderr "$SLIMFS_EXPORT" --list "$TRACE"
+	fails_one_line "*the trace names / as its image*"
+	# with the image named, /etc/shadow is the image's
+	run --separate-stderr "$SLIMFS_EXPORT" --from "$IMG" -o "$TMP/out.tar" "$TRACE"
+	[ "$status" -eq 0 ]
+	[ "$(tar -xOf "$TMP/out.tar" ./etc/shadow)" = "image shadow" ]
+	tar -xOf "$TMP/out.tar" | lacks -F "$(head -1 /etc/shadow)"
+	tar -xOf "$TMP/out.tar" | lacks "host secret"
+	canary_intact
+}
+
+@test "a trace's lowerdir into the image cache through a symlink or .. is refused" {
+	mktar "$TMP/plain.tar" plain
+	"$SLIMFS_RUN" --trace "$TRACE" --no-verify "$TMP/plain.tar" -- /usr/bin/cat /etc/hostname
+	lower=$(sqlite3 "$TRACE" "SELECT lowerdir FROM runs")
+	[[ $lower == "$SLIMFS_CACHE"/images/*/rootfs ]]
+	# as slimfs-run wrote it: trusted
+	"$SLIMFS_EXPORT" -q -o "$TMP/out.tar" "$TRACE"
+	[ "$(tar -xOf "$TMP/out.tar" ./etc/hostname)" = image ]
+	ln -s "$SLIMFS_CACHE" "$TMP/link"
+	entry=${lower#"$SLIMFS_CACHE"/}
+	for edited in "$TMP/link/$entry" "$lower/../rootfs" "$lower/" "$lower/usr/.." \
+		"$(dirname "$lower")" "$lower/usr" "$SLIMFS_CACHE/images/../images/${entry#images/}"; do
+		cp "$TRACE" "$TMP/edited.db"
+		sqlite3 "$TMP/edited.db" "UPDATE runs SET lowerdir = '$edited'"
+		run --separate-stderr "$SLIMFS_EXPORT" -o "$TMP/edited.tar" "$TMP/edited.db"
+		fails_one_line "*the trace names $edited as its image*--from DIR*"
+		[ ! -e "$TMP/edited.tar" ]
+	done
 }
 
 @test "mount points the image lacks are made up even when the trace names them" {
 	mkimage
 	printf '%s\n' "lookup /etc/ok" "negative /dev" "mkdir /proc" "lookup /tmp" |
 		"$SLIMFS_BUILD/tests/mktrace" "$TRACE" "$IMG"
-	"$SLIMFS_EXPORT" -q -o "$TMP/out.tar" "$TRACE"
+	"$SLIMFS_EXPORT" --from "$IMG" -q -o "$TMP/out.tar" "$TRACE"
 	tar -tvf "$TMP/out.tar" >"$TMP/list"
 	grep -q '^drwxr-xr-x .* \./dev/$' "$TMP/list"
 	grep -q '^dr-xr-xr-x .* \./proc/$' "$TMP/list" || grep -q '^drwxr-xr-x .* \./proc/$' "$TMP/list"

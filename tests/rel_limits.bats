@@ -72,7 +72,7 @@ PY
 	umount_slimfs "$MNT" "$TRACE"
 	has_read "$TRACE" "$long"
 	has_event "$TRACE" "${long:0:4094}N" create
-	"$SLIMFS_EXPORT" -q -o "$TMP/out.tar" "$TRACE"
+	"$SLIMFS_EXPORT" --from "$LOWER" -q -o "$TMP/out.tar" "$TRACE"
 	tar -xOf "$TMP/out.tar" ".$long" >"$TMP/leaf"
 	[ "$(cat "$TMP/leaf")" = "at PATH_MAX" ]
 	! tar -tf "$TMP/out.tar" | grep -q 'N$'   # created by the workload: not in the image
@@ -94,7 +94,7 @@ PY
 	[ "$status" -ne 0 ]
 	umount_slimfs "$MNT" "$TRACE"
 	has_read "$TRACE" "/names/$name"
-	"$SLIMFS_EXPORT" -q -o "$TMP/out.tar" "$TRACE"
+	"$SLIMFS_EXPORT" --from "$LOWER" -q -o "$TMP/out.tar" "$TRACE"
 	[ "$(tar -xOf "$TMP/out.tar" "./names/$name")" = lower ]
 }
 
@@ -114,7 +114,7 @@ PY
 	took=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
 	umount_slimfs "$MNT" "$TRACE"
 	[ "$(sqlite3 "$TRACE" "SELECT count(DISTINCT path) FROM event_paths WHERE path LIKE '/big/file-%'")" -eq "$NBIG" ]
-	"$SLIMFS_EXPORT" -q -o "$TMP/out.tar" "$TRACE"
+	"$SLIMFS_EXPORT" --from "$LOWER" -q -o "$TMP/out.tar" "$TRACE"
 	[ "$(tar -tf "$TMP/out.tar" | grep -c '^\./big/file-')" -eq "$NBIG" ]
 	echo "# $NBIG files: listed and stat'ed through the mount in $took s" >&3
 }
@@ -132,7 +132,7 @@ PY
 	done
 	has_event "$TRACE" /sparse/big4g passthrough
 	has_event "$TRACE" /sparse/big4g read
-	"$SLIMFS_EXPORT" -q --keep read --include /sparse/big4g -o "$TMP/out.tar.zst" "$TRACE"
+	"$SLIMFS_EXPORT" --from "$LOWER" -q --keep read --include /sparse/big4g -o "$TMP/out.tar.zst" "$TRACE"
 	zstd -dc "$TMP/out.tar.zst" | tar -tvf - >"$TMP/list"
 	grep -q " 4294967296 .* \./sparse/big4g$" "$TMP/list"
 	[ "$(zstd -dc "$TMP/out.tar.zst" | tar -xOf - ./sparse/big4g | tail -c 3)" = END ]
@@ -150,7 +150,7 @@ PY
 	[ "$(cat "$MNT/$deep/new/f")" = made ]
 	umount_slimfs "$MNT" "$TRACE"
 	has_read "$TRACE" "/$deep/leaf"
-	"$SLIMFS_EXPORT" -q -o "$TMP/out.tar" "$TRACE"
+	"$SLIMFS_EXPORT" --from "$LOWER" -q -o "$TMP/out.tar" "$TRACE"
 	[ "$(tar -xOf "$TMP/out.tar" "./$deep/leaf")" = bottom ]
 	[ "$(tar -tf "$TMP/out.tar" | grep -c '^\./deep/')" -ge 501 ]
 }

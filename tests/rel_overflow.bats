@@ -23,12 +23,12 @@ teardown() {
 	read_all_files "$MNT/many"
 	umount_slimfs "$MNT" "$TRACE"
 	[ "$(sqlite3 "$TRACE" 'SELECT overflow FROM runs')" -eq 1 ]
-	run --separate-stderr "$SLIMFS_EXPORT" --stats "$TRACE"
+	run --separate-stderr "$SLIMFS_EXPORT" --from "$LOWER" --stats "$TRACE"
 	[ "$status" -eq 0 ]
 	echo "$output" | head -3
 	[ "$(echo "$output" | grep -ci incomplete)" -ge 1 ]
 	[[ "$(echo "$output" | grep -i incomplete)" == *"1 of 1 runs"* ]]
-	run --separate-stderr "$SLIMFS_EXPORT" --stats --json "$TRACE"
+	run --separate-stderr "$SLIMFS_EXPORT" --from "$LOWER" --stats --json "$TRACE"
 	[ "$status" -eq 0 ]
 	[ "$(echo "$output" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["incomplete"], d["incomplete_runs"])')" = "True 1" ]
 	# the paths the workload read are still all in the trace (the daemon's own record)
@@ -44,7 +44,7 @@ teardown() {
 	read_all_files "$MNT/many"
 	umount_slimfs "$MNT" "$TRACE"
 	[ "$(sqlite3 "$TRACE" 'SELECT group_concat(overflow) FROM (SELECT overflow FROM runs ORDER BY id)')" = "0,1" ]
-	run --separate-stderr "$SLIMFS_EXPORT" --stats --json "$TRACE"
+	run --separate-stderr "$SLIMFS_EXPORT" --from "$LOWER" --stats --json "$TRACE"
 	[ "$status" -eq 0 ]
 	[ "$(echo "$output" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["incomplete"], d["incomplete_runs"], d["runs"])')" = "True 1 2" ]
 }
@@ -54,9 +54,9 @@ teardown() {
 	read_all_files "$MNT/many"
 	umount_slimfs "$MNT" "$TRACE"
 	[ "$(sqlite3 "$TRACE" 'SELECT overflow FROM runs')" -eq 0 ]
-	run --separate-stderr "$SLIMFS_EXPORT" --stats "$TRACE"
+	run --separate-stderr "$SLIMFS_EXPORT" --from "$LOWER" --stats "$TRACE"
 	[ "$status" -eq 0 ]
 	[ "$(echo "$output" | grep -ci incomplete)" -eq 0 ]
-	run --separate-stderr "$SLIMFS_EXPORT" --stats --json "$TRACE"
+	run --separate-stderr "$SLIMFS_EXPORT" --from "$LOWER" --stats --json "$TRACE"
 	[ "$(echo "$output" | python3 -c 'import json,sys; print(json.load(sys.stdin)["incomplete"])')" = False ]
 }
