@@ -1,6 +1,9 @@
 # run_helpers.bash — shared by tests/run_*.bats and tests/e2e_*.bats (slimfs-run).
 load helpers
 
+# The runner's mount points and bundles (on a tmpfs of its own mount namespace).
+RUN_STATE=/run/slimfs
+
 # Sets ROOTFS to the shared Debian root fs (read-only!), then points SLIMFS_CACHE at a
 # private cache so image tarballs unpacked by tests never land in /var/cache/slimfs.
 run_setup() {
@@ -45,6 +48,8 @@ assert_nothing_left() {
 	# (each check returns: teardown calls this with errexit off)
 	lacks -F ' /run/slimfs/' /proc/self/mountinfo || return 1
 	[ -z "$(pgrep -f -- "--trace $BATS_TEST_TMPDIR/")" ] || return 1
+	# runc, with its state in a bundle of ours (the runner's private /run/slimfs)
+	[ -z "$(pgrep -f -- "runc --root $RUN_STATE/")" ] || return 1
 	now=$(ls /run/slimfs 2>/dev/null || true)
 	[ -z "$(comm -13 <(echo "$RUN_STATE_BEFORE") <(echo "$now"))" ]
 }
@@ -65,4 +70,31 @@ tiny_rootfs() {
 		if [[ -d $dir/usr/$f && ! -e $dir/$f ]]; then ln -s usr/$f "$dir"/$f; fi
 	done
 	echo "tiny image" >"$dir"/etc-motd
+}
+
+# fake_daemon SCRIPT — a copy of slimfs-run in ./fake/run whose daemon (../fs/slimfs
+# next to it) is the bash SCRIPT; $FAKE_RUN is the copy.  The script gets the daemon's
+# arguments (the ready pipe is its fd 3) and $REAL_SLIMFS, the real daemon.
+fake_daemon() {
+	mkdir -p fake/run fake/fs
+	cp "$SLIMFS_RUN" fake/run/slimfs-run
+	{ echo '#!/bin/bash'; echo "REAL_SLIMFS=$SLIMFS"; echo "$1"; } >fake/fs/slimfs
+	chmod +x fake/fs/slimfs
+	FAKE_RUN=$PWD/fake/run/slimfs-run
+}
+
+# many_files_tar FILE — an image tarball of 40,000 small files (seconds to unpack).
+many_files_tar() {
+	python3 - "$1" <<'PY'
+import io, sys, tarfile
+with tarfile.open(sys.argv[1], "w") as t:
+    def d(name):
+        i = tarfile.TarInfo(name); i.type = tarfile.DIRTYPE; i.mode = 0o755; t.addfile(i)
+    d("usr/"); d("usr/bin/")
+    for n in range(40000):
+        if n % 1000 == 0:
+            d(f"usr/d{n // 1000}/")
+        i = tarfile.TarInfo(f"usr/d{n // 1000}/f{n}"); i.size = 1
+        t.addfile(i, io.BytesIO(b"x"))
+PY
 }
