@@ -138,6 +138,124 @@ teardown() {
 	assert_nothing_left
 }
 
+@test "SIGTERM while a tarball is unpacked ends the run and leaves no cache entry" {
+	many_files_tar many.tar
+	"$SLIMFS_RUN" --trace t.db many.tar -- sh -c true >out 2>err &
+	pid=$!
+	for _ in $(seq 200); do
+		compgen -G "$SLIMFS_CACHE/images/.tmp-*/rootfs/usr/d1" >/dev/null && break
+		sleep 0.05
+	done
+	kill -TERM "$pid"
+	st=0 && timeout 30 tail --pid="$pid" -f /dev/null || st=$?
+	[ "$st" -eq 0 ] || { kill -KILL "$pid"; false; }
+	st=0 && wait "$pid" || st=$?
+	cat err
+	[ "$st" -eq 143 ]
+	[ "$(cat err)" = "slimfs-run: many.tar: interrupted by signal 15 while unpacking it" ]
+	[ -z "$(ls -A "$SLIMFS_CACHE/images" | grep -v '^\.lock$')" ]
+	[ ! -e t.db ]
+}
+
+@test "SIGTERM or SIGINT while the daemon mounts ends the run and stops the daemon" {
+	# the daemon signals the runner, then never mounts (never writes its ready byte)
+	fake_daemon 'echo $$ >"$(dirname "$0")/daemon.pid"; kill -"$SIG" $PPID; exec sleep 60'
+	for sig in TERM INT; do
+		rm -f fake/fs/daemon.pid
+		st=0 && SIG=$sig timeout -s KILL 30 "$FAKE_RUN" --trace t.db "$ROOTFS" -- true >out 2>err ||
+			st=$?
+		cat err
+		[ "$st" -eq $((128 + $(kill -l "$sig"))) ]
+		grep -q "^slimfs-run: interrupted by signal $(kill -l "$sig") while mounting $ROOTFS" err
+		daemon=$(cat fake/fs/daemon.pid)
+		run ! kill -0 "$daemon"
+		assert_nothing_left
+	done
+}
+
+@test "SIGTERM right after the mount, before CMD exists, ends the run cleanly" {
+	# the real daemon; once it is mounted (its ready byte), the runner gets SIGTERM
+	fake_daemon 'runner=$PPID; exec 5>&3; exec "$REAL_SLIMFS" "$@" 3> >(head -c1 >&5; exec 5>&-; kill -TERM $runner)'
+	for rt in builtin runc; do
+		st=0 && timeout -s KILL 60 "$FAKE_RUN" --runtime "$rt" --trace "$PWD/t.db" "$ROOTFS" -- \
+			sleep 60 >out 2>err || st=$?
+		[ "$st" -eq 143 ]
+		assert_nothing_left
+	done
+	[ "$(sqlite3 t.db 'SELECT count(*) FROM runs WHERE ended_ns IS NOT NULL')" -eq 2 ]
+}
+
+# kill_runner_9 [slimfs-run options] — SIGKILL to a slimfs-run whose CMD runs: nothing
+# of the container is left running, and the daemon completes the trace.
+kill_runner_9() {
+	local cmd
+	"$SLIMFS_RUN" "$@" --trace "$PWD/t.db" "$ROOTFS" -- sh -c 'echo ready; exec sleep 86398' \
+		>out 2>err &
+	pid=$!
+	wait_ready out
+	cmd=$(pgrep -fx 'sleep 86398')
+	[ "$(wc -w <<<"$cmd")" -eq 1 ] || { kill -KILL "$pid" $cmd; false; }
+	kill -KILL "$pid"
+	for _ in $(seq 100); do
+		kill -0 "$cmd" 2>/dev/null || assert_nothing_left && break
+		sleep 0.1
+	done
+	# (a CMD that outlived the runner is killed here, so it does not outlive the test)
+	if kill -0 "$cmd" 2>/dev/null; then kill -KILL "$cmd"; false; fi
+	assert_nothing_left
+	timeout 30 flock t.db true
+	[ "$(sqlite3 t.db 'SELECT count(*) FROM runs WHERE ended_ns IS NOT NULL')" -eq 1 ]
+	[ "$(sqlite3 t.db 'PRAGMA integrity_check')" = ok ]
+}
+
+@test "SIGKILL of the runner leaves nothing of the container running" {
+	kill_runner_9
+}
+
+@test "runc: SIGKILL of the runner leaves nothing of the container running" {
+	kill_runner_9 --runtime runc
+	# and the next run removes the cgroups runc made for the dead one
+	slimfs_run --runtime runc --trace t.db "$ROOTFS" -- true
+	[ -z "$(find /sys/fs/cgroup -maxdepth 2 -name "slimfs-$pid")" ]
+}
+
+# A closed fd 0, 1 or 2 must not be taken by a pipe or file of the runner's (the ready
+# pipe on fd 0 used to hang the run); `timeout` turns a hang into a failure.
+@test "slimfs-run and --check work whatever fds 0-2 are: closed, one file, a pipe" {
+	tiny_rootfs image
+	cp -a image lean
+	for rt in builtin runc; do
+		# stdin closed: CMD reads an empty stdin
+		run timeout -s KILL 60 bash -c "'$SLIMFS_RUN' --runtime $rt --trace t.db '$ROOTFS' -- sh -c 'cat; echo done' <&-"
+		[ "$status" -eq 0 ]
+		[ "$output" = done ]
+		# stdout closed: stderr still works
+		run timeout -s KILL 60 bash -c "'$SLIMFS_RUN' --runtime $rt --trace t.db '$ROOTFS' -- sh -c 'echo err >&2; exit 4' >&-"
+		[ "$status" -eq 4 ]
+		[ "$output" = err ]
+		# stderr closed
+		run timeout -s KILL 60 bash -c "'$SLIMFS_RUN' --runtime $rt --trace t.db '$ROOTFS' -- sh -c 'echo out; exit 5' 2>&-"
+		[ "$status" -eq 5 ]
+		[ "$output" = out ]
+		# all three closed
+		run timeout -s KILL 60 bash -c "'$SLIMFS_RUN' --runtime $rt --trace t.db '$ROOTFS' -- sh -c 'exit 6' <&- >&- 2>&-"
+		[ "$status" -eq 6 ]
+		# stdout and stderr one file, stdin a pipe
+		run timeout -s KILL 60 bash -c "echo piped | '$SLIMFS_RUN' --runtime $rt --trace t.db '$ROOTFS' -- sh -c 'cat; echo e >&2' >both 2>&1; cat both"
+		[ "$status" -eq 0 ]
+		[ "$output" = $'piped\ne' ]
+	done
+	run timeout -s KILL 60 bash -c "'$SLIMFS_RUN' --check lean image -- cat /etc-motd <&- 2>&-"
+	[ "$status" -eq 0 ]
+	[[ $output == "slimfs-run: check passed:"* ]]
+	run timeout -s KILL 60 bash -c "'$SLIMFS_RUN' --check lean image -- cat /etc-motd <&- >&- 2>&-"
+	[ "$status" -eq 0 ]
+	run timeout -s KILL 60 bash -c "rm lean/etc-motd; '$SLIMFS_RUN' --check lean image -- cat /etc-motd <&- 2>&- | cat"
+	[ "$status" -eq 0 ]
+	[[ $output == *"check FAILED"* ]]
+	[ "$(sqlite3 t.db 'SELECT count(*) FROM runs WHERE ended_ns IS NOT NULL')" -eq 10 ]
+}
+
 @test "CMD killed by the forwarded signal gives 128+N" {
 	"$SLIMFS_RUN" --trace t.db "$ROOTFS" -- sh -c 'echo ready; exec sleep 60' >out 2>&1 &
 	pid=$!
@@ -362,12 +480,11 @@ PY
 	[ "$(sqlite3 t.db 'SELECT ended_ns > started_ns FROM runs')" = "1" ]
 	has_read t.db /etc/hostname
 	assert_nothing_left
-	! runc list -q | grep -q '^slimfs-'
+	run ! pgrep -f "runc --root $RUN_STATE/"
 }
 
 @test "runc: SIGTERM to the runner reaches CMD" {
 	term_reaches_cmd --runtime runc
-	! runc list -q | grep -q '^slimfs-'
 }
 
 @test "runc: CMD not found in the image" {
