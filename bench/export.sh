@@ -30,7 +30,7 @@ img=$work/img
 "$src/bench/mkimage.sh" "$img" "$n"
 (cd "$img" && find . \( -type f -o -type l \) | awk 'NR % 10 != 0 { print "lookup " substr($0, 2) }') |
 	"$mktrace" "$work/t.db" "$img"
-"$export_bin" --list "$work/t.db" >"$work/list"
+"$export_bin" --from "$img" --list "$work/t.db" >"$work/list"
 # tar reads names relative to -C; the made-up mount points (/proc, /dev...) are not in
 # the image, tar skips them (--ignore-failed-read), slimfs-export makes them up.
 sed 's|^/||; s|^$|.|' "$work/list" >"$work/rel"
@@ -44,7 +44,7 @@ for ((r = 1; r <= reps; r++)); do
 		rm -f "$work/out.tar"
 		case $sys in
 		slimfs-export) /usr/bin/time -f '%e %U %S %M' -o "$work/time" \
-			"$export_bin" -q -o "$work/out.tar" "$work/t.db" ;;
+			"$export_bin" --from "$img" -q -o "$work/out.tar" "$work/t.db" ;;
 		tar) /usr/bin/time -f '%e %U %S %M' -o "$work/time" \
 			tar -cf "$work/out.tar" --no-recursion --ignore-failed-read \
 			-C "$img" -T "$work/rel" 2>/dev/null ;;
