@@ -193,7 +193,11 @@ kill_runner_9() {
 		>out 2>err &
 	pid=$!
 	wait_ready out
-	cmd=$(pgrep -fx 'sleep 86398')
+	# "ready" is printed just before the exec: wait for the sleep itself
+	for _ in $(seq 100); do
+		cmd=$(pgrep -fx 'sleep 86398') && break
+		sleep 0.1
+	done
 	[ "$(wc -w <<<"$cmd")" -eq 1 ] || { kill -KILL "$pid" $cmd; false; }
 	kill -KILL "$pid"
 	for _ in $(seq 100); do
