@@ -102,7 +102,8 @@ static void show_diff(const struct side *a, const struct side *b)
 int run_check(const struct run_opts *o, const char *rootfs, const char *lean, int *status,
 	      struct sfs_err *err)
 {
-	_cleanup_free_ char *image = NULL, *lean_dir = NULL;
+	_cleanup_free_ char *lean_dir = NULL;
+	struct run_image image = { 0 }, lean_image = { 0 };
 	char scratch[] = "/var/tmp/slimfs-check-XXXXXX";
 	struct side a = { .tag = "image", .name = rootfs, .out = -1 };
 	struct side b = { .tag = "lean", .name = lean, .out = -1 };
@@ -111,22 +112,31 @@ int run_check(const struct run_opts *o, const char *rootfs, const char *lean, in
 	int same, ret = -1;
 
 	*status = RUN_EXIT_ERROR;
-	if (image_resolve(rootfs, &image, err) < 0)
+	if (run_resolve(rootfs, NULL, &image, err) < 0)
 		return -1;
-	if (!mkdtemp(scratch))
+	if (!mkdtemp(scratch)) {
+		run_image_free(&image);
 		return sfs_fail(err, errno, "cannot make a scratch directory in /var/tmp");
-	if (stat(lean, &st) < 0) {
+	}
+	if (run_resolve_image(lean, NULL, &lean_image, err) < 0)
+		goto out;
+	if (lean_image.img) {
+		lean_dir = strdup(lean_image.dir);
+		if (!lean_dir) {
+			sfs_fail(err, ENOMEM, "%s", lean);
+			goto out;
+		}
+	} else if (stat(lean, &st) < 0) {
 		sfs_fail(err, errno, "%s", lean);
 		goto out;
-	}
-	if (S_ISREG(st.st_mode)) {
+	} else if (S_ISREG(st.st_mode)) {
 		if (image_unpack_tmp(lean, scratch, &lean_dir, err) < 0)
 			goto out;
 	} else if (!(lean_dir = realpath(lean, NULL))) {
 		sfs_fail(err, errno, "%s", lean);
 		goto out;
 	}
-	a.rootfs = image;
+	a.rootfs = image.dir;
 	b.rootfs = lean_dir;
 	if (run_side(o, &a, scratch, err) < 0 || run_side(o, &b, scratch, err) < 0)
 		goto out;
@@ -157,5 +167,7 @@ out:
 	if (b.out >= 0)
 		close(b.out);
 	sfs_rm_tree(scratch, NULL);
+	run_image_free(&image);
+	run_image_free(&lean_image);
 	return ret;
 }

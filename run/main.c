@@ -153,7 +153,8 @@ int main(int argc, char **argv)
 	_cleanup_free_ char **env = calloc((size_t)argc + 1, sizeof *env);
 	_cleanup_free_ char **cap_add = calloc((size_t)argc + 1, sizeof *cap_add);
 	_cleanup_free_ char **cap_drop = calloc((size_t)argc + 1, sizeof *cap_drop);
-	_cleanup_free_ char *image = NULL, *trace_abs = NULL, *upper_abs = NULL;
+	_cleanup_free_ char *trace_abs = NULL, *upper_abs = NULL;
+	struct run_image image = { 0 };
 	const char *trace = NULL, *check = NULL, *upper = NULL;   /* NULL: not given */
 	size_t nenv = 0, nadd = 0, ndrop = 0;
 	bool privileged = false;
@@ -267,17 +268,20 @@ int main(int argc, char **argv)
 		sfs_fail(&err, errno, "--upper %s", upper);
 		goto fail;
 	}
-	if (image_resolve(argv[optind], &image, &err) < 0)
+	if (run_resolve(argv[optind], NULL, &image, &err) < 0)
 		goto fail;
 	{
 		struct run_target t = {
-			.rootfs = image, .trace = trace_abs, .upper = upper_abs,
+			.rootfs = image.dir, .trace = trace_abs, .upper = upper_abs,
 			.stdin_fd = -1, .stdout_fd = -1,
 		};
 
-		if (run_session(&o, &t, &status, &err) < 0)
+		if (run_session(&o, &t, &status, &err) < 0) {
+			run_image_free(&image);
 			return failed(&err, status);
+		}
 	}
+	run_image_free(&image);
 	return status;
 fail:
 	return failed(&err, RUN_EXIT_ERROR);

@@ -85,6 +85,22 @@ void run_unblock_signals(void);
  * being sfs_cache_dir(); images/ and its entries are root-only (0700). */
 int image_resolve(const char *rootfs, char **dir, struct sfs_err *err);
 
+/* ROOTFS as given, resolved (resolve.c): a container image (image/img.h; IMG set, DIR
+ * its cached rootfs), else a directory or a flat tarball (image_resolve; IMG NULL). */
+struct img;
+struct run_image {
+	char *dir;                /* absolute path of the image directory */
+	struct img *img;          /* the image and its config, or NULL */
+};
+
+/* PLATFORM ("os/arch[/variant]", NULL: the host's) picks from a multi-platform image. */
+int run_resolve(const char *arg, const char *platform, struct run_image *ri,
+		struct sfs_err *err);
+/* Only images: 1 and RI filled when ARG is one, 0 when it is not, -1 on error. */
+int run_resolve_image(const char *arg, const char *platform, struct run_image *ri,
+		      struct sfs_err *err);
+void run_image_free(struct run_image *ri);
+
 /* Unpack tarball FILE into a new directory under PARENT; *DIR gets its path. */
 int image_unpack_tmp(const char *file, const char *parent, char **dir, struct sfs_err *err);
 
