@@ -9,6 +9,7 @@
 
 #include "common/cleanup.h"
 #include "export.h"
+#include "image/img.h"
 
 static const char *prog = "slimfs-export";
 
@@ -29,8 +30,9 @@ static void usage(FILE *f)
 		"      --format tar|dir    output format (default: tar, compression by suffix)\n"
 		"      --keep LEVEL        keep paths with at least this evidence:\n"
 		"                          lookup (default), open or read\n"
-		"      --from DIR          the image directory (default: the traces' lowerdir, only\n"
-		"                          when it is an image slimfs-run unpacked)\n"
+		"      --from IMAGE        the image: a directory, an OCI layout or image archive\n"
+		"                          (default: the traces' lowerdir, only when it is an\n"
+		"                          image slimfs-run unpacked)\n"
 		"      --include PATTERN   also keep image paths matching PATTERN (glob, ** = any\n"
 		"                          number of directories; no leading / = at any depth)\n"
 		"      --exclude PATTERN   drop paths matching PATTERN and all below them\n"
@@ -145,6 +147,7 @@ int main(int argc, char **argv)
 	struct export_opts o = { .keep = EV_LOOKUP, .stdout_ = stdout, .prog = prog };
 	struct strv inc = { 0 }, exc = { 0 }, exes = { 0 }, pkgs = { 0 }, presets = { 0 };
 	struct sfs_err err = { 0 };
+	_cleanup_free_ char *from = NULL;
 	int c, ev, ret = 1;
 
 	/* libarchive writes pax names as UTF-8 translated from the locale's charset;
@@ -262,6 +265,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: --format dir needs -o DIR\n", prog);
 		goto usage;
 	}
+	/* --from IMAGE: an OCI layout or image archive stands for its unpacked rootfs */
+	if (o.from && img_resolve_rootfs(o.from, &from, &err) < 0) {
+		sfs_err_print(prog, &err);
+		goto out;
+	}
+	o.from = from ? from : o.from;
 	o.traces = (const char *const *)argv + optind;
 	o.ntraces = (size_t)(argc - optind);
 	o.includes = inc.v;
