@@ -140,7 +140,8 @@ static int make_parents(struct applier *ap, const char *dir)
 			if (slash)
 				*slash = '\0';
 			up = open_in_tree(ap->rootfd, slash ? prefix : "", O_PATH | O_DIRECTORY);
-			if (up < 0 || mkdirat(up, slash ? slash + 1 : prefix, 0755) < 0)
+			if (up < 0 || mkdirat(up, slash ? slash + 1 : prefix, 0755) < 0 ||
+			    fchmodat(up, slash ? slash + 1 : prefix, 0755, 0) < 0)   /* whatever the umask */
 				return -1;
 			if (slash)
 				*slash = '/';

@@ -161,7 +161,7 @@ static int build_entry(const struct src *s, const struct selection *sel, const s
 	if (!mkdtemp(tmp))
 		return sfs_fail(err, errno, "cannot make a directory in %s", images);
 	dfd = open(tmp, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || mkdirat(dfd, "rootfs", 0755) < 0 ||
+	if (dfd < 0 || mkdirat(dfd, "rootfs", 0755) < 0 || fchmodat(dfd, "rootfs", 0755, 0) < 0 ||
 	    (rootfd = openat(dfd, "rootfs", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
 		sfs_fail(err, errno, "%s", tmp);
 		goto fail;
