@@ -112,13 +112,13 @@ int run_check(const struct run_opts *o, const char *rootfs, const char *lean, in
 	int same, ret = -1;
 
 	*status = RUN_EXIT_ERROR;
-	if (run_resolve(rootfs, NULL, &image, err) < 0)
+	if (run_resolve(rootfs, o->platform, &image, err) < 0)
 		return -1;
 	if (!mkdtemp(scratch)) {
 		run_image_free(&image);
 		return sfs_fail(err, errno, "cannot make a scratch directory in /var/tmp");
 	}
-	if (run_resolve_image(lean, NULL, &lean_image, err) < 0)
+	if (run_resolve_image(lean, o->platform, &lean_image, err) < 0)
 		goto out;
 	if (lean_image.img) {
 		lean_dir = strdup(lean_image.dir);

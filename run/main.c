@@ -41,6 +41,8 @@ static void usage(FILE *f)
 "                       masked or read-only paths, /sys writable (as podman's)\n"
 "  --cap-add CAP        give CMD capability CAP (NET_ADMIN or CAP_NET_ADMIN; ALL)\n"
 "  --cap-drop CAP       take capability CAP from CMD (ALL: every one); repeatable\n"
+"  --platform OS/ARCH[/VARIANT]  the image to run from a multi-platform image\n"
+"                       (default: the host's)\n"
 "  --check LEAN         run CMD in ROOTFS and in LEAN (tarball or directory), nothing\n"
 "                       recorded; exit 0 only if exit status and stdout are identical\n"
 "  -h, --help           show this help\n"
@@ -127,7 +129,7 @@ int main(int argc, char **argv)
 {
 	enum { OPT_TRACE = 256, OPT_RUNTIME, OPT_ENV, OPT_WORKDIR, OPT_USER, OPT_NET,
 	       OPT_HOSTNAME, OPT_UPPER, OPT_NOVERIFY, OPT_NOPT, OPT_URING, OPT_CHECK, OPT_VERSION,
-	       OPT_PRIVILEGED, OPT_CAP_ADD, OPT_CAP_DROP };
+	       OPT_PRIVILEGED, OPT_CAP_ADD, OPT_CAP_DROP, OPT_PLATFORM };
 	static const struct option longopts[] = {
 		{ "trace", required_argument, NULL, OPT_TRACE },
 		{ "runtime", required_argument, NULL, OPT_RUNTIME },
@@ -144,6 +146,7 @@ int main(int argc, char **argv)
 		{ "privileged", no_argument, NULL, OPT_PRIVILEGED },
 		{ "cap-add", required_argument, NULL, OPT_CAP_ADD },
 		{ "cap-drop", required_argument, NULL, OPT_CAP_DROP },
+		{ "platform", required_argument, NULL, OPT_PLATFORM },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ 0 },
@@ -223,6 +226,7 @@ int main(int argc, char **argv)
 		case OPT_PRIVILEGED: privileged = true; break;
 		case OPT_CAP_ADD: cap_add[nadd++] = optarg; break;
 		case OPT_CAP_DROP: cap_drop[ndrop++] = optarg; break;
+		case OPT_PLATFORM: o.platform = optarg; break;
 		case 'h': usage(stdout); return 0;
 		case OPT_VERSION: printf(PROG " " SLIMFS_VERSION "\n"); return 0;
 		default: usage(stderr); return RUN_EXIT_ERROR;
@@ -268,7 +272,7 @@ int main(int argc, char **argv)
 		sfs_fail(&err, errno, "--upper %s", upper);
 		goto fail;
 	}
-	if (run_resolve(argv[optind], NULL, &image, &err) < 0)
+	if (run_resolve(argv[optind], o.platform, &image, &err) < 0)
 		goto fail;
 	{
 		struct run_target t = {

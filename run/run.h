@@ -51,6 +51,7 @@ struct run_opts {
 	bool no_passthrough;      /* slimfs --no-passthrough */
 	bool io_uring;            /* slimfs --io-uring */
 	struct policy policy;     /* confinement (--privileged, --cap-add, --cap-drop) */
+	const char *platform;     /* --platform os/arch[/variant]: picks from an image index */
 };
 
 /* Where one run records and what its CMD sees as stdin/stdout (-1: inherited). */
