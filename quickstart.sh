@@ -10,7 +10,7 @@ PACKAGES=(gcc libc6-dev meson ninja-build pkg-config python3
 	libseccomp-dev podman keyutils
 	debootstrap runc bats zstd xz-utils attr acl libcap2-bin util-linux procps
 	diffutils findutils coreutils tar gzip strace stress-ng clang libclang-rt-14-dev
-	e2fsprogs mount)
+	e2fsprogs mount podman skopeo umoci jq)
 
 install_packages() {
 	local missing=()
