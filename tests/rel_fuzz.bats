@@ -1,8 +1,9 @@
 #!/usr/bin/env bats
 # rel_fuzz.bats — libFuzzer harnesses (tests/fuzz/) for the readers of untrusted input:
-# the trace reader (store/), the image tarball reader (run/image.c), and the two readers
-# of an image's files export has of its own: dpkg database stanzas (export/deb822.c) and
-# glibc's ld.so.cache (export/ldcache.c).  Each is
+# the trace reader (store/), the image tarball reader (run/image.c), the readers of an
+# image's index, manifests and config (image/json.c), and the two readers of an image's
+# files export has of its own: dpkg database stanzas (export/deb822.c) and glibc's
+# ld.so.cache (export/ldcache.c).  Each is
 # built with clang -fsanitize=fuzzer,address,undefined straight from the sources, seeded
 # with a real input, and run for a bounded time; any crash, sanitizer report, leak or
 # timeout fails the test.  SLIMFS_FUZZ_SECONDS (default 30) bounds each run.
@@ -22,6 +23,8 @@ setup_file() {
 		-larchive -lcrypto -o "$FTMP/fuzz_tar"
 	clang "${cflags[@]}" tests/fuzz/fuzz_deb822.c export/deb822.c -o "$FTMP/fuzz_deb822"
 	clang "${cflags[@]}" tests/fuzz/fuzz_ldcache.c export/ldcache.c -o "$FTMP/fuzz_ldcache"
+	clang "${cflags[@]}" tests/fuzz/fuzz_image.c image/*.c common/error.c common/util.c \
+		-larchive -ljansson -lcrypto -o "$FTMP/fuzz_image"
 }
 
 teardown_file() {
@@ -102,4 +105,28 @@ new += struct.pack("<iIIIQ", 0x303, 48 + 24, 48 + 24 + 10, 0, 0)
 open(sys.argv[1], "wb").write(old + new + s)
 PY
 	fuzz fuzz_ldcache "$FTMP/ldcache-corpus" -max_len=16384
+}
+
+@test "the image JSON readers survive fuzzed indexes, manifests, configs and manifest.json" {
+	local c=$FTMP/image-corpus w=$FTMP/image-work m
+	mkdir -p "$c" "$w"
+	printf 'dir etc\nfile etc/os-release x\n' | python3 "$SLIMFS_SRC/tests/mkoci.py" tar "$w/l.tar"
+	python3 "$SLIMFS_SRC/tests/mkoci.py" layout "$w/lay" --ref app --platform linux/arm64/v8 \
+		--index-platform --config '{"Entrypoint":["/bin/sh","-c"],"Cmd":["id"],"Env":["A=b"],"User":"1:2","WorkingDir":"/w"}' \
+		"$w/l.tar" >/dev/null
+	python3 "$SLIMFS_SRC/tests/mkoci.py" layout "$w/lay" --ref app --platform linux/amd64 \
+		--index-platform "$w/l.tar" >/dev/null
+	cp -a "$w/lay" "$w/nested"
+	python3 "$SLIMFS_SRC/tests/mkoci.py" nest "$w/nested" --ref app --attestation >/dev/null
+	python3 "$SLIMFS_SRC/tests/mkoci.py" archive "$w/lay" "$w/d.tar" --format docker-archive --ref app
+	# one seed per reader: its selector byte, then a real document
+	seed() { { printf "\\$(printf %o "$1")"; cat; } >"$c/$2"; }
+	seed 0 index <"$w/lay/index.json"
+	seed 0 nested-index <"$w/nested/index.json"
+	m=$(jq -r '.manifests[0].digest' "$w/lay/index.json")
+	seed 1 manifest <"$w/lay/blobs/sha256/${m#sha256:}"
+	seed 2 config <"$w/lay/blobs/sha256/$(jq -r .config.digest "$w/lay/blobs/sha256/${m#sha256:}" | cut -d: -f2)"
+	tar -xOf "$w/d.tar" manifest.json | seed 8 docker-manifest   # 8: reader 3, a name asked for
+	printf 'linux/arm64/v8' | seed 4 platform
+	fuzz fuzz_image "$c" -max_len=16384
 }
