@@ -8,6 +8,7 @@
  * A trace left by a killed daemon (no end time, a WAL beside it) reads the same way.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,17 +44,22 @@ static int load_runs(struct trace_reader *r, sqlite3 *db, struct sfs_err *err)
 {
 	sqlite3_stmt *st;
 	size_t cap = 0;
-	int rc, has_incomplete = schema_runs_has(db, "incomplete", err);
+	int rc;
+	/* A trace of an older slimfs may lack the columns added since (schema.c): NULL. */
+	static const char *const added[] = { "incomplete", "image", "manifest_digest",
+					     "config_digest" };
+	char sql[512] = "SELECT id, started_ns, ended_ns, lowerdir, command, host, version,"
+			" verifier, overflow";
 
-	if (has_incomplete < 0)
-		return -1;
-	/* A trace of an older slimfs may lack the columns added since (schema.c). */
-	if (sqlite3_prepare_v2(db, has_incomplete ?
-			       "SELECT id, started_ns, ended_ns, lowerdir, command, host, version,"
-			       " verifier, overflow, incomplete FROM runs ORDER BY id" :
-			       "SELECT id, started_ns, ended_ns, lowerdir, command, host, version,"
-			       " verifier, overflow, NULL FROM runs ORDER BY id",
-			       -1, &st, NULL) != SQLITE_OK)
+	for (size_t i = 0; i < sizeof added / sizeof added[0]; i++) {
+		int has = schema_runs_has(db, added[i], err);
+
+		if (has < 0)
+			return -1;
+		snprintf(sql + strlen(sql), sizeof sql - strlen(sql), ", %s", has ? added[i] : "NULL");
+	}
+	snprintf(sql + strlen(sql), sizeof sql - strlen(sql), " FROM runs ORDER BY id");
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		return sfs_fail(err, 0, "%s", sqlite3_errmsg(db));
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct trace_run *run;
@@ -76,6 +82,9 @@ static int load_runs(struct trace_reader *r, sqlite3 *db, struct sfs_err *err)
 		run->verifier = sqlite3_column_int(st, 7) != 0;
 		run->overflow = sqlite3_column_int(st, 8) != 0;
 		run->incomplete = sqlite3_column_type(st, 9) == SQLITE_NULL ? NULL : dup_col(st, 9);
+		run->image = sqlite3_column_type(st, 10) == SQLITE_NULL ? NULL : dup_col(st, 10);
+		run->manifest_digest = sqlite3_column_type(st, 11) == SQLITE_NULL ? NULL : dup_col(st, 11);
+		run->config_digest = sqlite3_column_type(st, 12) == SQLITE_NULL ? NULL : dup_col(st, 12);
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
@@ -284,6 +293,9 @@ void trace_reader_close(struct trace_reader *r)
 		free(r->runs[i].host);
 		free(r->runs[i].version);
 		free(r->runs[i].incomplete);
+		free(r->runs[i].image);
+		free(r->runs[i].manifest_digest);
+		free(r->runs[i].config_digest);
 	}
 	free(r->runs);
 	free(r->paths);

@@ -26,7 +26,10 @@ static const char schema_sql[] =
 	"  version TEXT NOT NULL,"
 	"  verifier INTEGER NOT NULL,"
 	"  overflow INTEGER NOT NULL DEFAULT 0,"
-	"  incomplete TEXT);"
+	"  incomplete TEXT,"
+	"  image TEXT,"
+	"  manifest_digest TEXT,"
+	"  config_digest TEXT);"
 	/* (parent, name) is kept unique by the single writer; no unique index saves
 	 * a copy of every name.  The parent index serves the paths view. */
 	"CREATE TABLE IF NOT EXISTS nodes("
@@ -133,6 +136,9 @@ static int create_schema(sqlite3 *db, struct sfs_err *err)
  * not change for them, and traces stay readable by the older slimfs). */
 static const char *const runs_added[][2] = {
 	{ "incomplete", "TEXT" },       /* why the run is incomplete: writer errors */
+	{ "image", "TEXT" },            /* the container image as slimfs-run was given it */
+	{ "manifest_digest", "TEXT" },  /* its manifest's sha256 ("sha256:...") */
+	{ "config_digest", "TEXT" },    /* its config's sha256 */
 };
 
 /* Does table runs of DB have column NAME?  1, 0, or -1 with ERR. */

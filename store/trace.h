@@ -82,6 +82,10 @@ struct trace_run_info {
 	const char *lowerdir;   /* absolute path of the image directory */
 	const char *command;    /* command line of the workload or of slimfs; may be NULL */
 	bool verifier;          /* fanotify verifier on */
+	/* When the run's root is a container image (image/img.h), else NULL: */
+	const char *image;              /* as slimfs-run was given it ("app.tar:latest") */
+	const char *manifest_digest;    /* "sha256:..." of its manifest */
+	const char *config_digest;      /* "sha256:..." of its config */
 };
 
 /* ---- writer ---------------------------------------------------------------- */
@@ -147,6 +151,7 @@ struct trace_run {
 	char *lowerdir, *command, *host, *version;
 	bool verifier, overflow;
 	char *incomplete;       /* why the run is incomplete (writer errors), or NULL */
+	char *image, *manifest_digest, *config_digest;  /* NULL: not an image's run */
 };
 
 struct trace_event {

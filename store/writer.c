@@ -562,8 +562,9 @@ static int start_run(struct trace_writer *w, const struct trace_run_info *info, 
 
 	gethostname(host, sizeof host - 1);
 	if (sqlite3_prepare_v2(w->db,
-			       "INSERT INTO runs(started_ns, lowerdir, command, host, version, verifier)"
-			       " VALUES (?, ?, ?, ?, ?, ?)", -1, &st, NULL) != SQLITE_OK)
+			       "INSERT INTO runs(started_ns, lowerdir, command, host, version, verifier,"
+			       " image, manifest_digest, config_digest)"
+			       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", -1, &st, NULL) != SQLITE_OK)
 		return sfs_fail(err, 0, "%s", sqlite3_errmsg(w->db));
 	sqlite3_bind_int64(st, 1, w->start_ns);
 	sqlite3_bind_text(st, 2, info->lowerdir ? info->lowerdir : "", -1, SQLITE_STATIC);
@@ -572,6 +573,12 @@ static int start_run(struct trace_writer *w, const struct trace_run_info *info, 
 	sqlite3_bind_text(st, 4, host, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, SLIMFS_VERSION, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 6, info->verifier);
+	if (info->image)
+		sqlite3_bind_text(st, 7, info->image, -1, SQLITE_STATIC);
+	if (info->manifest_digest)
+		sqlite3_bind_text(st, 8, info->manifest_digest, -1, SQLITE_STATIC);
+	if (info->config_digest)
+		sqlite3_bind_text(st, 9, info->config_digest, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)

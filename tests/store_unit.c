@@ -370,6 +370,50 @@ static void test_failed_flush_marks_incomplete(void)
 	sqlite3_close(db);
 }
 
+/* The image columns of runs: written when given, NULL when not; a trace made before
+ * they existed reads as NULL, and gets them when a writer opens it. */
+static void test_image_columns(void)
+{
+	struct trace_run_info img = { .lowerdir = "/c/images/ab/rootfs", .image = "app.tar:latest",
+				      .manifest_digest = "sha256:aa", .config_digest = "sha256:cc" };
+	struct trace_run_info dir = { .lowerdir = "/img" };
+	struct trace_writer *w;
+	struct trace_reader *r;
+	struct sfs_err err;
+	sqlite3 *db;
+	const char *file = path_in("img.db");
+	const struct trace_run *a, *b;
+
+	TAP_OK(trace_writer_open(&w, file, &img, &err) == 0 && trace_writer_close(w, &err) == 0 &&
+	       trace_writer_open(&w, file, &dir, &err) == 0 && trace_writer_close(w, &err) == 0,
+	       "a run of an image and a run of a directory are recorded");
+	TAP_OK(trace_reader_open(&r, file, &err) == 0, "reader opens");
+	a = trace_reader_run(r, 0);
+	b = trace_reader_run(r, 1);
+	TAP_OK(a->image && !strcmp(a->image, "app.tar:latest") && a->manifest_digest &&
+	       !strcmp(a->manifest_digest, "sha256:aa") && a->config_digest &&
+	       !strcmp(a->config_digest, "sha256:cc"),
+	       "the image's run holds its reference and digests");
+	TAP_OK(!b->image && !b->manifest_digest && !b->config_digest,
+	       "the directory's run holds NULL there");
+	trace_reader_close(r);
+	/* the trace as an older slimfs wrote it: without the columns */
+	TAP_OK(sqlite3_open(file, &db) == SQLITE_OK &&
+	       sqlite3_exec(db, "ALTER TABLE runs DROP COLUMN image; ALTER TABLE runs DROP COLUMN "
+			    "manifest_digest; ALTER TABLE runs DROP COLUMN config_digest",
+			    NULL, NULL, NULL) == SQLITE_OK && sqlite3_close(db) == SQLITE_OK,
+	       "the columns dropped, as in an older trace");
+	TAP_OK(trace_reader_open(&r, file, &err) == 0 && trace_reader_nruns(r) == 2 &&
+	       !trace_reader_run(r, 0)->image && !trace_reader_run(r, 0)->config_digest,
+	       "an older trace reads, its runs without an image");
+	trace_reader_close(r);
+	TAP_OK(trace_writer_open(&w, file, &img, &err) == 0 && trace_writer_close(w, &err) == 0 &&
+	       trace_reader_open(&r, file, &err) == 0 && trace_reader_nruns(r) == 3 &&
+	       trace_reader_run(r, 2)->image && !strcmp(trace_reader_run(r, 2)->image, "app.tar:latest"),
+	       "a writer adds the missing columns and records into them");
+	trace_reader_close(r);
+}
+
 int main(void)
 {
 	char cmd[128];
@@ -387,6 +431,7 @@ int main(void)
 	test_sparse_node_ids();
 	test_failed_flush_retried();
 	test_failed_flush_marks_incomplete();
+	test_image_columns();
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		printf("# could not remove %s\n", dir);
