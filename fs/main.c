@@ -21,6 +21,9 @@ static void usage(FILE *f, const char *prog)
 		"  --no-verify              no fanotify verifier\n"
 		"  --verify-queue unlimited|limited   fanotify queue size (default unlimited)\n"
 		"  --command STR            workload command line stored in the run\n"
+		"  --image REF --manifest-digest D --config-digest D\n"
+		"                           the container image LOWERDIR was unpacked from,\n"
+		"                           stored in the run (slimfs-run passes them)\n"
 		"  --ready-fd FD            write one byte to FD once mounted, then close it\n"
 		"  --no-passthrough         serve every read of an image file through the daemon\n"
 		"                           (default: the kernel reads it directly when it\n"
@@ -43,7 +46,7 @@ static void usage(FILE *f, const char *prog)
 int main(int argc, char **argv)
 {
 	enum { OPT_TRACE = 256, OPT_UPPER, OPT_NO_VERIFY, OPT_QUEUE, OPT_COMMAND, OPT_READY,
-	       OPT_SPIN, OPT_NO_PT, OPT_URING };
+	       OPT_SPIN, OPT_NO_PT, OPT_URING, OPT_IMAGE, OPT_MANIFEST, OPT_CONFIG };
 	static const struct option longopts[] = {
 		{ "trace", required_argument, NULL, OPT_TRACE },
 		{ "upper", required_argument, NULL, OPT_UPPER },
@@ -54,6 +57,9 @@ int main(int argc, char **argv)
 		{ "spin-us", required_argument, NULL, OPT_SPIN },
 		{ "no-passthrough", no_argument, NULL, OPT_NO_PT },
 		{ "io-uring", no_argument, NULL, OPT_URING },
+		{ "image", required_argument, NULL, OPT_IMAGE },
+		{ "manifest-digest", required_argument, NULL, OPT_MANIFEST },
+		{ "config-digest", required_argument, NULL, OPT_CONFIG },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
@@ -79,6 +85,9 @@ int main(int argc, char **argv)
 		case OPT_NO_PT: o.passthrough = false; break;
 		case OPT_URING: o.io_uring = true; break;
 		case OPT_COMMAND: o.command = optarg; break;
+		case OPT_IMAGE: o.image = optarg; break;
+		case OPT_MANIFEST: o.manifest_digest = optarg; break;
+		case OPT_CONFIG: o.config_digest = optarg; break;
 		case OPT_QUEUE:
 			if (strcmp(optarg, "unlimited") == 0) {
 				o.verify_unlimited = true;

@@ -567,6 +567,9 @@ int slimfs_run(const struct slimfs_opts *o, struct sfs_err *err)
 		.lowerdir = lower_abs,
 		.command = o->command,
 		.verifier = o->verify && private_mount,
+		.image = o->image,
+		.manifest_digest = o->manifest_digest,
+		.config_digest = o->config_digest,
 	};
 	if (trace_writer_open(&d.fs.trace, o->trace, &info, err) < 0) {
 		d.fs.trace = NULL;

@@ -15,6 +15,8 @@ struct slimfs_opts {
 	const char *trace;              /* trace file (created if missing) */
 	const char *upper;              /* upper directory, or NULL for a private temporary one */
 	const char *command;            /* workload command line for the run row */
+	const char *image;              /* the run row's image columns, or NULL (trace.h) */
+	const char *manifest_digest, *config_digest;
 	const char *fuse_opts;          /* extra comma-separated mount options, or NULL */
 	bool foreground;                /* -f: do not daemonize */
 	bool debug;                     /* libfuse debug output (implies foreground use) */
