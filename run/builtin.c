@@ -100,7 +100,7 @@ static int confine(const struct container *c, struct sfs_err *err)
 
 	if (drop_bounding(p->caps, err) < 0 || seccomp_apply(p, err) < 0)
 		return -1;
-	if (setgroups(0, NULL) < 0 || setgid(c->gid) < 0 || setuid(c->uid) < 0)
+	if (setgroups(c->ngroups, c->groups) < 0 || setgid(c->gid) < 0 || setuid(c->uid) < 0)
 		return sfs_fail(err, errno, "cannot become user %u:%u", (unsigned)c->uid,
 				(unsigned)c->gid);
 	/* a user other than root has lost every capability with setuid */

@@ -1,7 +1,9 @@
 /* check.c — --check LEAN: does the lean image behave like the image?
  *
- * CMD runs twice with identical options: in ROOTFS, then in LEAN (a directory, or a
- * tarball unpacked into a temporary directory).  Both runs go through a slimfs mount
+ * The container runs twice with identical options: in ROOTFS, then in LEAN (an image,
+ * a directory, or a flat tarball unpacked into a temporary directory), each image with
+ * its own config (Entrypoint, Cmd, Env, WorkingDir, User), a LEAN that is no image with
+ * ROOTFS's.  Both runs go through a slimfs mount
  * with a throwaway trace and upper directory, so neither image is ever written.  CMD's
  * stdin is /dev/null (it cannot be replayed), its stdout is captured in a memfd, its
  * stderr passes through.  Exit status and stdout must agree byte for byte; on a
@@ -20,11 +22,13 @@
 #include <unistd.h>
 
 #include "../common/cleanup.h"
+#include "image/img.h"
 
 struct side {
 	const char *tag;        /* "image" or "lean": names its scratch files */
 	const char *name;       /* as the user gave it */
 	const char *rootfs;     /* image directory */
+	const struct img_config *config;  /* the config its process follows, or NULL */
 	int out;                /* memfd with CMD's stdout */
 	int status;
 };
@@ -34,7 +38,7 @@ static int run_side(const struct run_opts *o, struct side *s, const char *scratc
 {
 	_cleanup_free_ char *trace = NULL, *upper = NULL;
 	_cleanup_close_ int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	struct run_target t = { .rootfs = s->rootfs };
+	struct run_target t = { .rootfs = s->rootfs, .config = s->config };
 	int ret;
 
 	s->out = memfd_create("stdout", MFD_CLOEXEC);
@@ -138,6 +142,9 @@ int run_check(const struct run_opts *o, const char *rootfs, const char *lean, in
 	}
 	a.rootfs = image.dir;
 	b.rootfs = lean_dir;
+	/* each image runs with its own config; a lean tree that is none, with the image's */
+	a.config = image.img ? &image.img->config : NULL;
+	b.config = lean_image.img ? &lean_image.img->config : a.config;
 	if (run_side(o, &a, scratch, err) < 0 || run_side(o, &b, scratch, err) < 0)
 		goto out;
 	same = same_bytes(a.out, b.out);

@@ -25,6 +25,8 @@ struct container {
 	const char *cwd;
 	uid_t uid;
 	gid_t gid;
+	const gid_t *groups;    /* supplementary groups (the primary among them) */
+	size_t ngroups;
 	int stdin_fd, stdout_fd;        /* -1: inherited */
 	pid_t daemon;                   /* the slimfs daemon serving root */
 };
@@ -79,9 +81,45 @@ int find_in_path(const char *name, char **out);
 int image_find_cmd(const char *rootfs, const char *cmd, const char *path_env,
 		   const char *cwd, struct sfs_err *err);
 
-/* The image's /etc/passwd entry of UID: its group and home (malloc'd).  Missing
- * entries leave *GID and *HOME untouched. */
-void image_user(const char *rootfs, uid_t uid, gid_t *gid, char **home);
+
+/* ---- user.c: a user resolved in the image ---- */
+
+struct user {
+	uid_t uid;
+	gid_t gid;
+	gid_t *groups;          /* supplementary, the primary first */
+	size_t ngroups;
+	char *home;             /* from passwd; NULL without an entry */
+};
+
+/* SPEC (NAME, UID, with :GROUP or :GID) through ROOTFS's /etc/passwd and /etc/group.
+ * A name the image lacks fails with *STATUS RUN_EXIT_NOEXEC (as podman's). */
+int image_resolve_user(const char *rootfs, const char *spec, struct user *u, int *status,
+		       struct sfs_err *err);
+void user_free(struct user *u);
+
+/* ---- spec.c: the process, from the options and the image's config ---- */
+
+struct img_config;
+
+struct proc {
+	char **argv;
+	char **envp;
+	char *cwd;
+	bool make_cwd;          /* the image's WorkingDir is missing: make_workdir */
+	uid_t uid;
+	gid_t gid;
+	gid_t *groups;
+	size_t ngroups;
+};
+
+/* CFG may be NULL (a directory or flat tarball).  On failure *STATUS is the exit
+ * status to give (RUN_EXIT_ERROR or RUN_EXIT_NOEXEC). */
+int proc_build(const struct run_opts *o, const char *rootfs, const struct img_config *cfg,
+	       struct proc *p, int *status, struct sfs_err *err);
+const char *proc_path(const struct proc *p);     /* PATH of its environment */
+void proc_free(struct proc *p);
+int make_workdir(const char *root, const struct proc *p, struct sfs_err *err);
 
 /* ---- daemon.c: the slimfs daemon as a child ---- */
 

@@ -9,7 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "../common/cleanup.h"
+#include "image/img.h"
 #include "run.h"
 
 #define PROG "slimfs-run"
@@ -17,18 +20,28 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-"Usage: " PROG " [OPTIONS] ROOTFS -- CMD [ARG...]\n"
-"Run CMD in a container whose root file system is a slimfs mount of ROOTFS, and record\n"
-"every path it uses in a trace.  ROOTFS is an image directory or an image tarball\n"
-"(.tar, .tar.gz, .tar.zst, .tar.xz; unpacked once into " RUN_CACHE_DIR "/images,\n"
-"or $SLIMFS_CACHE/images).  The exit status is CMD's (128+N if killed by signal N),\n"
-"127 if CMD is not in the image, 125 if slimfs-run itself fails.\n"
+"Usage: " PROG " [OPTIONS] IMAGE [-- CMD [ARG...]]\n"
+"Run a container whose root file system is a slimfs mount of IMAGE, and record every\n"
+"path it uses in a trace.  IMAGE is a container image: an OCI layout directory, an\n"
+"oci-archive or a docker save / podman save archive (PATH:NAME picks an image by its\n"
+"name), flattened once into " RUN_CACHE_DIR "/images (or $SLIMFS_CACHE/images); or\n"
+"a root file system directory, or a flat tarball (docker export: .tar, .tar.gz,\n"
+".tar.zst, .tar.xz), unpacked there too.  The container runs the image's Entrypoint and\n"
+"Cmd with its Env, WorkingDir and User, as podman run does; CMD replaces the Cmd (and\n"
+"is needed for a directory or a flat tarball).  The exit status is CMD's (128+N if\n"
+"killed by signal N), 127 if CMD is not in the image, 126 if it cannot be started\n"
+"(an unknown user, a missing --workdir), 125 if slimfs-run itself fails.\n"
 "\n"
 "  --trace FILE         trace to append this run to (default ./" RUN_DEFAULT_TRACE ")\n"
 "  --runtime NAME       builtin (default: namespaces + pivot_root) or runc\n"
+"  --platform OS/ARCH[/VARIANT]  the image to take from a multi-platform image\n"
+"                       (default: the host's)\n"
+"  --entrypoint CMD     replace the image's Entrypoint (and drop its Cmd); a JSON\n"
+"                       array gives several words, '' none\n"
 "  --env K=V            set an environment variable (repeatable)\n"
-"  --workdir DIR        working directory inside the container (default /)\n"
-"  --user UID[:GID]     run CMD as this user (default 0:0)\n"
+"  --workdir DIR        working directory (default: the image's, else /)\n"
+"  --user USER[:GROUP]  run as this user, a name or number from the image's\n"
+"                       /etc/passwd and /etc/group (default: the image's, else root)\n"
 "  --net host|none      host network (default) or only a loopback interface\n"
 "  --hostname NAME      host name inside the container (default " RUN_DEFAULT_HOSTNAME ")\n"
 "  --upper DIR          keep the files CMD writes in DIR (slimfs --upper)\n"
@@ -41,9 +54,8 @@ static void usage(FILE *f)
 "                       masked or read-only paths, /sys writable (as podman's)\n"
 "  --cap-add CAP        give CMD capability CAP (NET_ADMIN or CAP_NET_ADMIN; ALL)\n"
 "  --cap-drop CAP       take capability CAP from CMD (ALL: every one); repeatable\n"
-"  --platform OS/ARCH[/VARIANT]  the image to run from a multi-platform image\n"
-"                       (default: the host's)\n"
-"  --check LEAN         run CMD in ROOTFS and in LEAN (tarball or directory), nothing\n"
+"  --check LEAN         run in IMAGE and in LEAN (an image, a directory or a tarball;\n"
+"                       each image with its own config, else IMAGE's), nothing\n"
 "                       recorded; exit 0 only if exit status and stdout are identical\n"
 "  -h, --help           show this help\n"
 "  --version            show the version\n"
@@ -57,27 +69,40 @@ static void usage(FILE *f)
 "not raise privileges.\n");
 }
 
-static int parse_user(const char *s, struct run_opts *o)
+/* --entrypoint as podman takes it: a JSON array of strings, else one word ('' none). */
+static char **parse_entrypoint(const char *s)
 {
-	char *end;
-	unsigned long uid, gid;
+	json_t *j = s[0] == '[' ? json_loads(s, JSON_REJECT_DUPLICATES, NULL) : NULL;
+	size_t n = json_is_array(j) ? json_array_size(j) : s[0] ? 1 : 0, i;
+	char **v = calloc(n + 1, sizeof *v);
+	json_t *e;
 
-	errno = 0;
-	uid = strtoul(s, &end, 10);
-	if (errno || end == s || (*end && *end != ':') || uid > 0xfffffffeUL)
-		return -1;
-	o->has_user = true;
-	o->uid = (uid_t)uid;
-	o->gid = (gid_t)uid;
-	if (*end == ':') {
-		s = end + 1;
-		gid = strtoul(s, &end, 10);
-		if (errno || end == s || *end || gid > 0xfffffffeUL)
-			return -1;
-		o->gid = (gid_t)gid;
-		o->has_gid = true;
+	if (!v)
+		goto fail;
+	if (!json_is_array(j)) {
+		if (n && !(v[0] = strdup(s)))
+			goto fail;
+		json_decref(j);
+		return v;
 	}
-	return 0;
+	json_array_foreach(j, i, e)
+		if (!json_is_string(e) || !(v[i] = strdup(json_string_value(e))))
+			goto fail;
+	json_decref(j);
+	return v;
+fail:
+	for (char **p = v; p && *p; p++)
+		free(*p);
+	free(v);
+	json_decref(j);
+	return NULL;
+}
+
+static void strv_free(char **v)
+{
+	for (char **p = v; p && *p; p++)
+		free(*p);
+	free(v);
 }
 
 /* The daemon creates the trace; refuse early (nothing mounted yet) if it cannot. */
@@ -129,7 +154,7 @@ int main(int argc, char **argv)
 {
 	enum { OPT_TRACE = 256, OPT_RUNTIME, OPT_ENV, OPT_WORKDIR, OPT_USER, OPT_NET,
 	       OPT_HOSTNAME, OPT_UPPER, OPT_NOVERIFY, OPT_NOPT, OPT_URING, OPT_CHECK, OPT_VERSION,
-	       OPT_PRIVILEGED, OPT_CAP_ADD, OPT_CAP_DROP, OPT_PLATFORM };
+	       OPT_PRIVILEGED, OPT_CAP_ADD, OPT_CAP_DROP, OPT_PLATFORM, OPT_ENTRYPOINT };
 	static const struct option longopts[] = {
 		{ "trace", required_argument, NULL, OPT_TRACE },
 		{ "runtime", required_argument, NULL, OPT_RUNTIME },
@@ -147,6 +172,7 @@ int main(int argc, char **argv)
 		{ "cap-add", required_argument, NULL, OPT_CAP_ADD },
 		{ "cap-drop", required_argument, NULL, OPT_CAP_DROP },
 		{ "platform", required_argument, NULL, OPT_PLATFORM },
+		{ "entrypoint", required_argument, NULL, OPT_ENTRYPOINT },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ 0 },
@@ -157,6 +183,7 @@ int main(int argc, char **argv)
 	_cleanup_free_ char **cap_add = calloc((size_t)argc + 1, sizeof *cap_add);
 	_cleanup_free_ char **cap_drop = calloc((size_t)argc + 1, sizeof *cap_drop);
 	_cleanup_free_ char *trace_abs = NULL, *upper_abs = NULL;
+	char **entrypoint = NULL;
 	struct run_image image = { 0 };
 	const char *trace = NULL, *check = NULL, *upper = NULL;   /* NULL: not given */
 	size_t nenv = 0, nadd = 0, ndrop = 0;
@@ -199,10 +226,22 @@ int main(int argc, char **argv)
 			o.workdir = optarg;
 			break;
 		case OPT_USER:
-			if (parse_user(optarg, &o) < 0) {
-				fprintf(stderr, PROG ": --user %s: must be UID or UID:GID (numbers)\n", optarg);
+			if (!optarg[0] || optarg[0] == ':' || strchr(optarg, '\n')) {
+				fprintf(stderr, PROG ": --user '%s': must be USER[:GROUP] (names or numbers)\n",
+					optarg);
 				return RUN_EXIT_ERROR;
 			}
+			o.user = optarg;
+			break;
+		case OPT_ENTRYPOINT:
+			strv_free(entrypoint);
+			entrypoint = parse_entrypoint(optarg);
+			if (!entrypoint) {
+				fprintf(stderr, PROG ": --entrypoint %s: a JSON array of strings, or one word\n",
+					optarg);
+				return RUN_EXIT_ERROR;
+			}
+			o.entrypoint = entrypoint;
 			break;
 		case OPT_NET:
 			if (strcmp(optarg, "host") && strcmp(optarg, "none")) {
@@ -241,11 +280,12 @@ int main(int argc, char **argv)
 		argv[optind + 1] = argv[optind];
 		optind++;
 	}
-	if (argc - optind < 2) {
-		fprintf(stderr, PROG ": expected ROOTFS -- CMD [ARG...] (see --help)\n");
+	if (argc - optind < 1) {
+		fprintf(stderr, PROG ": expected IMAGE [-- CMD [ARG...]] (see --help)\n");
 		return RUN_EXIT_ERROR;
 	}
-	o.argv = argv + optind + 1;
+	/* no CMD: the image's own (spec.c) */
+	o.argv = argc - optind > 1 ? argv + optind + 1 : NULL;
 	if (check && (upper || trace)) {
 		fprintf(stderr, PROG ": --check records nothing: --trace and --upper do not apply\n");
 		return RUN_EXIT_ERROR;
@@ -256,7 +296,8 @@ int main(int argc, char **argv)
 		goto fail;
 	if (check) {
 		if (run_check(&o, argv[optind], check, &status, &err) < 0)
-			return failed(&err, status);
+			status = failed(&err, status);
+		strv_free(entrypoint);
 		return status;
 	}
 	if (!trace)
@@ -277,6 +318,8 @@ int main(int argc, char **argv)
 	{
 		struct run_target t = {
 			.rootfs = image.dir, .trace = trace_abs, .upper = upper_abs,
+			.config = image.img ? &image.img->config : NULL,
+			.img = image.img, .image = argv[optind],
 			.stdin_fd = -1, .stdout_fd = -1,
 		};
 
@@ -286,7 +329,9 @@ int main(int argc, char **argv)
 		}
 	}
 	run_image_free(&image);
+	strv_free(entrypoint);
 	return status;
 fail:
+	strv_free(entrypoint);
 	return failed(&err, RUN_EXIT_ERROR);
 }

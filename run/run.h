@@ -34,17 +34,18 @@
 
 enum run_runtime { RUNTIME_BUILTIN, RUNTIME_RUNC };
 
+struct img;
+struct img_config;
+
 /* What the user asked for; the same for every run of one invocation (--check runs
  * CMD twice with exactly these). */
 struct run_opts {
 	enum run_runtime runtime;
-	char **argv;              /* CMD and its arguments, NULL-terminated */
+	char **argv;              /* -- CMD [ARG...] (NULL-terminated), or NULL: none given */
+	char **entrypoint;        /* --entrypoint words (may be none), or NULL: not given */
 	char **env;               /* --env K=V, NULL-terminated (may be empty) */
-	const char *workdir;      /* absolute, inside the container; NULL = "/" */
-	bool has_user;
-	uid_t uid;
-	gid_t gid;
-	bool has_gid;             /* --user UID:GID; else the user's group in the image */
+	const char *workdir;      /* --workdir, or NULL: the image's WorkingDir, else "/" */
+	const char *user;         /* --user NAME|UID[:GROUP|GID], or NULL: the image's, else root */
 	bool net_none;            /* own network namespace with only lo */
 	const char *hostname;
 	bool no_verify;           /* slimfs --no-verify */
@@ -57,6 +58,9 @@ struct run_opts {
 /* Where one run records and what its CMD sees as stdin/stdout (-1: inherited). */
 struct run_target {
 	const char *rootfs;       /* absolute path of the image directory */
+	const struct img_config *config;  /* the image config the process follows, or NULL */
+	const struct img *img;    /* the image recorded in the run row, or NULL */
+	const char *image;        /* that image as the user gave it */
 	const char *trace;        /* trace file (absolute) */
 	const char *upper;        /* slimfs --upper, or NULL for the daemon's default */
 	int stdin_fd, stdout_fd;
@@ -88,7 +92,6 @@ int image_resolve(const char *rootfs, char **dir, struct sfs_err *err);
 
 /* ROOTFS as given, resolved (resolve.c): a container image (image/img.h; IMG set, DIR
  * its cached rootfs), else a directory or a flat tarball (image_resolve; IMG NULL). */
-struct img;
 struct run_image {
 	char *dir;                /* absolute path of the image directory */
 	struct img *img;          /* the image and its config, or NULL */
@@ -105,13 +108,15 @@ void run_image_free(struct run_image *ri);
 /* Unpack tarball FILE into a new directory under PARENT; *DIR gets its path. */
 int image_unpack_tmp(const char *file, const char *parent, char **dir, struct sfs_err *err);
 
-/* Record one run of O->argv in T.  *STATUS gets the exit status to return (CMD's,
- * or RUN_EXIT_NOTFOUND / RUN_EXIT_ERROR on failure, with ERR filled). */
+/* Record one run in T of the process O and T->config make (spec.c: as podman run makes
+ * it).  *STATUS gets the exit status to return (CMD's, or RUN_EXIT_NOTFOUND /
+ * RUN_EXIT_NOEXEC / RUN_EXIT_ERROR on failure, with ERR filled). */
 int run_session(const struct run_opts *o, const struct run_target *t, int *status,
 		struct sfs_err *err);
 
 /* --check: run O in ROOTFS and in LEAN, each through slimfs with a throwaway trace,
- * compare exit status and stdout; print a diff and a summary line on stdout.
+ * each with its own image config (a LEAN that is no image takes ROOTFS's), compare
+ * exit status and stdout; print a diff and a summary line on stdout.
  * *STATUS: 0 when both agree, 1 when not, RUN_EXIT_ERROR on failure. */
 int run_check(const struct run_opts *o, const char *rootfs, const char *lean, int *status,
 	      struct sfs_err *err);

@@ -87,9 +87,15 @@ static json_t *config(const struct container *c)
 				 "effective", cap_names(held),
 				 "permitted", cap_names(held),
 				 "ambient", json_array());
-	json_t *process = json_pack("{s:b, s:{s:I, s:I}, s:o, s:o, s:s, s:o, s:b}",
+	json_t *groups = json_array();
+	json_t *process;
+
+	for (size_t i = 0; groups && i < c->ngroups; i++)
+		json_array_append_new(groups, json_integer(c->groups[i]));
+	process = json_pack("{s:b, s:{s:I, s:I, s:o}, s:o, s:o, s:s, s:o, s:b}",
 				    "terminal", 0,
 				    "user", "uid", (json_int_t)c->uid, "gid", (json_int_t)c->gid,
+				    "additionalGids", groups,
 				    "args", strings(c->argv),
 				    "env", strings(c->envp),
 				    "cwd", c->cwd,

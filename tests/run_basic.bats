@@ -438,13 +438,22 @@ PY
 }
 
 @test "bad input: usage errors" {
-	run slimfs_run "$ROOTFS"
+	run slimfs_run
 	[ "$status" -eq 125 ]
-	[[ $output == *"expected ROOTFS -- CMD"* ]]
+	[[ $output == *"expected IMAGE [-- CMD [ARG...]]"* ]]
+	# a directory has no Entrypoint or Cmd of its own
+	run slimfs_run --trace t.db "$ROOTFS"
+	[ "$status" -eq 125 ]
+	[ "$output" = "slimfs-run: no command: a directory or tarball has no Entrypoint or Cmd; give one after --" ]
 	run slimfs_run --runtime docker "$ROOTFS" -- true
 	[ "$status" -eq 125 ]
-	run slimfs_run --user root "$ROOTFS" -- true
+	run slimfs_run --user :0 "$ROOTFS" -- true
 	[ "$status" -eq 125 ]
+	# a user the image does not know: 126, as podman's
+	run slimfs_run --trace t.db --user no-such-user "$ROOTFS" -- true
+	[ "$status" -eq 126 ]
+	[ "$output" = "slimfs-run: unable to find user no-such-user: no matching entries in the image's /etc/passwd" ]
+	[ ! -e t.db ]
 	run slimfs_run --workdir relative "$ROOTFS" -- true
 	[ "$status" -eq 125 ]
 	run slimfs_run --help
