@@ -1,7 +1,8 @@
 /* daemon.c — the slimfs daemon as a child of the runner.
  *
- * `slimfs -f --ready-fd 3 --trace T --command CMD [--upper U] [--no-verify]
- *  [--no-passthrough] [--io-uring] [-o suid] ROOTFS MNT`
+ * `slimfs -f --ready-fd 3 --trace T --command CMD [--upper U] [--image REF
+ *  --manifest-digest D --config-digest D] [--no-verify] [--no-passthrough]
+ *  [--io-uring] [-o suid] ROOTFS MNT`
  * runs in the foreground in its own process group (a ^C on the terminal is for CMD,
  * not for the recorder), with SIGTERM as its parent-death signal so a killed runner
  * never leaves it behind, and writes one byte to fd 3 once the mount is up.  The mount
@@ -35,6 +36,7 @@
 #include <unistd.h>
 
 #include "../common/cleanup.h"
+#include "image/img.h"
 
 #define DAEMON_STOP_TIMEOUT_MS 30000
 
@@ -98,7 +100,7 @@ int daemon_start(struct daemon *d, const struct run_target *t, const char *cmdli
 {
 	_cleanup_free_ char *exe = NULL;
 	_cleanup_close_ int rd = -1, wr = -1;
-	const char *argv[20];   /* 17 at most, and the NULL */
+	const char *argv[28];   /* 23 at most, and the NULL */
 	int fds[2], argc = 0, wstatus, ready;
 	pid_t parent = getpid();
 
@@ -132,6 +134,14 @@ int daemon_start(struct daemon *d, const struct run_target *t, const char *cmdli
 	if (t->upper) {
 		argv[argc++] = "--upper";
 		argv[argc++] = t->upper;
+	}
+	if (t->img) {
+		argv[argc++] = "--image";
+		argv[argc++] = t->image;
+		argv[argc++] = "--manifest-digest";
+		argv[argc++] = t->img->manifest_digest;
+		argv[argc++] = "--config-digest";
+		argv[argc++] = t->img->config_digest;
 	}
 	if (o->no_verify)
 		argv[argc++] = "--no-verify";
