@@ -282,18 +282,21 @@ static int load_record(struct img *im, struct sfs_err *err)
 	json_t *j;
 	json_error_t je;
 	const char *source = NULL, *ref = NULL, *format = NULL, *md = NULL, *cd = NULL, *pl = NULL;
+	json_t *refj = NULL;
 	size_t len;
 	int ret = -1;
 
 	if (read_entry_file(im->entry, "image.json", JSON_MAX, &buf, &len, err) < 0)
 		return -1;
 	j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
-	if (!j || json_unpack(j, "{s:s, s:s?, s:s, s:s, s:s, s:s}", "source", &source, "reference",
-			      &ref, "format", &format, "manifest_digest", &md, "config_digest", &cd,
-			      "platform", &pl) < 0 || !digest_valid(md) || !digest_valid(cd)) {
+	if (!j || json_unpack(j, "{s:s, s:o, s:s, s:s, s:s, s:s}", "source", &source, "reference",
+			      &refj, "format", &format, "manifest_digest", &md, "config_digest", &cd,
+			      "platform", &pl) < 0 || !(json_is_string(refj) || json_is_null(refj)) ||
+	    !digest_valid(md) || !digest_valid(cd)) {
 		sfs_fail(err, 0, "%s/image.json: not an image record", im->entry);
 		goto out;
 	}
+	ref = json_string_value(refj);
 	im->source = strdup(source);
 	im->reference = ref ? strdup(ref) : NULL;
 	im->format = format_from_name(format);
