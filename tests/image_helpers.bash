@@ -49,7 +49,7 @@ build_app() {
 	ENV GREETING=hello APPMODE=test
 	WORKDIR /opt/app
 	USER appuser
-	ENTRYPOINT ["/bin/sh", "-c", "echo \"entry $0 [$*] $GREETING $APPMODE $(id -un) $(pwd) $HOME\"; id; ls", "ep0"]
+	ENTRYPOINT ["/bin/sh", "-c", "echo \"entry $0 [$*] $GREETING $APPMODE $(id -un) $(pwd) $HOME\"; id", "ep0"]
 	CMD ["arg1", "arg2"]
 	EOF
 	pod build -q --network none "${PODMAN_ULIMITS[@]}" -t "$APP" "$dir" >/dev/null
