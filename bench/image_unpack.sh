@@ -58,7 +58,7 @@ for ((r = 1; r <= reps; r++)); do
 		rm -rf "$work/out"
 		case $sys in
 		slimfs) /usr/bin/time -f '%e %U %S' -o "$work/time" \
-			"$unpack" "$work/oci:bench" "$work/out" >/dev/null ;;
+			"$unpack" "$work/oci:bench" "$work/out" >/dev/null 2>&1 ;;
 		umoci) /usr/bin/time -f '%e %U %S' -o "$work/time" \
 			umoci unpack --image "$work/oci:bench" "$work/out" >/dev/null 2>&1 ;;
 		esac
