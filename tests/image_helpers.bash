@@ -177,7 +177,7 @@ umoci_tree() {
 entry_of() {
 	local t=$BATS_TEST_TMPDIR/entry-of.db
 	rm -f "$t"
-	"$SLIMFS_RUN" --trace "$t" "$@" -- true >/dev/null || return
+	"$SLIMFS_RUN" --trace "$t" --entrypoint true "$@" >/dev/null || return
 	dirname "$(sqlite3 "$t" 'SELECT lowerdir FROM runs ORDER BY id DESC LIMIT 1')"
 }
 

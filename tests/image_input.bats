@@ -35,7 +35,7 @@ teardown() {
 
 @test "a podman oci-archive unpacks to the tree umoci unpacks, config and record beside it" {
 	export SLIMFS_CACHE=$SUITE_CACHE
-	run --separate-stderr slimfs_run --trace t.db "$IMG_WORK/app-oci.tar" -- cat /opt/app/c
+	run --separate-stderr slimfs_run --trace t.db --entrypoint cat "$IMG_WORK/app-oci.tar" -- /opt/app/c
 	[ "$status" -eq 0 ]
 	[ "$output" = "three" ]
 	entry=$(dirname "$(sqlite3 t.db 'SELECT lowerdir FROM runs')")
@@ -167,7 +167,7 @@ teardown() {
 
 @test "export --from takes an image and resolves it to the unpacked tree" {
 	export SLIMFS_CACHE=$SUITE_CACHE
-	slimfs_run --trace t.db "$IMG_WORK/app-layout" -- cat /opt/app/c >/dev/null
+	slimfs_run --trace t.db --entrypoint cat "$IMG_WORK/app-layout" -- /opt/app/c >/dev/null
 	"$SLIMFS_EXPORT" --list t.db >by-lowerdir
 	grep -qx /opt/app/c by-lowerdir
 	for from in "$IMG_WORK/app-layout" "$IMG_WORK/app-layout:app" "$IMG_WORK/app-oci.tar"; do
