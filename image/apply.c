@@ -33,17 +33,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/util.h"
 
 #define WH_PREFIX ".wh."
 #define WH_META ".wh..wh."
@@ -99,16 +98,10 @@ static int clean_name(const char *name, char *out, size_t cap)
 	return 0;
 }
 
+/* PATH of the tree, resolved as if the tree were "/" (common/util.h: RESOLVE_IN_ROOT). */
 static int open_in_tree(int rootfd, const char *path, int flags)
 {
-	struct open_how how = {
-		.flags = (uint64_t)(flags | O_CLOEXEC),
-		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-	};
-
-	if (!path[0])
-		path = ".";
-	return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof how);
+	return open_in_root(rootfd, path[0] ? path : ".", flags, 0);
 }
 
 static void drop_parent(struct applier *ap)

@@ -1,7 +1,7 @@
 /* source.c — where an image's files come from: an OCI image layout directory
  * (image-layout.md) or the members of an archive (an oci-archive, a docker-archive).
  *
- * A layout directory is read with openat2(RESOLVE_BENEATH): nothing outside it is
+ * A layout directory is read with openat2(RESOLVE_IN_ROOT): nothing outside it is
  * opened, whatever its symlinks say.  An archive is scanned once (headers only: the
  * data of an uncompressed archive is skipped with lseek) into a table of its members;
  * opening a member reads the archive again up to it, so no member is ever copied to
@@ -20,15 +20,14 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/util.h"
 
 #define DETECT_MEMBERS 16       /* an image archive shows itself within this many */
 #define LINK_HOPS 8
@@ -309,14 +308,10 @@ static const struct member *find_member(const struct src *s, const char *file)
 	return NULL;
 }
 
+/* FILE of the layout, never outside it: resolved as if the layout were "/". */
 static int open_in_layout(int dirfd, const char *file)
 {
-	struct open_how how = {
-		.flags = O_RDONLY | O_CLOEXEC,
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
-	};
-
-	return (int)syscall(SYS_openat2, dirfd, file, &how, sizeof how);
+	return open_in_root(dirfd, file, O_RDONLY, 0);
 }
 
 int stream_open(struct stream *st, const struct src *s, const char *file, struct sfs_err *err)
