@@ -666,7 +666,7 @@ void applier_free(struct applier *ap, const char *src)
 {
 	if (!ap)
 		return;
-	if (ap->ndev)
+	if (ap->ndev && src)
 		sfs_warn(ap->prog, "%s: %zu device node%s unpacked as in the image (first: '%s')", src,
 			 ap->ndev, ap->ndev > 1 ? "s" : "", ap->first_dev);
 	for (size_t i = 0; i < ap->ndirs; i++)

@@ -38,9 +38,7 @@ static enum img_format format_from_name(const char *s)
 
 static const char *cache_top(const struct img_opts *o)
 {
-	const char *env = getenv("SLIMFS_CACHE");
-
-	return o && o->cache ? o->cache : env && *env ? env : IMG_CACHE_DIR;
+	return o && o->cache ? o->cache : sfs_cache_dir();
 }
 
 void img_free(struct img *im)
@@ -151,7 +149,8 @@ static void remove_stale(const char *images)
 
 /* Build the entry FINAL from S and SEL in a temporary sibling, then rename it. */
 static int build_entry(const struct src *s, const struct selection *sel, const struct img *im,
-		       const char *images, const char *final, const char *prog, struct sfs_err *err)
+		       const char *images, const char *final, const struct img_opts *o,
+		       struct sfs_err *err)
 {
 	_cleanup_free_ char *tmp = NULL, *record = record_json(im);
 	_cleanup_close_ int dfd = -1, rootfd = -1;
@@ -166,7 +165,7 @@ static int build_entry(const struct src *s, const struct selection *sel, const s
 		sfs_fail(err, errno, "%s", tmp);
 		goto fail;
 	}
-	if (layers_apply(s, sel, rootfd, prog, err) < 0)
+	if (layers_apply(s, sel, rootfd, o, err) < 0)
 		goto fail;
 	if (write_at(dfd, "config.json", sel->config_json, sel->config_len) < 0 ||
 	    write_at(dfd, "manifest.json", sel->manifest_json, sel->manifest_len) < 0 ||
@@ -184,30 +183,53 @@ fail:
 	return -1;
 }
 
-/* The cache entry of SEL: reused if complete, else unpacked now, under the lock. */
+/* CACHE/images, root-only (also when an older slimfs made it 0755), and ours. */
+static int cache_images_dir(const char *images, struct sfs_err *err)
+{
+	struct stat st;
+
+	if (mkdir(images, 0700) < 0 && errno != EEXIST)
+		return sfs_fail(err, errno, "cannot make the image cache %s", images);
+	if (lstat(images, &st) < 0)
+		return sfs_fail(err, errno, "%s", images);
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+		return sfs_fail(err, 0, "%s: not a directory of ours: refusing it as the image cache",
+				images);
+	if ((st.st_mode & 07777) != 0700 && chmod(images, 0700) < 0)
+		return sfs_fail(err, errno, "%s", images);
+	return 0;
+}
+
+/* The cache entry of SEL: reused if complete, else unpacked now, under the lock.  Its
+ * path is spelt canonically (the cache's realpath): it becomes the trace's lowerdir,
+ * which export trusts only in that spelling. */
 static int ensure_entry(const struct src *s, const struct selection *sel, struct img *im,
 			const struct img_opts *o, struct sfs_err *err)
 {
-	_cleanup_free_ char *images = NULL, *lockname = NULL;
+	_cleanup_free_ char *images = NULL, *lockname = NULL, *top = NULL;
 	_cleanup_close_ int lock = -1;
-	const char *prog = o && o->prog ? o->prog : "slimfs";
 	struct stat st;
 
-	if (asprintf(&images, "%s/images", cache_top(o)) < 0 ||
+	if (mkdir_p(cache_top(o), 0755) < 0)
+		return sfs_fail(err, errno, "cannot make the image cache %s", cache_top(o));
+	top = realpath(cache_top(o), NULL);
+	if (!top)
+		return sfs_fail(err, errno, "%s", cache_top(o));
+	if (asprintf(&images, "%s/images", top) < 0 ||
 	    asprintf(&im->entry, "%s/%s", images, sel->manifest_digest + 7) < 0 ||
 	    asprintf(&im->rootfs, "%s/rootfs", im->entry) < 0 ||
 	    asprintf(&im->config_path, "%s/config.json", im->entry) < 0 ||
 	    asprintf(&lockname, "%s/.lock", images) < 0)
 		return sfs_fail(err, ENOMEM, "%s", s->name);
-	if (mkdir_p(images, 0700) < 0)
-		return sfs_fail(err, errno, "cannot make the image cache %s", images);
+	if (cache_images_dir(images, err) < 0)
+		return -1;
 	lock = open(lockname, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (lock < 0 || flock(lock, LOCK_EX) < 0)
 		return sfs_fail(err, errno, "cannot lock the image cache %s", lockname);
 	if (stat(im->entry, &st) == 0)
-		return 0;
+		return chmod(im->entry, 0700) < 0 ? sfs_fail(err, errno, "%s", im->entry) : 0;
 	remove_stale(images);
-	return build_entry(s, sel, im, images, im->entry, prog, err);
+	return build_entry(s, sel, im, images, im->entry, o, err);
 }
 
 int img_open(const char *arg, const struct img_opts *o, struct img **out, struct sfs_err *err)

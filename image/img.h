@@ -21,7 +21,8 @@
  *                                        manifest skopeo derives from it); its sha256 is
  *                                        the entry's name
  *   CACHE/images/<64 hex>/image.json     slimfs's record (img_open writes it; see below)
- * CACHE is $SLIMFS_CACHE or IMG_CACHE_DIR; images/ and every entry are mode 0700.  An
+ * CACHE is sfs_cache_dir() ($SLIMFS_CACHE, else /var/cache/slimfs), spelt as its realpath;
+ * images/ and every entry are mode 0700, as for flat tarballs (run/image.c).  An
  * entry appears only complete: it is built in images/.tmp-<hex>-XXXXXX and renamed into
  * place while images/.lock is held (flock); leftovers of a killed unpack are removed
  * under that lock.
@@ -41,8 +42,6 @@
 #include <stddef.h>
 
 #include "common/error.h"
-
-#define IMG_CACHE_DIR "/var/cache/slimfs"
 
 enum img_format {
 	IMG_FMT_OCI = 1,        /* image layout directory */
@@ -79,8 +78,11 @@ struct img {
 
 struct img_opts {
 	const char *platform;   /* "os/arch[/variant]" to pick; NULL: the host's */
-	const char *cache;      /* cache top; NULL: $SLIMFS_CACHE or IMG_CACHE_DIR */
+	const char *cache;      /* cache top; NULL: sfs_cache_dir() ($SLIMFS_CACHE) */
 	const char *prog;       /* name in warnings ("slimfs-run") */
+	/* Asked between entries while unpacking: a signal number stops the unpack (one
+	 * line saying so, nothing left in the cache).  NULL: never. */
+	int (*interrupted)(void);
 };
 
 /* ARG as the user gave it ("PATH" or "PATH:REF").  1: it names an image in one of the

@@ -234,7 +234,7 @@ int layer_uncompressed_size(const struct src *s, const char *file, int64_t *size
  * "Applying Changesets"), checking each blob's digest and size and each decompressed
  * stream against rootfs.diff_ids. */
 int layers_apply(const struct src *s, const struct selection *sel, int rootfd,
-		 const char *prog, struct sfs_err *err);
+		 const struct img_opts *o, struct sfs_err *err);
 
 /* ---- apply.c ---- */
 
@@ -251,7 +251,7 @@ int applier_entry(struct applier *ap, struct archive *a, struct archive_entry *e
 		  struct sfs_err *err);
 /* The layer's entries are all applied: set its directories' times. */
 int applier_layer_end(struct applier *ap, struct sfs_err *err);
-/* Warns once about device nodes unpacked from SRC. */
+/* Warns once about device nodes unpacked from SRC (NULL: the unpack failed, no word). */
 void applier_free(struct applier *ap, const char *src);
 
 #endif

@@ -165,8 +165,10 @@ static void drain_raw(struct pipe *p)
  * tar.  WHAT names it in messages. */
 static int layer_one(const struct src *s, struct applier *ap, const char *file,
 		     enum layer_comp comp, const char *digest, int64_t size, const char *diff_id,
-		     const char *what, struct sfs_err *err)
+		     const char *what, int (*interrupted)(void), struct sfs_err *err)
 {
+	size_t entries = 0;
+	int sig;
 	struct pipe p = { 0 };
 	struct archive *tar = NULL;
 	struct archive_entry *e;
@@ -196,6 +198,10 @@ static int layer_one(const struct src *s, struct applier *ap, const char *file,
 	}
 	applier_layer(ap, what);
 	while ((r = archive_read_next_header(tar, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+		if (interrupted && (++entries & 63) == 0 && (sig = interrupted())) {
+			sfs_fail(err, 0, "%s: interrupted by signal %d while unpacking it", s->name, sig);
+			goto out;
+		}
 		r = applier_entry(ap, tar, e, err);
 		if (r == -2)            /* its data did not read: the blob's fault */
 			goto bad;
@@ -261,17 +267,24 @@ static bool named_by_digest(const char *file, char out[DIGEST_SIZE])
 	return true;
 }
 
-int layers_apply(const struct src *s, const struct selection *sel, int rootfd, const char *prog,
-		 struct sfs_err *err)
+int layers_apply(const struct src *s, const struct selection *sel, int rootfd,
+		 const struct img_opts *o, struct sfs_err *err)
 {
+	int (*interrupted)(void) = o ? o->interrupted : NULL;
 	struct applier *ap;
-	int ret = 0;
+	int ret = 0, sig;
 
-	if (applier_new(&ap, rootfd, prog, err) < 0)
+	if (applier_new(&ap, rootfd, o && o->prog ? o->prog : "slimfs", err) < 0)
 		return -1;
 	for (size_t i = 0; i < sel->m.nlayers && ret == 0; i++) {
 		const struct desc *d = &sel->m.layers[i];
 		char what[4200], path[128], named[DIGEST_SIZE];
+
+		if (interrupted && (sig = interrupted())) {
+			ret = sfs_fail(err, 0, "%s: interrupted by signal %d while unpacking it", s->name,
+				       sig);
+			break;
+		}
 
 		if (sel->layer_files) {
 			bool by_digest = named_by_digest(sel->layer_files[i], named);
@@ -279,16 +292,17 @@ int layers_apply(const struct src *s, const struct selection *sel, int rootfd, c
 			snprintf(what, sizeof what, "%s: layer %s (%zu of %zu)", s->name,
 				 sel->layer_files[i], i + 1, sel->m.nlayers);
 			ret = layer_one(s, ap, sel->layer_files[i], LAYER_SNIFF,
-					by_digest ? named : NULL, -1, sel->ci.diff_ids[i], what, err);
+					by_digest ? named : NULL, -1, sel->ci.diff_ids[i], what, interrupted,
+					err);
 		} else {
 			snprintf(what, sizeof what, "%s: layer %s (%zu of %zu)", s->name, d->digest, i + 1,
 				 sel->m.nlayers);
 			blob_path(d->digest, path);
 			ret = layer_one(s, ap, path, layer_compression(d->media_type), d->digest, d->size,
-					sel->ci.diff_ids[i], what, err);
+					sel->ci.diff_ids[i], what, interrupted, err);
 		}
 	}
-	applier_free(ap, s->name);
+	applier_free(ap, ret == 0 ? s->name : NULL);
 	return ret;
 }
 

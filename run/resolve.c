@@ -13,7 +13,8 @@
 
 int run_resolve(const char *arg, const char *platform, struct run_image *ri, struct sfs_err *err)
 {
-	struct img_opts io = { .platform = platform, .prog = "slimfs-run" };
+	struct img_opts io = { .platform = platform, .prog = "slimfs-run",
+			       .interrupted = run_pending_signal };
 	int r;
 
 	memset(ri, 0, sizeof *ri);
@@ -29,7 +30,8 @@ int run_resolve(const char *arg, const char *platform, struct run_image *ri, str
 int run_resolve_image(const char *arg, const char *platform, struct run_image *ri,
 		      struct sfs_err *err)
 {
-	struct img_opts io = { .platform = platform, .prog = "slimfs-run" };
+	struct img_opts io = { .platform = platform, .prog = "slimfs-run",
+			       .interrupted = run_pending_signal };
 	int r;
 
 	memset(ri, 0, sizeof *ri);
