@@ -179,6 +179,24 @@ teardown() {
 	fails_one_line "*app-layout: no image named nope (names: app)"
 }
 
+@test "SIGTERM while an image is unpacked ends the run and leaves no cache entry" {
+	"$SLIMFS_RUN" --trace t.db "$IMG_WORK/app-oci.tar" >out 2>err &
+	pid=$!
+	for _ in $(seq 200); do
+		compgen -G "$SLIMFS_CACHE/images/.tmp-*/rootfs/usr/share" >/dev/null && break
+		sleep 0.05
+	done
+	kill -TERM "$pid"
+	st=0 && timeout 30 tail --pid="$pid" -f /dev/null || st=$?
+	[ "$st" -eq 0 ] || { kill -KILL "$pid"; false; }
+	st=0 && wait "$pid" || st=$?
+	cat err
+	[ "$st" -eq 143 ]
+	[ "$(cat err)" = "slimfs-run: $IMG_WORK/app-oci.tar: interrupted by signal 15 while unpacking it" ]
+	cache_clean
+	[ ! -e t.db ]
+}
+
 # ---- bad input ---------------------------------------------------------------------
 
 # refused PATTERN IMAGE... — slimfs-run IMAGE fails with one line matching PATTERN,
