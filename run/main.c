@@ -105,6 +105,11 @@ static void strv_free(char **v)
 	free(v);
 }
 
+static void strv_freep(char ***v)
+{
+	strv_free(*v);
+}
+
 /* The daemon creates the trace; refuse early (nothing mounted yet) if it cannot. */
 static int check_trace(const char *trace, struct sfs_err *err)
 {
@@ -183,7 +188,7 @@ int main(int argc, char **argv)
 	_cleanup_free_ char **cap_add = calloc((size_t)argc + 1, sizeof *cap_add);
 	_cleanup_free_ char **cap_drop = calloc((size_t)argc + 1, sizeof *cap_drop);
 	_cleanup_free_ char *trace_abs = NULL, *upper_abs = NULL;
-	char **entrypoint = NULL;
+	char **entrypoint __attribute__((cleanup(strv_freep))) = NULL;
 	struct run_image image = { 0 };
 	const char *trace = NULL, *check = NULL, *upper = NULL;   /* NULL: not given */
 	size_t nenv = 0, nadd = 0, ndrop = 0;
@@ -297,7 +302,6 @@ int main(int argc, char **argv)
 	if (check) {
 		if (run_check(&o, argv[optind], check, &status, &err) < 0)
 			status = failed(&err, status);
-		strv_free(entrypoint);
 		return status;
 	}
 	if (!trace)
@@ -329,9 +333,7 @@ int main(int argc, char **argv)
 		}
 	}
 	run_image_free(&image);
-	strv_free(entrypoint);
 	return status;
 fail:
-	strv_free(entrypoint);
 	return failed(&err, RUN_EXIT_ERROR);
 }
