@@ -4,10 +4,10 @@
  * (O_PATH fds, metadata), never written; a name is linked into an upper directory only
  * under that directory's lock, after a check that the name is free; every file is
  * complete (data, or the OV_METACOPY_XATTR that says where its data is; owner, mode,
- * xattrs, times) before it gets a name; an inode learns it has an upper file
- * (itable_set_upper) under the lock of the directory the file was linked into, so a
- * lookup there sees either the image file and the old inode state, or the copy and
- * the new one.
+ * xattrs, times) before it gets a name; a copy gets all its names at once, and its
+ * inode learns of it (itable_set_upper) under the locks of all the directories it was
+ * linked into, so a lookup of any of its names sees either the image file and the
+ * old inode state, or the whole copy and the new one.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -273,144 +273,87 @@ static int make_reg(struct sfs_fs *fs, struct sfs_inode *i, int lfd, const struc
 	return r < 0 ? r : steal_fd(&out);
 }
 
-/* Link the finished copy OUT (an O_TMPFILE fd) in as PU/NAME; the lock held. */
-static int link_tmp(int out, int pu, const char *name)
+/* Give FD's file (an O_TMPFILE copy or a file already linked) the name DIR/NAME. */
+static int link_fd(int fd, int dir, const char *name)
 {
-	char tmp[OV_PROC_MAX];
+	char proc[OV_PROC_MAX];
 
-	ov_proc_path(tmp, out);
-	if (linkat(out, "", pu, name, AT_EMPTY_PATH) < 0 &&
-	    linkat(AT_FDCWD, tmp, pu, name, AT_SYMLINK_FOLLOW) < 0)
+	ov_proc_path(proc, fd);
+	if (linkat(fd, "", dir, name, AT_EMPTY_PATH) < 0 &&
+	    linkat(AT_FDCWD, proc, dir, name, AT_SYMLINK_FOLLOW) < 0)
 		return -errno;
 	return 0;
 }
 
-/* Copy-up of I, a non-root inode without an upper file, whose lower file is LFD
- * (stat ST), into its parent's upper directory.  I's fds are the caller's. */
-static int copy_new(struct sfs_fs *fs, struct sfs_inode *i, int lfd, const struct stat *st,
-		    const struct cu_req *q)
+/* Make the copy of the lower file LFD (stat ST, not a regular file) as DIR/NAME. */
+static int make_node(int lfd, const struct stat *st, int dir, const char *name)
 {
-	_cleanup_free_ char *name = NULL;
-	struct sfs_inode *parent = itable_parent(&fs->it, i, &name);
-	_cleanup_close_ int out = -1;
-	struct dir_times dt;
-	struct stat ust;
-	unsigned key;
-	int pu, fd, r = 0;
+	char target[PATH_MAX];
+	ssize_t n;
+	int r;
 
-	if (!parent || !name) {
-		itable_unref(&fs->it, parent);
-		return -EIO;
+	switch (st->st_mode & S_IFMT) {
+	case S_IFDIR:
+		r = mkdirat(dir, name, 0700) < 0 ? -errno : 0;
+		break;
+	case S_IFLNK:
+		n = readlinkat(lfd, "", target, sizeof(target) - 1);
+		if (n >= 0)
+			target[n] = '\0';
+		r = n < 0 ? -errno : symlinkat(target, dir, name) < 0 ? -errno : 0;
+		break;
+	default:
+		r = mknodat(dir, name, (st->st_mode & S_IFMT) | 0600, st->st_rdev) < 0 ? -errno : 0;
+		break;
 	}
-	pu = cu_upper_dir(fs, parent);
-	if (pu < 0) {
-		itable_unref(&fs->it, parent);
-		return pu;
-	}
-	key = dirlock_key(parent);
-	if (S_ISREG(st->st_mode))
-		r = out = make_reg(fs, i, lfd, st, pu, q);     /* no lock: the long part */
-	if (r >= 0) {
-		dirlock_write(fs, key);
-		times_save(&dt, pu);
-		fd = ov_open_stat(pu, name, &ust);
-		if (fd >= 0 && S_ISDIR(st->st_mode) && S_ISDIR(ust.st_mode) && !ov_is_opaque(fd)) {
-			r = 0;          /* made by a copy-up by path (hardlinks): I's */
-		} else if (fd >= 0 || fd != -ENOENT) {
-			r = fd >= 0 ? -ESTALE : fd;     /* the name is not I's any more */
-		} else {
-			char target[PATH_MAX];
-			ssize_t n;
-
-			switch (st->st_mode & S_IFMT) {
-			case S_IFREG:
-				r = link_tmp(out, pu, name);
-				break;
-			case S_IFDIR:
-				r = mkdirat(pu, name, 0700) < 0 ? -errno : 0;
-				break;
-			case S_IFLNK:
-				n = readlinkat(lfd, "", target, sizeof(target) - 1);
-				if (n >= 0)
-					target[n] = '\0';
-				r = n < 0 ? -errno : symlinkat(target, pu, name) < 0 ? -errno : 0;
-				break;
-			default:
-				r = mknodat(pu, name, (st->st_mode & S_IFMT) | 0600,
-					    st->st_rdev) < 0 ? -errno : 0;
-				break;
-			}
-			if (r == 0 && !S_ISREG(st->st_mode) && (r = copy_meta(lfd, st, pu, name)) < 0)
-				unlinkat(pu, name, S_ISDIR(st->st_mode) ? AT_REMOVEDIR : 0);
-			if (r == 0)
-				fd = ov_open_stat(pu, name, &ust);
-			if (r == 0 && fd < 0)
-				r = fd;
-			times_restore(&dt);
-		}
-		if (r == 0)
-			itable_set_upper(&fs->it, i, fd, &ust,
-					 !S_ISREG(st->st_mode) || q->what == CU_DATA);
-		else if (fd >= 0)
-			close(fd);
-		dirlock_unlock(fs, key);
-	}
-	inode_put_fd(&fs->it, parent, SFS_UPPER);
-	itable_unref(&fs->it, parent);
-	return r < 0 ? r : 0;
-}
-
-/* A metadata-only copy of I gets its data, at most LIMIT bytes, in place; its times
- * and file capabilities stay as they were (writing drops capabilities). */
-static int fill(struct sfs_fs *fs, struct sfs_inode *i, uint64_t limit)
-{
-	char path[OV_PROC_MAX], caps[256];
-	_cleanup_close_ int in = -1, out = -1;
-	struct timespec times[2];
-	ssize_t ncaps;
-	struct stat st;
-	uint64_t len;
-	int u, r = 0;
-
-	u = inode_get_fd(&fs->it, i, SFS_UPPER);
-	if (u < 0)
-		return u;
-	ov_proc_path(path, u);
-	if (fstat(u, &st) < 0) {
-		r = -errno;
-		goto out;
-	}
-	len = kept((uint64_t)st.st_size, limit);
-	ncaps = getxattr(path, CAPS_XATTR, caps, sizeof(caps));
-	if (len > 0 && (in = open_image(fs, i)) < 0) {
-		r = in;
-		goto out;
-	}
-	out = open(path, O_WRONLY | O_CLOEXEC);
-	if (out < 0) {
-		r = -errno;
-		goto out;
-	}
-	if (len > 0)
-		r = copy_data(in, out, len);
-	if (r == 0 && ftruncate(out, (off_t)len) < 0)
-		r = -errno;
-	times[0] = st.st_atim;
-	times[1] = st.st_mtim;
-	if (r == 0 && ncaps > 0 && setxattr(path, CAPS_XATTR, caps, (size_t)ncaps, 0) < 0)
-		r = -errno;
-	if (r == 0 && futimens(out, times) < 0)
-		r = -errno;
-	if (r == 0 && removexattr(path, OV_METACOPY_XATTR) < 0 && errno != ENODATA)
-		r = -errno;
-	if (r == 0)
-		itable_set_upper_data(&fs->it, i);
-out:
-	inode_put_fd(&fs->it, i, SFS_UPPER);
+	if (r == 0 && (r = copy_meta(lfd, st, dir, name)) < 0)
+		unlinkat(dir, name, S_ISDIR(st->st_mode) ? AT_REMOVEDIR : 0);
 	return r;
 }
 
-/* ---- the other names of an image hardlink ------------------------------------------ */
+/* ---- the names a copy gets --------------------------------------------------------- */
+
+/* One name of a copy: NAME in upper directory UDIR (ours), whose lock is stripe KEY;
+ * LINKED once this copy-up gave the copy that name (taken back if it fails). */
+struct place {
+	int udir;
+	unsigned key;
+	char *name;
+	bool linked;
+};
+
+static void places_free(struct place *pl, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		if (pl[k].udir >= 0)
+			close(pl[k].udir);
+		free(pl[k].name);
+	}
+	free(pl);
+}
+
+/* I's own name: its parent's upper directory, copied up if it is not there.  0 or
+ * -errno (-ESTALE: the parent's name is gone). */
+static int place_own(struct sfs_fs *fs, struct sfs_inode *i, struct place *pl)
+{
+	struct sfs_inode *parent = itable_parent(&fs->it, i, &pl->name);
+	int pu;
+
+	if (!parent || !pl->name) {
+		itable_unref(&fs->it, parent);
+		return -EIO;
+	}
+	pl->key = dirlock_key(parent);
+	pu = cu_upper_dir(fs, parent);
+	if (pu >= 0) {
+		pl->udir = fcntl(pu, F_DUPFD_CLOEXEC, 0);
+		if (pl->udir < 0)
+			pu = -errno;
+		inode_put_fd(&fs->it, parent, SFS_UPPER);
+	}
+	itable_unref(&fs->it, parent);
+	return pu < 0 ? pu : 0;
+}
 
 /* The upper directory for lower directory LC (stat LST), NAME in upper directory UDIR
  * (stripe KEY), copied up if it is not there: a pinned-free fd (the caller's), 0 if
@@ -469,17 +412,16 @@ static int upper_subdir(struct sfs_fs *fs, int udir, unsigned key, const char *n
 	}
 }
 
-/* Link the upper file U (I's) at PATH, a name of I's image file, unless the upper
- * layer hides that name or already has it.  0 or -errno. */
-static int link_name(struct sfs_fs *fs, const char *path, int u)
+/* PATH, a name of an image file: its upper directory, copied up (with the directories
+ * above it) if it is not there.  1 (PL filled), 0 if the upper layer hides the name
+ * (a whiteout, an opaque or replaced directory above it), or -errno. */
+static int place_path(struct sfs_fs *fs, const char *path, struct place *pl)
 {
 	_cleanup_free_ char *p = strdup(path);
 	_cleanup_close_ int ldir = -1, udir = -1;
 	struct sfs_inode *root = &fs->it.root;
-	struct dir_times dt;
-	char *name, *slash;
 	unsigned key = dirlock_key(root);
-	struct stat st;
+	char *name, *slash;
 	int r;
 
 	if (!p)
@@ -487,7 +429,7 @@ static int link_name(struct sfs_fs *fs, const char *path, int u)
 	r = cu_upper_dir(fs, root);
 	if (r < 0)
 		return r;
-	udir = openat(r, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	udir = fcntl(r, F_DUPFD_CLOEXEC, 0);
 	inode_put_fd(&fs->it, root, SFS_UPPER);
 	ldir = openat(fs->copy_root, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (udir < 0 || ldir < 0)
@@ -513,42 +455,227 @@ static int link_name(struct sfs_fs *fs, const char *path, int u)
 		udir = uc;
 		key = dirlock_of(lst.st_dev, lst.st_ino);
 	}
-	dirlock_write(fs, key);
-	r = 0;
-	if (fstatat(udir, name, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT) {
-		char proc[OV_PROC_MAX];
-
-		times_save(&dt, udir);
-		ov_proc_path(proc, u);
-		if (linkat(u, "", udir, name, AT_EMPTY_PATH) < 0 &&
-		    linkat(AT_FDCWD, proc, udir, name, AT_SYMLINK_FOLLOW) < 0)
-			r = -errno;
-		times_restore(&dt);
-	}
-	dirlock_unlock(fs, key);
-	return r;
+	pl->name = strdup(name);
+	if (!pl->name)
+		return -ENOMEM;
+	pl->udir = steal_fd(&udir);
+	pl->key = key;
+	return 1;
 }
 
-/* Link I's copy at the image's other names of its file (stat ST). */
-static int link_others(struct sfs_fs *fs, struct sfs_inode *i, const struct stat *st)
+/* The names I's copy gets (*PL, *N): I's own, unless the upper layer hides it now,
+ * and for an image hardlink (ST) every other name of its image file it does not hide
+ * (hardlinks.h).  0 or -errno; none at all is -ESTALE. */
+static int places_of(struct sfs_fs *fs, struct sfs_inode *i, const struct stat *st,
+		     struct place **out, size_t *n)
 {
-	const char *const *names;
-	size_t n;
-	int u, r, first = 0;
+	const char *const *names = NULL;
+	size_t nnames = 0;
+	struct place *pl;
+	int r = 0;
 
-	r = hl_names(fs->hardlinks, fs->copy_root, st->st_dev, st->st_ino, &names, &n);
-	if (r < 0 || n == 0)
+	*out = NULL;
+	*n = 0;
+	if (!S_ISDIR(st->st_mode) && st->st_nlink > 1) {
+		r = hl_names(fs->hardlinks, fs->copy_root, st->st_dev, st->st_ino, &names,
+			     &nnames);
+		if (r < 0)
+			return r;
+	}
+	pl = calloc(nnames + 1, sizeof(*pl));
+	if (!pl)
+		return -ENOMEM;
+	for (size_t k = 0; k <= nnames; k++)
+		pl[k].udir = -1;
+	r = place_own(fs, i, &pl[0]);
+	if (r == 0) {
+		*n = 1;
+	} else {
+		free(pl[0].name);
+		pl[0].name = NULL;
+		if (nnames && (r == -ESTALE || r == -ENOENT))
+			r = 0;  /* its own name is gone, the others may not be */
+	}
+	for (size_t k = 0; r == 0 && k < nnames; k++) {
+		r = place_path(fs, names[k], &pl[*n]);
+		if (r > 0)
+			++*n;
+		r = r > 0 ? 0 : r;
+	}
+	if (r == 0 && *n == 0)
+		r = -ESTALE;
+	if (r < 0) {
+		places_free(pl, nnames + 1);
+		*n = 0;
 		return r;
+	}
+	*out = pl;
+	return 0;
+}
+
+/* The directory locks of the N places, taken (LOCK) or released, each stripe once and
+ * in stripe order (fs.h). */
+static void places_lock(struct sfs_fs *fs, const struct place *pl, size_t n, bool lock)
+{
+	bool held[SFS_DIRLOCKS] = { false };
+
+	for (size_t k = 0; k < n; k++)
+		held[pl[k].key] = true;
+	for (unsigned k = 0; k < SFS_DIRLOCKS; k++) {
+		if (!held[k])
+			continue;
+		if (lock)
+			dirlock_write(fs, k);
+		else
+			dirlock_unlock(fs, k);
+	}
+}
+
+/* Give I's copy the name PL, the directory's lock held.  The first name given makes
+ * the copy's name (*FIRST < 0: a regular file's copy is OUT, any other file is made
+ * from LFD, ST) and opens it into *FIRST (stat UST); the others link it.  1 given, 0
+ * if the name is taken or its directory was removed meanwhile, -errno. */
+static int place_give(struct place *pl, int *first, struct stat *ust, int out, int lfd,
+		      const struct stat *st)
+{
+	struct dir_times dt;
+	struct stat cur;
+	int fd, r;
+
+	fd = ov_open_stat(pl->udir, pl->name, &cur);
+	if (fd >= 0) {
+		if (*first < 0 && S_ISDIR(st->st_mode) && S_ISDIR(cur.st_mode) && !ov_is_opaque(fd)) {
+			*first = fd;    /* made by a copy-up by path (place_path): I's */
+			*ust = cur;
+			return 1;
+		}
+		close(fd);
+		return 0;               /* the name is not I's any more */
+	}
+	if (fd != -ENOENT)
+		return fd;
+	times_save(&dt, pl->udir);
+	if (*first >= 0)
+		r = link_fd(*first, pl->udir, pl->name);
+	else if (S_ISREG(st->st_mode))
+		r = link_fd(out, pl->udir, pl->name);
+	else
+		r = make_node(lfd, st, pl->udir, pl->name);
+	if (r == 0 && *first < 0) {
+		*first = ov_open_stat(pl->udir, pl->name, ust);
+		if (*first < 0) {
+			r = *first;
+			unlinkat(pl->udir, pl->name, S_ISDIR(st->st_mode) ? AT_REMOVEDIR : 0);
+		}
+	}
+	times_restore(&dt);
+	if (r == -ENOENT)
+		return 0;               /* the directory was removed meanwhile */
+	pl->linked = r == 0;
+	return r < 0 ? r : 1;
+}
+
+/* Take back the names this copy-up gave (it failed). */
+static void places_undo(struct place *pl, size_t n, const struct stat *st)
+{
+	struct dir_times dt;
+
+	for (size_t k = 0; k < n; k++) {
+		if (!pl[k].linked)
+			continue;
+		times_save(&dt, pl[k].udir);
+		unlinkat(pl[k].udir, pl[k].name, S_ISDIR(st->st_mode) ? AT_REMOVEDIR : 0);
+		times_restore(&dt);
+	}
+}
+
+/* Copy-up of I, a non-root inode without an upper file, whose lower file is LFD
+ * (stat ST).  The copy is made with no lock held, then given all its names at once
+ * (places_of), under all their directories' locks: a lookup of any of them, and I's
+ * link count, show either the image file or the whole copy.  I's fds are the
+ * caller's. */
+static int copy_new(struct sfs_fs *fs, struct sfs_inode *i, int lfd, const struct stat *st,
+		    const struct cu_req *q)
+{
+	_cleanup_close_ int out = -1;
+	struct place *pl;
+	struct stat ust;
+	size_t n, k;
+	int first = -1, r;
+
+	r = places_of(fs, i, st, &pl, &n);
+	if (r < 0)
+		return r;
+	if (S_ISREG(st->st_mode))
+		r = out = make_reg(fs, i, lfd, st, pl[0].udir, q);     /* no lock: the long part */
+	if (r >= 0) {
+		places_lock(fs, pl, n, true);
+		for (k = 0, r = 0; k < n && r >= 0; k++)
+			r = place_give(&pl[k], &first, &ust, out, lfd, st);
+		if (r >= 0 && first < 0)
+			r = -ESTALE;    /* every name of it is taken meanwhile */
+		if (r >= 0) {
+			itable_set_upper(&fs->it, i, first, &ust,
+					 !S_ISREG(st->st_mode) || q->what == CU_DATA);
+		} else {
+			places_undo(pl, n, st);
+			if (first >= 0)
+				close(first);
+		}
+		places_lock(fs, pl, n, false);
+	}
+	places_free(pl, n);
+	return r < 0 ? r : 0;
+}
+
+/* A metadata-only copy of I gets its data, at most LIMIT bytes, in place; its times
+ * and file capabilities stay as they were (writing drops capabilities). */
+static int fill(struct sfs_fs *fs, struct sfs_inode *i, uint64_t limit)
+{
+	char path[OV_PROC_MAX], caps[256];
+	_cleanup_close_ int in = -1, out = -1;
+	struct timespec times[2];
+	ssize_t ncaps;
+	struct stat st;
+	uint64_t len;
+	int u, r = 0;
+
 	u = inode_get_fd(&fs->it, i, SFS_UPPER);
 	if (u < 0)
 		return u;
-	for (size_t k = 0; k < n; k++) {
-		r = link_name(fs, names[k], u);
-		if (r < 0 && !first)
-			first = r;
+	ov_proc_path(path, u);
+	if (fstat(u, &st) < 0) {
+		r = -errno;
+		goto out;
 	}
+	len = kept((uint64_t)st.st_size, limit);
+	ncaps = getxattr(path, CAPS_XATTR, caps, sizeof(caps));
+	if (len > 0 && (in = open_image(fs, i)) < 0) {
+		r = in;
+		goto out;
+	}
+	out = open(path, O_WRONLY | O_CLOEXEC);
+	if (out < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (len > 0)
+		r = copy_data(in, out, len);
+	if (r == 0 && ftruncate(out, (off_t)len) < 0)
+		r = -errno;
+	times[0] = st.st_atim;
+	times[1] = st.st_mtim;
+	if (r == 0 && ncaps > 0 && setxattr(path, CAPS_XATTR, caps, (size_t)ncaps, 0) < 0)
+		r = -errno;
+	if (r == 0 && futimens(out, times) < 0)
+		r = -errno;
+	if (r == 0 && removexattr(path, OV_METACOPY_XATTR) < 0 && errno != ENODATA)
+		r = -errno;
+	if (r == 0)
+		itable_set_upper_data(&fs->it, i);
+out:
 	inode_put_fd(&fs->it, i, SFS_UPPER);
-	return first;
+	return r;
 }
 
 /* ---- copy-up ------------------------------------------------------------------------ */
@@ -573,8 +700,6 @@ static int copy_up(struct sfs_fs *fs, struct sfs_inode *i, const struct cu_req *
 			itable_set_upper(&fs->it, i, fs->upper_root, &st, true);
 	} else {
 		r = copy_new(fs, i, lfd, &st, q);
-		if (r == 0 && !S_ISDIR(st.st_mode) && st.st_nlink > 1)
-			r = link_others(fs, i, &st);
 	}
 	inode_put_fd(&fs->it, i, SFS_LOWER);
 	return r;

@@ -25,8 +25,8 @@
  *  - A regular file's copy is made as an unnamed file (O_TMPFILE) in its upper parent
  *    directory: data, then owner, mode, xattrs, times.  No lock is held while the data
  *    is copied, however large the file: only then is the copy linked in, under its
- *    directory's lock (fs.h), which any other name of that directory waits for no
- *    longer than a link.  A metadata-only copy is filled in place, without any
+ *    directory's lock (fs.h; under the locks of all its directories for an image
+ *    hardlink, below), which any other name there waits for no longer than a link.  A metadata-only copy is filled in place, without any
  *    directory lock: its data stays the image file's for every reader until the
  *    OV_METACOPY_XATTR is removed, after the last byte (a crash before leaves a
  *    metadata-only copy, which is whole).  A copy is linked in whole or not at all.
@@ -39,16 +39,22 @@
  * Hardlinks of the image.  The kernel tells the daemon which inode is written, never
  * through which name (an open, a setattr or a link names the inode only), and all the
  * names of one image file are one inode through the mount (inode.h).  So a copy-up
- * cannot copy "the name written"; it copies the file, and links the copy at every
- * name the image gives that file, as overlayfs's index does, eagerly: the names come
- * from hardlinks.h (one walk of the image per mount, at the first copy-up of a file
- * with several links), and every name is linked unless the upper layer hides it (a
- * whiteout, another entry, an opaque or replaced directory above it); the
- * directories above a name are copied up for it.  So every name shows the write, and
- * keeps showing it after the kernel forgets the inode, after a remount on the same
- * upper directory and in the upper directory itself, with the image's link count.
- * While a name is not linked yet, a lookup of it still reaches the copy through the
- * image file's identity (inode.h).
+ * cannot copy "the name written", nor even trust the name looked up last (it may be
+ * deleted since); it copies the file, and links the copy at every name the image
+ * gives that file, as overlayfs's index does, eagerly: the names come from
+ * hardlinks.h (one walk of the image per mount, at the first copy-up of a file with
+ * several links, before anything is linked), and every name is linked unless the
+ * upper layer hides it (a whiteout, another entry, an opaque or replaced directory
+ * above it); the directories above a name are copied up for it first.  All the names
+ * are given at once, under the locks of all their directories, and the inode learns
+ * of its copy before they are released: a lookup of any name, and the link count,
+ * show the image file or the whole copy, never a copy at some names (whose link
+ * count the kernel would lower at each unlink of another, down to 0).  A name that
+ * cannot be given takes the others back.  So every name shows the write, and keeps
+ * showing it after the kernel forgets the inode, after a remount on the same upper
+ * directory and in the upper directory itself, with the image's link count.  (A
+ * name left out all the same, by a crash between two links, still reaches the copy
+ * through the image file's identity while the inode is known, inode.h.)
  */
 #ifndef SLIMFS_COPYUP_H
 #define SLIMFS_COPYUP_H

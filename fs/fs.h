@@ -22,8 +22,9 @@
  * upper one; locks are striped (SFS_DIRLOCKS of them), so two directories may share
  * one, which costs only waiting.
  *
- * Lock order: at most one directory lock is held at a time, except the two of a rename,
- * taken in stripe order; a copy-up (which takes directory locks) runs before an
+ * Lock order: at most one directory lock is held at a time, except the two of a rename
+ * and those of the directories an image hardlink's copy is linked into (copyup.c),
+ * each taken in stripe order; a copy-up (which takes directory locks) runs before an
  * operation takes its own, never under one.  Then the inode table's lock (inode.h),
  * then passthrough's (passthrough.h), each held only for memory work.
  */

@@ -505,10 +505,10 @@ struct sfs_inode *itable_lookup(struct inode_table *t, struct inode_key *k,
 	i = find_top_locked(t, k->dev, k->ino);
 	if (!i && k->lower_fd >= 0) {
 		/* A name that still reaches the image file of a copied-up inode (one its
-		 * copy-up has not linked, fs/copyup.h) reaches the copy. */
+		 * copy-up could not link, fs/copyup.h) reaches the copy. */
 		i = find_lower_locked(t, k->lower_dev, k->lower_ino);
-		/* Known by its image file only (entered before its copy-up reached this
-		 * name's directory): it takes the upper file it now has. */
+		/* Known by its image file only (entered by a name its copy did not
+		 * reach): it takes the upper file it now has. */
 		if (!i && both)
 			i = find_top_locked(t, k->lower_dev, k->lower_ino);
 		if (i && both && i != &t->root && !atomic_load(&i->has_upper)) {

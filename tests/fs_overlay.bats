@@ -26,6 +26,8 @@ setup() {
 }
 
 teardown() {
+	# an upper directory a test made immutable (chattr +i) to make a change fail
+	[[ -z ${immutable:-} ]] || chattr -i "$immutable" || true
 	fs_teardown
 	# file systems a test mounted for its upper layer (after the slimfs mount is gone)
 	for m in "${upper_mounts[@]}"; do
@@ -748,5 +750,93 @@ for k in range(64999):
 	[[ ! -e $M/c/new ]]
 	umount_slimfs "$M" "$T"
 	[[ $(stat -c '%F %t:%T' "$U/c/new") == 'character special file 0:0' ]]
+	lower_untouched
+}
+
+@test "overlay: fchmod, futimens and fsetxattr through an open image hardlink work after its other name was looked up and removed" {
+	# The kernel names the inode, not the name: the copy-up must find a name of the
+	# file that still shows, not the one looked up last.
+	umount_slimfs "$M" "$T"
+	mkdir -p "$L/a" "$L/b"
+	echo orig > "$L/a/x"
+	chmod 644 "$L/a/x"
+	ln "$L/a/x" "$L/b/y"
+	manifest "$L" > "$BATS_TEST_TMPDIR/before"
+	mount_slimfs "$L" "$M" "$T" --upper "$U"
+	run python3 - "$M" <<'PY'
+import os, sys
+m = sys.argv[1]
+fd = os.open(f"{m}/b/y", os.O_RDONLY)
+os.stat(f"{m}/a/x")             # a/x: the inode's last name
+os.unlink(f"{m}/a/x")
+os.fchmod(fd, 0o600)
+os.utime(fd, (1046660583, 1046660583))
+os.setxattr(fd, "user.k", b"v")
+PY
+	echo "$output"
+	[[ $status -eq 0 ]]
+	sync
+	echo 2 > /proc/sys/vm/drop_caches
+	[[ $(stat -c '%a %Y' "$M/b/y") == "600 1046660583" ]]
+	[[ $(getfattr --only-values -n user.k "$M/b/y") == v && $(cat "$M/b/y") == orig ]]
+	[[ ! -e $M/a/x ]]
+	umount_slimfs "$M" "$T"
+	lower_untouched
+}
+
+@test "overlay: an image hardlink's copy gets all its names at once, so its link count never falls below its names" {
+	# The names of the image file are found by a walk of the image (fs/hardlinks.h),
+	# slow on a big image: while it runs, the copy must not show at one name with a
+	# link count of 1, which the kernel then lowers at each unlink, to 0 (and link(2)
+	# of a file with 0 links is ENOENT).
+	umount_slimfs "$M" "$T"
+	mkdir -p "$L"/{a,b,c,d,e,many}
+	echo orig > "$L/a/x"
+	for n in b/y c/z e/w; do ln "$L/a/x" "$L/$n"; done
+	python3 -c 'import sys
+for k in range(30000): open(f"{sys.argv[1]}/f{k}", "w").close()' "$L/many"
+	mount_slimfs "$L" "$M" "$T" --upper "$U"
+	stat "$M/b/y" "$M/c/z" "$M/e/w" "$M/a/x" > /dev/null      # a/x: its last name
+	run python3 - "$M" "$U" <<'PY'
+import os, sys, threading, time
+m, u = sys.argv[1], sys.argv[2]
+t = threading.Thread(target=lambda: os.close(os.open(f"{m}/a/x", os.O_WRONLY)))
+t.start()                       # the open for writing copies it up
+t0 = time.time()
+while not os.path.exists(f"{u}/a/x") and time.time() - t0 < 20:
+    pass
+os.unlink(f"{m}/c/z")
+n = os.stat(f"{m}/b/y").st_nlink   # a/x, b/y and e/w
+os.unlink(f"{m}/e/w")
+os.link(f"{m}/b/y", f"{m}/d/new")
+t.join()
+print("link count with 3 names:", n)
+sys.exit(0 if n >= 3 else 1)
+PY
+	echo "$output"
+	[[ $status -eq 0 ]]
+	[[ $(stat -c %h "$M/b/y") == 3 && $(stat -c %i "$M/d/new") == $(stat -c %i "$M/a/x") ]]
+	[[ $(stat -c %h "$U/a/x") == 3 && ! -e $M/c/z && ! -e $M/e/w ]]
+}
+
+@test "overlay: a copy-up of an image hardlink that cannot give the copy every name gives it none" {
+	umount_slimfs "$M" "$T"
+	mkdir -p "$L/a" "$L/b"
+	echo orig > "$L/a/x"
+	ln "$L/a/x" "$L/b/y"
+	manifest "$L" > "$BATS_TEST_TMPDIR/before"
+	mount_slimfs "$L" "$M" "$T" --upper "$U"
+	touch "$M/b/new"                # b is in the upper layer now
+	immutable=$U/b
+	chattr +i "$immutable"          # no name can be added to it
+	run sh -c 'echo written >> "$1/a/x"' _ "$M"
+	[[ $status -ne 0 ]]
+	[[ ! -e $U/a/x && $(cat "$M/a/x") == orig ]]
+	chattr -i "$immutable"
+	echo written >> "$M/a/x"
+	sync
+	echo 2 > /proc/sys/vm/drop_caches
+	[[ $(cat "$M/b/y") == $'orig\nwritten' && $(stat -c %h "$U/b/y") == 2 ]]
+	umount_slimfs "$M" "$T"
 	lower_untouched
 }
