@@ -264,10 +264,13 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bo
 	}
 	r = 0;
 	if (e.upper_fd >= 0) {
+		struct ov_names wh = { 0 };
+
 		if (dir)
-			r = ov_clear_whiteouts(e.upper_fd);
+			r = ov_clear_whiteouts(e.upper_fd, &wh);
 		if (r == 0 && unlinkat(pu, name, dir ? AT_REMOVEDIR : 0) < 0)
 			r = -errno;
+		ov_cleared_end(e.upper_fd, &wh, r < 0);     /* a failed rmdir deletes nothing */
 		if (r == 0)
 			forget_if_gone(fs, e.upper_fd);
 	}
@@ -312,8 +315,9 @@ static int rename_locked(struct sfs_fs *fs, struct rename *R, struct sfs_inode *
 {
 	const struct stat *sst = ov_entry_stat(&R->s);
 	bool s_dir = S_ISDIR(sst->st_mode), src_lower, dst_lower;
+	struct ov_names wh = { 0 };
 	struct sfs_inode *i;
-	int r = 0;
+	int r = 0, dropped = 0;
 
 	/* A directory with a lower part would have to be copied up whole: EXDEV lets
 	 * mv copy it entry by entry instead (see overlay.h). */
@@ -341,14 +345,20 @@ static int rename_locked(struct sfs_fs *fs, struct rename *R, struct sfs_inode *
 		return *copy ? 1 : -ESTALE;
 	}
 	if (R->d_exists && S_ISDIR(ov_entry_stat(&R->d)->st_mode) && R->d.upper_fd >= 0 &&
-	    (r = ov_clear_whiteouts(R->d.upper_fd)) < 0)
+	    (r = ov_clear_whiteouts(R->d.upper_fd, &wh)) < 0)
 		return r;
 	src_lower = ov_lower_has(&fs->it, R->p, R->name, &R->s);
 	dst_lower = ov_lower_has(&fs->it, R->np, R->newname, &R->d);
-	if (s_dir && (r = ov_drop_whiteout(R->npu, R->newname)) < 0)
+	if (s_dir)
+		r = dropped = ov_drop_whiteout(R->npu, R->newname);
+	if (r >= 0)
+		r = renameat(R->pu, R->name, R->npu, R->newname) < 0 ? -errno : 0;
+	/* A rename that did not happen leaves every deleted image name deleted. */
+	if (r < 0 && dropped == 1)
+		ov_make_whiteout(R->npu, R->newname);
+	ov_cleared_end(R->d.upper_fd, &wh, r < 0);
+	if (r < 0)
 		return r;
-	if (renameat(R->pu, R->name, R->npu, R->newname) < 0)
-		return -errno;
 	forget_if_gone(fs, R->d.upper_fd);
 	if (src_lower && (r = ov_make_whiteout(R->pu, R->name)) < 0)
 		return r;

@@ -285,12 +285,7 @@ static bool dirent_whiteout(DIR *dir, const struct dirent *d)
 	       ov_is_whiteout(&st);
 }
 
-struct strvec {
-	char **v;
-	size_t n, cap;
-};
-
-static int strvec_add(struct strvec *s, const char *name)
+static int strvec_add(struct ov_names *s, const char *name)
 {
 	if (s->n == s->cap) {
 		size_t cap = s->cap ? s->cap * 2 : 16;
@@ -305,14 +300,14 @@ static int strvec_add(struct strvec *s, const char *name)
 	return s->v[s->n++] ? 0 : -ENOMEM;
 }
 
-static void strvec_free(struct strvec *s)
+static void strvec_free(struct ov_names *s)
 {
 	for (size_t k = 0; k < s->n; k++)
 		free(s->v[k]);
 	free(s->v);
 }
 
-static bool strvec_has(const struct strvec *s, const char *name)
+static bool strvec_has(const struct ov_names *s, const char *name)
 {
 	return s->n && bsearch(&name, s->v, s->n, sizeof(char *), cmp_str);
 }
@@ -482,7 +477,7 @@ int ov_list(struct inode_table *t, struct sfs_inode *i, struct ov_dirent **out, 
 
 int ov_dir_empty(const struct ov_entry *e)
 {
-	struct strvec wh = { 0 };
+	struct ov_names wh = { 0 };
 	struct dirent *de;
 	int r = 1;
 
@@ -515,17 +510,34 @@ int ov_dir_empty(const struct ov_entry *e)
 	return r;
 }
 
-int ov_clear_whiteouts(int dirfd_)
+int ov_clear_whiteouts(int dirfd_, struct ov_names *cleared)
 {
 	_cleanup_closedir_ DIR *dir = dir_at(dirfd_);
 	struct dirent *de;
+	int r = 0;
 
 	if (!dir)
 		return -errno;
-	while ((de = readdir(dir)))
-		if (dirent_whiteout(dir, de) && unlinkat(dirfd(dir), de->d_name, 0) < 0)
-			return -errno;
-	return 0;
+	while (r == 0 && (de = readdir(dir))) {
+		if (!dirent_whiteout(dir, de))
+			continue;
+		r = strvec_add(cleared, de->d_name);
+		if (r == 0 && unlinkat(dirfd(dir), de->d_name, 0) < 0) {
+			r = -errno;
+			free(cleared->v[--cleared->n]);
+		}
+	}
+	if (r < 0)
+		ov_cleared_end(dirfd_, cleared, true);
+	return r;
+}
+
+void ov_cleared_end(int dirfd, struct ov_names *cleared, bool put)
+{
+	for (size_t k = 0; put && k < cleared->n; k++)
+		ov_make_whiteout(dirfd, cleared->v[k]);
+	strvec_free(cleared);
+	*cleared = (struct ov_names){ 0 };
 }
 
 int ov_rm_contents(int dirfd_)

@@ -137,8 +137,18 @@ uint64_t ov_origin_ino(int fd);
  * 1 empty, 0 not, -errno. */
 int ov_dir_empty(const struct ov_entry *e);
 
-/* Unlink the whiteouts inside upper directory DIRFD (before removing or replacing it). */
-int ov_clear_whiteouts(int dirfd);
+/* Names, as ov_clear_whiteouts keeps them. */
+struct ov_names {
+	char **v;
+	size_t n, cap;
+};
+
+/* Unlink the whiteouts inside upper directory DIRFD (before removing or replacing it)
+ * and keep their names in *CLEARED (zeroed by the caller): 0, or -errno with every
+ * one of them back.  The caller ends with ov_cleared_end: PUT (its removal failed)
+ * makes them again, so no deleted image name shows again. */
+int ov_clear_whiteouts(int dirfd, struct ov_names *cleared);
+void ov_cleared_end(int dirfd, struct ov_names *cleared, bool put);
 
 /* Remove DIRFD's contents recursively (the private upper directory at unmount). */
 int ov_rm_contents(int dirfd);

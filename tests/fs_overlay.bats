@@ -840,3 +840,30 @@ PY
 	umount_slimfs "$M" "$T"
 	lower_untouched
 }
+
+@test "overlay: a rename of a directory onto a deleted image name that fails leaves the name deleted" {
+	rm "$M/etc/conf"
+	mkdir "$M/opt/newdir"
+	immutable=$U/opt
+	chattr +i "$immutable"          # nothing leaves it: the rename fails
+	run python3 -c 'import os, sys; os.rename(sys.argv[1] + "/opt/newdir", sys.argv[1] + "/etc/conf")' "$M"
+	[[ $status -ne 0 && $output == *"Operation not permitted"* ]]
+	sync
+	echo 2 > /proc/sys/vm/drop_caches
+	[[ ! -e $M/etc/conf && -d $M/opt/newdir ]]
+	[[ $(stat -c '%F %t:%T' "$U/etc/conf") == 'character special file 0:0' ]]
+}
+
+@test "overlay: an rmdir that fails leaves the directory's deleted image names deleted" {
+	rm -r "$M/dir/one" "$M/dir/two" "$M/dir/sub"
+	immutable=$U
+	chattr +i "$immutable"          # nothing leaves the upper root: the rmdir fails
+	run rmdir "$M/dir"
+	[[ $status -ne 0 && $output == *"Operation not permitted"* ]]
+	sync
+	echo 2 > /proc/sys/vm/drop_caches
+	[[ -d $M/dir && $(ls -A "$M/dir") == "" ]]
+	chattr -i "$immutable"
+	rmdir "$M/dir"
+	[[ ! -e $M/dir ]]
+}
