@@ -313,46 +313,104 @@ static int make_node(int lfd, const struct stat *st, int dir, const char *name)
 
 /* ---- the names a copy gets --------------------------------------------------------- */
 
-/* One name of a copy: NAME in upper directory UDIR (ours), whose lock is stripe KEY;
- * LINKED once this copy-up gave the copy that name (taken back if it fails). */
+/* One name of a copy: PATH from the root (an image path), in the upper directory that
+ * was (DDEV, DINO) when it was prepared, whose lock is stripe KEY; LINKED once this
+ * copy-up gave the copy that name (taken back if it fails).  No fd is kept: an image
+ * file may have thousands of names. */
 struct place {
-	int udir;
+	char *path;
+	dev_t ddev;
+	ino_t dino;
 	unsigned key;
-	char *name;
 	bool linked;
 };
 
 static void places_free(struct place *pl, size_t n)
 {
-	for (size_t k = 0; k < n; k++) {
-		if (pl[k].udir >= 0)
-			close(pl[k].udir);
-		free(pl[k].name);
-	}
+	for (size_t k = 0; k < n; k++)
+		free(pl[k].path);
 	free(pl);
 }
 
-/* I's own name: its parent's upper directory, copied up if it is not there.  0 or
+static const char *place_name(const struct place *pl)
+{
+	const char *slash = strrchr(pl->path, '/');
+
+	return slash ? slash + 1 : pl->path;
+}
+
+/* Note upper directory DIR as PL's. */
+static int place_set_dir(struct place *pl, int dir)
+{
+	struct stat st;
+
+	if (fstat(dir, &st) < 0)
+		return -errno;
+	pl->ddev = st.st_dev;
+	pl->dino = st.st_ino;
+	return 0;
+}
+
+/* PL's upper directory, opened again by its path from the upper root and checked to
+ * be the one prepared: an fd, 0 if it is not there any more (removed or replaced: the
+ * name is hidden now), or -errno. */
+static int place_dir(struct sfs_fs *fs, const struct place *pl)
+{
+	_cleanup_free_ char *p = strdup(pl->path);
+	char *name, *slash;
+	struct stat st;
+	int dir, sub, e;
+
+	if (!p)
+		return -ENOMEM;
+	dir = fcntl(fs->upper_root, F_DUPFD_CLOEXEC, 0);
+	if (dir < 0)
+		return -errno;
+	for (name = p; (slash = strchr(name, '/')); name = slash + 1) {
+		*slash = '\0';
+		sub = openat(dir, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		e = errno;
+		close(dir);
+		if (sub < 0)
+			return e == ENOENT || e == ENOTDIR || e == ELOOP ? 0 : -e;
+		dir = sub;
+	}
+	if (fstat(dir, &st) < 0 || st.st_dev != pl->ddev || st.st_ino != pl->dino) {
+		close(dir);
+		return 0;
+	}
+	return dir;
+}
+
+/* I's own name, its parent's upper directory copied up if it is not there.  0 or
  * -errno (-ESTALE: the parent's name is gone). */
 static int place_own(struct sfs_fs *fs, struct sfs_inode *i, struct place *pl)
 {
-	struct sfs_inode *parent = itable_parent(&fs->it, i, &pl->name);
-	int pu;
+	_cleanup_free_ char *name = NULL, *ppath = NULL;
+	struct sfs_inode *parent = itable_parent(&fs->it, i, &name);
+	int pu, r = -EIO;
 
-	if (!parent || !pl->name) {
-		itable_unref(&fs->it, parent);
-		return -EIO;
-	}
+	if (!parent || !name)
+		goto out;
+	/* The path from the same (parent, name) as the lock: the parent, a directory of
+	 * the image, keeps its path. */
+	r = -ENOMEM;
+	if (parent == &fs->it.root)
+		pl->path = strdup(name);
+	else if ((ppath = itable_path(&fs->it, parent)) &&
+		 asprintf(&pl->path, "%s/%s", ppath, name) < 0)
+		pl->path = NULL;
+	if (!pl->path)
+		goto out;
 	pl->key = dirlock_key(parent);
-	pu = cu_upper_dir(fs, parent);
+	r = pu = cu_upper_dir(fs, parent);
 	if (pu >= 0) {
-		pl->udir = fcntl(pu, F_DUPFD_CLOEXEC, 0);
-		if (pl->udir < 0)
-			pu = -errno;
+		r = place_set_dir(pl, pu);
 		inode_put_fd(&fs->it, parent, SFS_UPPER);
 	}
+out:
 	itable_unref(&fs->it, parent);
-	return pu < 0 ? pu : 0;
+	return r;
 }
 
 /* The upper directory for lower directory LC (stat LST), NAME in upper directory UDIR
@@ -455,12 +513,12 @@ static int place_path(struct sfs_fs *fs, const char *path, struct place *pl)
 		udir = uc;
 		key = dirlock_of(lst.st_dev, lst.st_ino);
 	}
-	pl->name = strdup(name);
-	if (!pl->name)
-		return -ENOMEM;
-	pl->udir = steal_fd(&udir);
+	r = place_set_dir(pl, udir);
+	if (r < 0)
+		return r;
+	pl->path = strdup(path);
 	pl->key = key;
-	return 1;
+	return pl->path ? 1 : -ENOMEM;
 }
 
 /* The names I's copy gets (*PL, *N): I's own, unless the upper layer hides it now,
@@ -485,14 +543,12 @@ static int places_of(struct sfs_fs *fs, struct sfs_inode *i, const struct stat *
 	pl = calloc(nnames + 1, sizeof(*pl));
 	if (!pl)
 		return -ENOMEM;
-	for (size_t k = 0; k <= nnames; k++)
-		pl[k].udir = -1;
 	r = place_own(fs, i, &pl[0]);
 	if (r == 0) {
 		*n = 1;
 	} else {
-		free(pl[0].name);
-		pl[0].name = NULL;
+		free(pl[0].path);
+		pl[0].path = NULL;
 		if (nnames && (r == -ESTALE || r == -ENOENT))
 			r = 0;  /* its own name is gone, the others may not be */
 	}
@@ -531,18 +587,20 @@ static void places_lock(struct sfs_fs *fs, const struct place *pl, size_t n, boo
 	}
 }
 
-/* Give I's copy the name PL, the directory's lock held.  The first name given makes
- * the copy's name (*FIRST < 0: a regular file's copy is OUT, any other file is made
- * from LFD, ST) and opens it into *FIRST (stat UST); the others link it.  1 given, 0
- * if the name is taken or its directory was removed meanwhile, -errno. */
-static int place_give(struct place *pl, int *first, struct stat *ust, int out, int lfd,
-		      const struct stat *st)
+/* Give I's copy the name PL in its upper directory UDIR, the directory's lock held.
+ * The first name given makes the copy's name (*FIRST < 0: a regular file's copy is
+ * OUT, any other file is made from LFD, ST) and opens it into *FIRST (stat UST); the
+ * others link it.  1 given, 0 if the name is taken or its directory was removed
+ * meanwhile, -errno. */
+static int place_give(struct place *pl, int udir, int *first, struct stat *ust, int out,
+		      int lfd, const struct stat *st)
 {
+	const char *name = place_name(pl);
 	struct dir_times dt;
 	struct stat cur;
 	int fd, r;
 
-	fd = ov_open_stat(pl->udir, pl->name, &cur);
+	fd = ov_open_stat(udir, name, &cur);
 	if (fd >= 0) {
 		if (*first < 0 && S_ISDIR(st->st_mode) && S_ISDIR(cur.st_mode) && !ov_is_opaque(fd)) {
 			*first = fd;    /* made by a copy-up by path (place_path): I's */
@@ -554,18 +612,18 @@ static int place_give(struct place *pl, int *first, struct stat *ust, int out, i
 	}
 	if (fd != -ENOENT)
 		return fd;
-	times_save(&dt, pl->udir);
+	times_save(&dt, udir);
 	if (*first >= 0)
-		r = link_fd(*first, pl->udir, pl->name);
+		r = link_fd(*first, udir, name);
 	else if (S_ISREG(st->st_mode))
-		r = link_fd(out, pl->udir, pl->name);
+		r = link_fd(out, udir, name);
 	else
-		r = make_node(lfd, st, pl->udir, pl->name);
+		r = make_node(lfd, st, udir, name);
 	if (r == 0 && *first < 0) {
-		*first = ov_open_stat(pl->udir, pl->name, ust);
+		*first = ov_open_stat(udir, name, ust);
 		if (*first < 0) {
 			r = *first;
-			unlinkat(pl->udir, pl->name, S_ISDIR(st->st_mode) ? AT_REMOVEDIR : 0);
+			unlinkat(udir, name, S_ISDIR(st->st_mode) ? AT_REMOVEDIR : 0);
 		}
 	}
 	times_restore(&dt);
@@ -576,17 +634,39 @@ static int place_give(struct place *pl, int *first, struct stat *ust, int out, i
 }
 
 /* Take back the names this copy-up gave (it failed). */
-static void places_undo(struct place *pl, size_t n, const struct stat *st)
+static void places_undo(struct sfs_fs *fs, struct place *pl, size_t n, const struct stat *st)
 {
 	struct dir_times dt;
 
 	for (size_t k = 0; k < n; k++) {
-		if (!pl[k].linked)
+		int d = pl[k].linked ? place_dir(fs, &pl[k]) : 0;
+
+		if (d <= 0)
 			continue;
-		times_save(&dt, pl[k].udir);
-		unlinkat(pl[k].udir, pl[k].name, S_ISDIR(st->st_mode) ? AT_REMOVEDIR : 0);
+		times_save(&dt, d);
+		unlinkat(d, place_name(&pl[k]), S_ISDIR(st->st_mode) ? AT_REMOVEDIR : 0);
 		times_restore(&dt);
+		close(d);
 	}
+}
+
+/* A regular file's copy, unnamed in the upper directory of the first place that is
+ * still there (make_reg): an fd or -errno. */
+static int make_reg_in(struct sfs_fs *fs, struct sfs_inode *i, int lfd, const struct stat *st,
+		       const struct place *pl, size_t n, const struct cu_req *q)
+{
+	for (size_t k = 0; k < n; k++) {
+		int d = place_dir(fs, &pl[k]), r;
+
+		if (d < 0)
+			return d;
+		if (d == 0)
+			continue;
+		r = make_reg(fs, i, lfd, st, d, q);
+		close(d);
+		return r;
+	}
+	return -ESTALE;
 }
 
 /* Copy-up of I, a non-root inode without an upper file, whose lower file is LFD
@@ -607,18 +687,23 @@ static int copy_new(struct sfs_fs *fs, struct sfs_inode *i, int lfd, const struc
 	if (r < 0)
 		return r;
 	if (S_ISREG(st->st_mode))
-		r = out = make_reg(fs, i, lfd, st, pl[0].udir, q);     /* no lock: the long part */
+		r = out = make_reg_in(fs, i, lfd, st, pl, n, q);  /* no lock: the long part */
 	if (r >= 0) {
 		places_lock(fs, pl, n, true);
-		for (k = 0, r = 0; k < n && r >= 0; k++)
-			r = place_give(&pl[k], &first, &ust, out, lfd, st);
+		for (k = 0, r = 0; k < n && r >= 0; k++) {
+			int d = place_dir(fs, &pl[k]);
+
+			r = d <= 0 ? d : place_give(&pl[k], d, &first, &ust, out, lfd, st);
+			if (d > 0)
+				close(d);
+		}
 		if (r >= 0 && first < 0)
 			r = -ESTALE;    /* every name of it is taken meanwhile */
 		if (r >= 0) {
 			itable_set_upper(&fs->it, i, first, &ust,
 					 !S_ISREG(st->st_mode) || q->what == CU_DATA);
 		} else {
-			places_undo(pl, n, st);
+			places_undo(fs, pl, n, st);
 			if (first >= 0)
 				close(first);
 		}

@@ -867,3 +867,20 @@ PY
 	rmdir "$M/dir"
 	[[ ! -e $M/dir ]]
 }
+
+@test "overlay: an image file with thousands of names in as many directories is copied up under a low fd limit" {
+	# Its copy-up holds no fd per name: the names of one image file have no bound.
+	umount_slimfs "$M" "$T"
+	python3 -c 'import os, sys
+os.makedirs(f"{sys.argv[1]}/many/d0")
+open(f"{sys.argv[1]}/many/d0/f", "w").write("orig\n")
+for k in range(1, 2000):
+    os.mkdir(f"{sys.argv[1]}/many/d{k}")
+    os.link(f"{sys.argv[1]}/many/d0/f", f"{sys.argv[1]}/many/d{k}/f")' "$L"
+	manifest "$L" > "$BATS_TEST_TMPDIR/before"
+	( ulimit -n 1024 && mount_slimfs "$L" "$M" "$T" --upper "$U" )
+	echo new >> "$M/many/d0/f"
+	[[ $(cat "$M/many/d1999/f") == $'orig\nnew' && $(stat -c %h "$U/many/d1000/f") == 2000 ]]
+	umount_slimfs "$M" "$T"
+	lower_untouched
+}
