@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "common/cleanup.h"
+#include "common/util.h"
 #include "pathset.h"
 
 enum kind { FILE_, TREE, EXE, NSS };
@@ -148,11 +149,6 @@ static int glob_name(void *ctx, const char *name, struct sfs_err *err)
 	g->names = v;
 	g->n++;
 	return 0;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* PATH with its first '*' component expanded against the image (recursively). */
