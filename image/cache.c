@@ -200,32 +200,46 @@ static int cache_images_dir(const char *images, struct sfs_err *err)
 	return 0;
 }
 
+int img_cache_lock(const char *cache, char **images, struct sfs_err *err)
+{
+	_cleanup_free_ char *top = NULL, *dir = NULL, *lockname = NULL;
+	int lock;
+
+	if (mkdir_p(cache, 0755) < 0)
+		return sfs_fail(err, errno, "cannot make the image cache %s", cache);
+	if (!(top = realpath(cache, NULL)))
+		return sfs_fail(err, errno, "%s", cache);
+	if (asprintf(&dir, "%s/images", top) < 0 || asprintf(&lockname, "%s/.lock", dir) < 0)
+		return sfs_fail(err, ENOMEM, "%s", cache);
+	if (cache_images_dir(dir, err) < 0)
+		return -1;
+	lock = open(lockname, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lock < 0 || flock(lock, LOCK_EX) < 0) {
+		sfs_fail(err, errno, "cannot lock the image cache %s", lockname);
+		if (lock >= 0)
+			close(lock);
+		return -1;
+	}
+	*images = steal_pointer(&dir);
+	return lock;
+}
+
 /* The cache entry of SEL: reused if complete, else unpacked now, under the lock.  Its
  * path is spelt canonically (the cache's realpath): it becomes the trace's lowerdir,
  * which export trusts only in that spelling. */
 static int ensure_entry(const struct src *s, const struct selection *sel, struct img *im,
 			const struct img_opts *o, struct sfs_err *err)
 {
-	_cleanup_free_ char *images = NULL, *lockname = NULL, *top = NULL;
-	_cleanup_close_ int lock = -1;
+	_cleanup_free_ char *images = NULL;
+	_cleanup_close_ int lock = img_cache_lock(cache_top(o), &images, err);
 	struct stat st;
 
-	if (mkdir_p(cache_top(o), 0755) < 0)
-		return sfs_fail(err, errno, "cannot make the image cache %s", cache_top(o));
-	top = realpath(cache_top(o), NULL);
-	if (!top)
-		return sfs_fail(err, errno, "%s", cache_top(o));
-	if (asprintf(&images, "%s/images", top) < 0 ||
-	    asprintf(&im->entry, "%s/%s", images, sel->manifest_digest + 7) < 0 ||
-	    asprintf(&im->rootfs, "%s/rootfs", im->entry) < 0 ||
-	    asprintf(&im->config_path, "%s/config.json", im->entry) < 0 ||
-	    asprintf(&lockname, "%s/.lock", images) < 0)
-		return sfs_fail(err, ENOMEM, "%s", s->name);
-	if (cache_images_dir(images, err) < 0)
+	if (lock < 0)
 		return -1;
-	lock = open(lockname, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (lock < 0 || flock(lock, LOCK_EX) < 0)
-		return sfs_fail(err, errno, "cannot lock the image cache %s", lockname);
+	if (asprintf(&im->entry, "%s/%s", images, sel->manifest_digest + 7) < 0 ||
+	    asprintf(&im->rootfs, "%s/rootfs", im->entry) < 0 ||
+	    asprintf(&im->config_path, "%s/config.json", im->entry) < 0)
+		return sfs_fail(err, ENOMEM, "%s", s->name);
 	if (stat(im->entry, &st) == 0)
 		return chmod(im->entry, 0700) < 0 ? sfs_fail(err, errno, "%s", im->entry) : 0;
 	remove_stale(images);

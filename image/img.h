@@ -100,6 +100,12 @@ int img_from_rootfs(const char *rootfs, struct img **out, struct sfs_err *err);
  * *ROOTFS, anything else is copied as it is.  *ROOTFS is malloc'd. */
 int img_resolve_rootfs(const char *arg, char **rootfs, struct sfs_err *err);
 
+/* CACHE/images made ready (CACHE and its parents 0755; images root-only and ours) and
+ * locked: *IMAGES gets its canonical path (the spelling export trusts in a lowerdir),
+ * the return value is the lock's fd, held while an entry is looked at or made.  -1: ERR
+ * filled.  Image entries and flat tarballs' entries share the directory and the lock. */
+int img_cache_lock(const char *cache, char **images, struct sfs_err *err);
+
 void img_free(struct img *im);
 void img_config_free(struct img_config *c);
 

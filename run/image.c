@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "../common/cleanup.h"
+#include "image/img.h"
 
 /* Fail unless DIR looks like a root filesystem (holds usr/ or bin/).  NAME is what the
  * user gave (DIR may be a cache directory they never saw). */
@@ -248,47 +249,13 @@ int image_unpack_tmp(const char *file, const char *parent, char **dir, struct sf
 	return 0;
 }
 
-static int mkdir_p(const char *path, mode_t mode)
-{
-	char buf[4096];
-
-	if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-		return -1;
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, mode) < 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(buf, mode) < 0 && errno != EEXIST ? -1 : 0;
-}
-
-/* CACHE/images, made root-only (also when an older slimfs made it 0755). */
-static int cache_images_dir(const char *images, struct sfs_err *err)
-{
-	struct stat st;
-
-	if (mkdir(images, 0700) < 0 && errno != EEXIST)
-		return sfs_fail(err, errno, "cannot make the image cache %s", images);
-	if (lstat(images, &st) < 0)
-		return sfs_fail(err, errno, "%s", images);
-	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid())
-		return sfs_fail(err, 0, "%s: not a directory of ours: refusing it as the image cache",
-				images);
-	if ((st.st_mode & 07777) != 0700 && chmod(images, 0700) < 0)
-		return sfs_fail(err, errno, "%s", images);
-	return 0;
-}
-
 static int image_from_tarball(const char *file, const char *cache, char **dir,
 			      struct sfs_err *err)
 {
 	_cleanup_close_ int fd = open(file, O_RDONLY | O_CLOEXEC);
 	_cleanup_close_ int lock = -1;
 	_cleanup_free_ char *images = NULL, *entry = NULL, *final = NULL, *tmp = NULL,
-			    *tmp_rootfs = NULL, *lockname = NULL, *cache_real = NULL;
+			    *tmp_rootfs = NULL;
 	char digest[65] = "";
 	struct stat st;
 
@@ -296,23 +263,14 @@ static int image_from_tarball(const char *file, const char *cache, char **dir,
 		return sfs_fail(err, errno, "%s", file);
 	if (sha256_file(fd, digest, file, err) < 0)
 		return -1;
-	if (mkdir_p(cache, 0755) < 0)
-		return sfs_fail(err, errno, "cannot make the image cache %s", cache);
 	/* the entry's path is the trace's lowerdir: spelt canonically, as export wants */
-	if (!(cache_real = realpath(cache, NULL)))
-		return sfs_fail(err, errno, "%s", cache);
-	cache = cache_real;
-	if (asprintf(&images, "%s/images", cache) < 0 ||
-	    asprintf(&entry, "%s/%s", images, digest) < 0 ||
-	    asprintf(&final, "%s/rootfs", entry) < 0 ||
-	    asprintf(&tmp, "%s/.tmp-%s-XXXXXX", images, digest) < 0 ||
-	    asprintf(&lockname, "%s/.lock", images) < 0)
-		return sfs_fail(err, ENOMEM, "%s", file);
-	if (cache_images_dir(images, err) < 0)
+	lock = img_cache_lock(cache, &images, err);
+	if (lock < 0)
 		return -1;
-	lock = open(lockname, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (lock < 0 || flock(lock, LOCK_EX) < 0)
-		return sfs_fail(err, errno, "cannot lock the image cache %s", lockname);
+	if (asprintf(&entry, "%s/%s", images, digest) < 0 ||
+	    asprintf(&final, "%s/rootfs", entry) < 0 ||
+	    asprintf(&tmp, "%s/.tmp-%s-XXXXXX", images, digest) < 0)
+		return sfs_fail(err, ENOMEM, "%s", file);
 	if (stat(final, &st) == 0 && S_ISDIR(st.st_mode)) {
 		if (chmod(entry, 0700) < 0)
 			return sfs_fail(err, errno, "%s", entry);
