@@ -201,7 +201,7 @@ kill_runner_9() {
 	[ "$(wc -w <<<"$cmd")" -eq 1 ] || { kill -KILL "$pid" $cmd; false; }
 	kill -KILL "$pid"
 	for _ in $(seq 100); do
-		kill -0 "$cmd" 2>/dev/null || assert_nothing_left && break
+		{ ! kill -0 "$cmd" 2>/dev/null && assert_nothing_left; } && break
 		sleep 0.1
 	done
 	# (a CMD that outlived the runner is killed here, so it does not outlive the test)
