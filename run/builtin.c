@@ -115,21 +115,8 @@ static int confine(const struct container *c, struct sfs_err *err)
 static __attribute__((noreturn)) void exec_cmd(const struct container *c, int errfd)
 {
 	struct sfs_err err = { 0 };
-	int from[2], to[2];
-	size_t n = 0;
 
-	/* handlers first: unblocked, a signal would still hit init's noop handler */
-	forwarded_handle(SIG_DFL);
-	run_unblock_signals();
-	if (c->stdin_fd >= 0) {
-		from[n] = c->stdin_fd;
-		to[n++] = 0;
-	}
-	if (c->stdout_fd >= 0) {
-		from[n] = c->stdout_fd;
-		to[n++] = 1;
-	}
-	if (fds_place(from, to, n) < 0) {
+	if (container_stdio(c) < 0) {
 		sfs_fail(&err, errno, "stdio");
 		fail_to(errfd, &err, RUN_EXIT_ERROR);
 	}

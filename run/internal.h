@@ -37,6 +37,10 @@ struct container {
  * whatever the numbers are: a source that is another's target, or its own. */
 int fds_place(const int *from, const int *to, size_t n);
 
+/* In a child about to exec CMD (or runc): forwarded signals back to their defaults and
+ * unblocked, C's stdin and stdout (those given) on fds 0 and 1.  -1 with errno. */
+int container_stdio(const struct container *c);
+
 /* clone(2) like fork() with FLAGS (CLONE_NEW*): the child gets SIGKILL from the kernel
  * when the runner dies, and never outlives a runner that died before it could ask for
  * that.  Returns the pid in the runner, 0 in the child, -1 with errno. */

@@ -68,6 +68,25 @@ int fds_place(const int *from, const int *to, size_t n)
 	return 0;
 }
 
+int container_stdio(const struct container *c)
+{
+	int from[2], to[2];
+	size_t n = 0;
+
+	/* handlers first: unblocked, a signal would still hit init's noop handler */
+	forwarded_handle(SIG_DFL);
+	run_unblock_signals();
+	if (c->stdin_fd >= 0) {
+		from[n] = c->stdin_fd;
+		to[n++] = 0;
+	}
+	if (c->stdout_fd >= 0) {
+		from[n] = c->stdout_fd;
+		to[n++] = 1;
+	}
+	return fds_place(from, to, n);
+}
+
 uint64_t run_available_caps(void)
 {
 	uint64_t caps = 0;

@@ -225,20 +225,8 @@ static int reaper(const struct container *c, const char *dir, const char *id)
 	if (pid == 0) {
 		char *argv[] = { "runc", "--root", state, "run", "--bundle", (char *)dir,
 				 (char *)id, NULL };
-		int from[2], to[2];
-		size_t n = 0;
 
-		forwarded_handle(SIG_DFL);
-		run_unblock_signals();
-		if (c->stdin_fd >= 0) {
-			from[n] = c->stdin_fd;
-			to[n++] = 0;
-		}
-		if (c->stdout_fd >= 0) {
-			from[n] = c->stdout_fd;
-			to[n++] = 1;
-		}
-		if (fds_place(from, to, n) < 0)
+		if (container_stdio(c) < 0)
 			_exit(RUN_EXIT_ERROR);
 		execvp(argv[0], argv);
 		fprintf(stderr, "slimfs-run: runc: %s\n", strerror(errno));
