@@ -7,7 +7,7 @@ cd "$(dirname "$0")"
 
 PACKAGES=(gcc libc6-dev meson ninja-build pkg-config python3
 	libfuse3-dev fuse3 liburing-dev libsqlite3-dev sqlite3 libarchive-dev libjansson-dev libssl-dev libelf-dev
-	libseccomp-dev podman keyutils
+	libseccomp-dev keyutils
 	debootstrap runc bats zstd xz-utils attr acl libcap2-bin util-linux procps
 	diffutils findutils coreutils tar gzip strace stress-ng clang libclang-rt-14-dev
 	e2fsprogs mount podman skopeo umoci jq)
