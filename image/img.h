@@ -58,6 +58,8 @@ struct img_config {
 	char **env;             /* "K=V" */
 	char *working_dir;      /* NULL when absent or "" */
 	char *user;             /* NULL when absent or "" */
+	char **exposed_ports;   /* ExposedPorts' keys ("80/tcp", "53/udp"), or NULL */
+	char *stop_signal;      /* StopSignal ("SIGTERM", "15"), NULL when absent or "" */
 	char *os, *architecture, *variant;
 };
 

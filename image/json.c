@@ -73,6 +73,8 @@ void img_config_free(struct img_config *c)
 	strv_free(c->env);
 	free(c->working_dir);
 	free(c->user);
+	strv_free(c->exposed_ports);
+	free(c->stop_signal);
 	free(c->os);
 	free(c->architecture);
 	free(c->variant);
@@ -142,6 +144,31 @@ static int opt_string(json_t *obj, const char *key, const char *what, char **out
 	*out = strdup(json_string_value(v));
 	if (!*out)
 		return sfs_fail(err, ENOMEM, "%s", what);
+	return 0;
+}
+
+/* The keys of an optional object (ExposedPorts: {"80/tcp": {}}): 0 with *OUT NULL
+ * when absent or null. */
+static int opt_keys(json_t *obj, const char *key, const char *what, char ***out,
+		    struct sfs_err *err)
+{
+	json_t *v = json_object_get(obj, key), *e;
+	const char *k;
+	size_t i = 0;
+
+	*out = NULL;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_object(v))
+		return sfs_fail(err, 0, "%s: %s is not an object", what, key);
+	*out = calloc(json_object_size(v) + 1, sizeof **out);
+	if (!*out)
+		return sfs_fail(err, ENOMEM, "%s", what);
+	json_object_foreach(v, k, e) {
+		(*out)[i] = strdup(k);
+		if (!(*out)[i++])
+			return sfs_fail(err, ENOMEM, "%s", what);
+	}
 	return 0;
 }
 
@@ -344,8 +371,12 @@ int config_parse(const char *buf, size_t len, const char *what, struct img_confi
 		    opt_strings(cfg, "Cmd", w, &c->cmd, err) < 0 ||
 		    opt_strings(cfg, "Env", w, &c->env, err) < 0 ||
 		    opt_string(cfg, "WorkingDir", w, &c->working_dir, err) < 0 ||
-		    opt_string(cfg, "User", w, &c->user, err) < 0)
+		    opt_string(cfg, "User", w, &c->user, err) < 0 ||
+		    opt_keys(cfg, "ExposedPorts", w, &c->exposed_ports, err) < 0 ||
+		    opt_string(cfg, "StopSignal", w, &c->stop_signal, err) < 0)
 			return -1;
+		if (c->stop_signal && !c->stop_signal[0])
+			free(steal_pointer(&c->stop_signal));
 		if (c->working_dir && !c->working_dir[0])
 			free(steal_pointer(&c->working_dir));
 		if (c->user && !c->user[0])

@@ -3,6 +3,7 @@
 # first if needed.  Variants (debootstrap minbase plus):
 #   py (default)  python3 (with yaml), CA certificates and time zones: bookworm-py
 #   curl          curl (with its CA certificates): bookworm-curl
+#   nginx         nginx-light (a web server with a real config tree): bookworm-nginx
 # Cached under /var/cache/slimfs (outside the repo) and shared by tests, demo and bench:
 # never written once made.
 set -euo pipefail
@@ -10,7 +11,8 @@ variant=${1:-py}
 case $variant in
 py) include=python3,python3-yaml,ca-certificates,tzdata check=usr/bin/python3 ;;
 curl) include=curl,ca-certificates check=usr/bin/curl ;;
-*) echo "rootfs.sh: unknown variant $variant (py, curl)" >&2; exit 2 ;;
+nginx) include=nginx-light check=usr/sbin/nginx ;;
+*) echo "rootfs.sh: unknown variant $variant (py, curl, nginx)" >&2; exit 2 ;;
 esac
 cache=${SLIMFS_CACHE:-/var/cache/slimfs}
 name=bookworm-$variant
