@@ -93,8 +93,7 @@ static int drop_bounding(uint64_t keep, struct sfs_err *err)
 	return 0;
 }
 
-/* Everything of the confinement that is not a mount; just before exec. */
-static int confine(const struct container *c, struct sfs_err *err)
+int container_confine(const struct container *c, struct sfs_err *err)
 {
 	const struct policy *p = &c->o->policy;
 
@@ -120,7 +119,7 @@ static __attribute__((noreturn)) void exec_cmd(const struct container *c, int er
 		sfs_fail(&err, errno, "stdio");
 		fail_to(errfd, &err, RUN_EXIT_ERROR);
 	}
-	if (confine(c, &err) < 0)
+	if (container_confine(c, &err) < 0)
 		fail_to(errfd, &err, RUN_EXIT_ERROR);
 	if (chdir(c->cwd) < 0) {
 		sfs_fail(&err, errno, "workdir %s", c->cwd);
@@ -162,6 +161,7 @@ static __attribute__((noreturn)) void init_main(const struct container *c, int e
 	/* pid 1 only receives signals it has a handler for; they stay blocked and are
 	 * taken with sigwaitinfo below. */
 	forwarded_handle(noop_handler);
+	forwarded_extra(c->stop_signal, noop_handler);
 	cmd = fork();
 	if (cmd < 0) {
 		sfs_fail(&err, errno, "fork");
@@ -170,7 +170,7 @@ static __attribute__((noreturn)) void init_main(const struct container *c, int e
 	if (cmd == 0)
 		exec_cmd(c, errfd);
 	close(errfd);
-	_exit(reap_forwarding(cmd));
+	_exit(reap_forwarding(cmd, c->stop_signal));
 }
 
 int builtin_run(const struct container *c, int *status, struct sfs_err *err)
@@ -178,7 +178,7 @@ int builtin_run(const struct container *c, int *status, struct sfs_err *err)
 	unsigned long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
 	_cleanup_close_ int rd = -1, wr = -1;
 	char msg[sizeof err->msg];
-	int fds[2];
+	int fds[2], ret = 0;
 	ssize_t n;
 	pid_t pid;
 
@@ -196,12 +196,16 @@ int builtin_run(const struct container *c, int *status, struct sfs_err *err)
 		init_main(c, wr);
 	}
 	close(steal_fd(&wr));
-	*status = wait_forwarding(pid, c->daemon);
+	if (c->svc)
+		ret = service_drive(c, pid, false, status, err);
+	else
+		*status = wait_forwarding(pid, c->daemon);
+	/* a setup failure says more than "the server exited" */
 	n = read(rd, msg, sizeof msg - 1);
 	if (n > 0) {
 		msg[n] = '\0';
 		sfs_fail(err, 0, "%s", msg);
 		return -1;
 	}
-	return 0;
+	return ret;
 }

@@ -28,7 +28,10 @@ struct container {
 	const gid_t *groups;    /* supplementary groups (the primary among them) */
 	size_t ngroups;
 	int stdin_fd, stdout_fd;        /* -1: inherited */
+	int stderr_fd;                  /* -1: inherited */
 	pid_t daemon;                   /* the slimfs daemon serving root */
+	int stop_signal;                /* forwarded to CMD as well (0: none) */
+	struct service *svc;            /* a service run (service.c), else NULL */
 };
 
 /* ---- process.c: fds, signals, children, waiting, exit statuses ---- */
@@ -37,8 +40,9 @@ struct container {
  * whatever the numbers are: a source that is another's target, or its own. */
 int fds_place(const int *from, const int *to, size_t n);
 
-/* In a child about to exec CMD (or runc): forwarded signals back to their defaults and
- * unblocked, C's stdin and stdout (those given) on fds 0 and 1.  -1 with errno. */
+/* In a child about to exec CMD (or runc): forwarded signals (and C's stop signal) back
+ * to their defaults and unblocked, C's stdin, stdout and stderr (those given) on fds 0,
+ * 1 and 2.  -1 with errno. */
 int container_stdio(const struct container *c);
 
 /* clone(2) like fork() with FLAGS (CLONE_NEW*): the child gets SIGKILL from the kernel
@@ -46,9 +50,10 @@ int container_stdio(const struct container *c);
  * that.  Returns the pid in the runner, 0 in the child, -1 with errno. */
 pid_t clone_guarded(unsigned long flags);
 
-/* As pid 1 of a PID namespace: wait for CHILD, forwarding the forwarded signals to it
- * (blocked, see run_block_signals) and reaping every orphan; CHILD's exit status. */
-int reap_forwarding(pid_t child);
+/* As pid 1 of a PID namespace: wait for CHILD, forwarding the forwarded signals (and
+ * EXTRA, a service's stop signal, when not 0) to it (blocked, see run_block_signals and
+ * forwarded_extra) and reaping every orphan; CHILD's exit status. */
+int reap_forwarding(pid_t child, int extra);
 
 /* *SET = the signals forwarded to CMD (INT TERM HUP QUIT) and SIGCHLD: what
  * run_block_signals blocks and the waiters take with sigwaitinfo. */
@@ -56,6 +61,10 @@ void forwarded_set(sigset_t *set);
 
 /* Install HANDLER for each forwarded signal (not SIGCHLD). */
 void forwarded_handle(void (*handler)(int));
+
+/* Block EXTRA (a stop signal; 0: none) and give it HANDLER, as forwarded_handle does
+ * for the forwarded ones. */
+void forwarded_extra(int extra, void (*handler)(int));
 
 /* Wait for CHILD, forwarding INT/TERM/HUP/QUIT to it (those sent by kill(); the
  * terminal already signals the whole foreground process group).  The signals must be
@@ -157,6 +166,45 @@ int seccomp_apply(const struct policy *p, struct sfs_err *err);
 /* The OCI linux.seccomp object (jansson; NULL on allocation failure). */
 struct json_t;
 struct json_t *seccomp_oci(const struct policy *p);
+
+/* Everything of the confinement that is not a mount (bounding set, seccomp, user and
+ * groups, capabilities, fds above 2 close-on-exec); just before exec. */
+int container_confine(const struct container *c, struct sfs_err *err);
+
+/* ---- service.c / probe.c: a service run ---- */
+
+struct service {
+	const struct svc_opts *o;
+	int log;                /* memfd: the server's stdout and stderr */
+	int out;                /* the steps' stdout (-1: ours) */
+	int stop_signal;
+	int server_status;      /* after the stop */
+};
+
+/* SIGTERM, TERM, 15 -> the number; -1 if NAME is none (or SIGKILL / SIGSTOP, which
+ * cannot be forwarded). */
+int signal_parse(const char *name);
+
+/* The runtime's wait for a service: TOP is the runtime's child (the builtin init or
+ * runc's reaper, both forward the stop signal to CMD).  Waits until ready, runs the
+ * steps, stops the server.  *STATUS: the first failing step's status, else 0.  -1 with
+ * ERR (the server exited or never got ready, its last lines in the message) once
+ * nothing of the container runs any more. */
+int service_drive(const struct container *c, pid_t top, bool runc, int *status,
+		  struct sfs_err *err);
+
+/* A TCP connection to 127.0.0.1:PORT made in the network namespace NETFD (-1: ours);
+ * the fd, or -1. */
+int probe_connect(int netfd, int port, int timeout_ms);
+/* GET PATH on 127.0.0.1:PORT; one line "GET URL STATUS sha256:... N bytes" on OUT.
+ * 0 for any HTTP response, 1 (and a line on stderr) when there was none. */
+int probe_http(int netfd, int port, const char *path, int out, int timeout_ms);
+/* sh -c CMD on the host (in NETFD's network namespace when >= 0), ENV added to ours,
+ * stdout on OUT (-1: ours, -2: /dev/null); its exit status. */
+int probe_host(const char *cmd, int netfd, char *const *env, int out);
+/* sh -c CMD inside the container of process PID (its namespaces, C's user, groups,
+ * environment, directory and confinement), stdout on OUT; its exit status. */
+int probe_exec(const struct container *c, pid_t pid, const char *cmd, int out);
 
 /* ---- runc.c: the runc runtime ---- */
 

@@ -54,9 +54,31 @@ static void usage(FILE *f)
 "                       masked or read-only paths, /sys writable (as podman's)\n"
 "  --cap-add CAP        give CMD capability CAP (NET_ADMIN or CAP_NET_ADMIN; ALL)\n"
 "  --cap-drop CAP       take capability CAP from CMD (ALL: every one); repeatable\n"
+"\n"
+"A service (a server the image runs): slimfs-run waits until it is ready, runs the\n"
+"probes in the order given, then stops it; its shutdown is recorded too.  The exit\n"
+"status is then the first failing probe's (0 if none failed).\n"
+"  --wait-port PORT     ready once 127.0.0.1:PORT accepts a connection (repeatable;\n"
+"                       default: the image's ExposedPorts)\n"
+"  --wait-cmd CMD       ready once `sh -c CMD` on the host exits 0\n"
+"  --wait-timeout SECS  give up (kill the server, exit 125) after SECS (default 60)\n"
+"  --probe CMD          run `sh -c CMD` on the host, with SLIMFS_HOST, SLIMFS_PORT\n"
+"                       and SLIMFS_PORTS set (repeatable)\n"
+"  --http-probe[=PATH]  GET PATH (default /) on each waited port; prints the URL, the\n"
+"                       status and the sha256 of the body (repeatable)\n"
+"  --exec CMD           run `sh -c CMD` inside the container, as podman exec does\n"
+"                       (its namespaces, user, environment, directory; repeatable)\n"
+"  --stop-timeout SECS  after the image's StopSignal (default SIGTERM), wait SECS\n"
+"                       (default 10), then SIGKILL\n"
+"                       With --net none, waits and probes run in the container's\n"
+"                       network namespace.  The server's output goes to stderr,\n"
+"                       each line prefixed with \"server| \".\n"
+"\n"
 "  --check LEAN         run in IMAGE and in LEAN (an image, a directory or a tarball;\n"
 "                       each image with its own config, else IMAGE's), nothing\n"
 "                       recorded; exit 0 only if exit status and stdout are identical\n"
+"                       (a service: the probes' stdout and status, and the\n"
+"                       server's exit status after the stop signal)\n"
 "  -h, --help           show this help\n"
 "  --version            show the version\n"
 "\n"
@@ -110,6 +132,16 @@ static void strv_freep(char ***v)
 	strv_free(*v);
 }
 
+/* A decimal number in [MIN, MAX]. */
+static int number(const char *s, long min, long max, long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtol(s, &end, 10);
+	return errno || end == s || *end || *out < min || *out > max ? -1 : 0;
+}
+
 /* The daemon creates the trace; refuse early (nothing mounted yet) if it cannot. */
 static int check_trace(const char *trace, struct sfs_err *err)
 {
@@ -159,7 +191,9 @@ int main(int argc, char **argv)
 {
 	enum { OPT_TRACE = 256, OPT_RUNTIME, OPT_ENV, OPT_WORKDIR, OPT_USER, OPT_NET,
 	       OPT_HOSTNAME, OPT_UPPER, OPT_NOVERIFY, OPT_NOPT, OPT_URING, OPT_CHECK, OPT_VERSION,
-	       OPT_PRIVILEGED, OPT_CAP_ADD, OPT_CAP_DROP, OPT_PLATFORM, OPT_ENTRYPOINT };
+	       OPT_PRIVILEGED, OPT_CAP_ADD, OPT_CAP_DROP, OPT_PLATFORM, OPT_ENTRYPOINT,
+	       OPT_WAIT_PORT, OPT_WAIT_CMD, OPT_WAIT_TIMEOUT, OPT_STOP_TIMEOUT, OPT_PROBE,
+	       OPT_HTTP_PROBE, OPT_EXEC };
 	static const struct option longopts[] = {
 		{ "trace", required_argument, NULL, OPT_TRACE },
 		{ "runtime", required_argument, NULL, OPT_RUNTIME },
@@ -178,11 +212,22 @@ int main(int argc, char **argv)
 		{ "cap-drop", required_argument, NULL, OPT_CAP_DROP },
 		{ "platform", required_argument, NULL, OPT_PLATFORM },
 		{ "entrypoint", required_argument, NULL, OPT_ENTRYPOINT },
+		{ "wait-port", required_argument, NULL, OPT_WAIT_PORT },
+		{ "wait-cmd", required_argument, NULL, OPT_WAIT_CMD },
+		{ "wait-timeout", required_argument, NULL, OPT_WAIT_TIMEOUT },
+		{ "stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT },
+		{ "probe", required_argument, NULL, OPT_PROBE },
+		{ "http-probe", optional_argument, NULL, OPT_HTTP_PROBE },
+		{ "exec", required_argument, NULL, OPT_EXEC },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ 0 },
 	};
-	struct run_opts o = { .runtime = RUNTIME_BUILTIN };
+	struct run_opts o = { .runtime = RUNTIME_BUILTIN,
+			      .svc = { .wait_timeout = SVC_DEFAULT_WAIT_TIMEOUT,
+				       .stop_timeout = SVC_DEFAULT_STOP_TIMEOUT } };
+	_cleanup_free_ struct svc_step *steps = calloc((size_t)argc + 1, sizeof *steps);
+	long num;
 	struct sfs_err err = { 0 };
 	_cleanup_free_ char **env = calloc((size_t)argc + 1, sizeof *env);
 	_cleanup_free_ char **cap_add = calloc((size_t)argc + 1, sizeof *cap_add);
@@ -200,7 +245,7 @@ int main(int argc, char **argv)
 		sfs_err_print(PROG, &err);
 		return RUN_EXIT_ERROR;
 	}
-	if (!env || !cap_add || !cap_drop)
+	if (!env || !cap_add || !cap_drop || !steps)
 		return RUN_EXIT_ERROR;
 	/* '+': options end at ROOTFS, everything after "--" belongs to CMD */
 	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
@@ -271,12 +316,48 @@ int main(int argc, char **argv)
 		case OPT_CAP_ADD: cap_add[nadd++] = optarg; break;
 		case OPT_CAP_DROP: cap_drop[ndrop++] = optarg; break;
 		case OPT_PLATFORM: o.platform = optarg; break;
+		case OPT_WAIT_PORT:
+			if (number(optarg, 1, 65535, &num) < 0 || o.svc.nports == SVC_MAX_PORTS) {
+				fprintf(stderr, PROG ": --wait-port %s: must be a TCP port (1-65535, at most %d)\n",
+					optarg, SVC_MAX_PORTS);
+				return RUN_EXIT_ERROR;
+			}
+			o.svc.ports[o.svc.nports++] = (int)num;
+			o.svc.on = true;
+			break;
+		case OPT_WAIT_CMD: o.svc.wait_cmd = optarg; o.svc.on = true; break;
+		case OPT_WAIT_TIMEOUT:
+		case OPT_STOP_TIMEOUT:
+			if (number(optarg, 0, 86400, &num) < 0) {
+				fprintf(stderr, PROG ": --%s %s: must be a number of seconds\n",
+					c == OPT_WAIT_TIMEOUT ? "wait-timeout" : "stop-timeout", optarg);
+				return RUN_EXIT_ERROR;
+			}
+			*(c == OPT_WAIT_TIMEOUT ? &o.svc.wait_timeout : &o.svc.stop_timeout) = (int)num;
+			break;
+		case OPT_PROBE:
+		case OPT_EXEC:
+			steps[o.svc.nsteps].kind = c == OPT_PROBE ? SVC_PROBE : SVC_EXEC;
+			steps[o.svc.nsteps++].arg = optarg;
+			o.svc.on = true;
+			break;
+		case OPT_HTTP_PROBE:
+			if (optarg && (optarg[0] != '/' || strpbrk(optarg, " \t\r\n"))) {
+				fprintf(stderr, PROG ": --http-probe=%s: must be a path starting with /, no blanks\n",
+					optarg);
+				return RUN_EXIT_ERROR;
+			}
+			steps[o.svc.nsteps].kind = SVC_HTTP;
+			steps[o.svc.nsteps++].arg = optarg ? optarg : "/";
+			o.svc.on = true;
+			break;
 		case 'h': usage(stdout); return 0;
 		case OPT_VERSION: printf(PROG " " SLIMFS_VERSION "\n"); return 0;
 		default: usage(stderr); return RUN_EXIT_ERROR;
 		}
 	}
 	o.env = env;
+	o.svc.steps = steps;
 	if (policy_make(&o.policy, privileged, cap_add, cap_drop, run_available_caps(), &err) < 0) {
 		sfs_err_print(PROG, &err);
 		return RUN_EXIT_ERROR;

@@ -70,11 +70,12 @@ int fds_place(const int *from, const int *to, size_t n)
 
 int container_stdio(const struct container *c)
 {
-	int from[2], to[2];
+	int from[3], to[3];
 	size_t n = 0;
 
 	/* handlers first: unblocked, a signal would still hit init's noop handler */
 	forwarded_handle(SIG_DFL);
+	forwarded_extra(c->stop_signal, SIG_DFL);
 	run_unblock_signals();
 	if (c->stdin_fd >= 0) {
 		from[n] = c->stdin_fd;
@@ -83,6 +84,10 @@ int container_stdio(const struct container *c)
 	if (c->stdout_fd >= 0) {
 		from[n] = c->stdout_fd;
 		to[n++] = 1;
+	}
+	if (c->stderr_fd >= 0) {
+		from[n] = c->stderr_fd;
+		to[n++] = 2;
 	}
 	return fds_place(from, to, n);
 }
@@ -153,6 +158,18 @@ void forwarded_handle(void (*handler)(int))
 		signal(forwarded[i], handler);
 }
 
+void forwarded_extra(int extra, void (*handler)(int))
+{
+	sigset_t set;
+
+	if (extra <= 0)
+		return;
+	sigemptyset(&set);
+	sigaddset(&set, extra);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(extra, handler);
+}
+
 void run_block_signals(void)
 {
 	sigset_t set;
@@ -198,12 +215,14 @@ int run_pending_signal(void)
 	return 0;
 }
 
-int reap_forwarding(pid_t child)
+int reap_forwarding(pid_t child, int extra)
 {
 	sigset_t set;
 	siginfo_t info;
 
 	forwarded_set(&set);
+	if (extra > 0)
+		sigaddset(&set, extra);
 	for (;;) {
 		int wstatus;
 		pid_t r;

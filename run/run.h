@@ -37,6 +37,32 @@ enum run_runtime { RUNTIME_BUILTIN, RUNTIME_RUNC };
 struct img;
 struct img_config;
 
+/* A service run (service.c): the container's own command is a server; once it is
+ * ready the steps run in order, then it is stopped.  On when any of --wait-port,
+ * --wait-cmd, --probe, --http-probe, --exec is given. */
+enum svc_step_kind { SVC_PROBE, SVC_HTTP, SVC_EXEC };
+
+struct svc_step {
+	enum svc_step_kind kind;
+	const char *arg;          /* the command (sh -c), or the HTTP path */
+};
+
+#define SVC_MAX_PORTS 32
+
+struct svc_opts {
+	bool on;
+	int ports[SVC_MAX_PORTS]; /* --wait-port, or (none given) the image's ExposedPorts */
+	size_t nports;
+	const char *wait_cmd;     /* --wait-cmd, or NULL */
+	int wait_timeout;         /* seconds (--wait-timeout, default 60) */
+	int stop_timeout;         /* seconds (--stop-timeout, default 10) */
+	const struct svc_step *steps;
+	size_t nsteps;
+};
+
+#define SVC_DEFAULT_WAIT_TIMEOUT 60
+#define SVC_DEFAULT_STOP_TIMEOUT 10
+
 /* What the user asked for; the same for every run of one invocation (--check runs
  * CMD twice with exactly these). */
 struct run_opts {
@@ -53,6 +79,7 @@ struct run_opts {
 	bool io_uring;            /* slimfs --io-uring */
 	struct policy policy;     /* confinement (--privileged, --cap-add, --cap-drop) */
 	const char *platform;     /* --platform os/arch[/variant]: picks from an image index */
+	struct svc_opts svc;      /* a service run (all zero: a plain run) */
 };
 
 /* Where one run records and what its CMD sees as stdin/stdout (-1: inherited). */
@@ -64,6 +91,7 @@ struct run_target {
 	const char *trace;        /* trace file (absolute) */
 	const char *upper;        /* slimfs --upper, or NULL for the daemon's default */
 	int stdin_fd, stdout_fd;
+	int *server_status;       /* service runs: the server's exit status, or NULL */
 };
 
 /* Make sure fds 0, 1 and 2 are open (on /dev/null where they are not), so no file

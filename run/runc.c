@@ -219,6 +219,7 @@ static int reaper(const struct container *c, const char *dir, const char *id)
 	}
 	/* pid 1 only receives signals it has a handler for (taken with sigwaitinfo) */
 	forwarded_handle(noop_handler);
+	forwarded_extra(c->stop_signal, noop_handler);
 	pid = fork();
 	if (pid < 0)
 		return RUN_EXIT_ERROR;
@@ -232,7 +233,7 @@ static int reaper(const struct container *c, const char *dir, const char *id)
 		fprintf(stderr, "slimfs-run: runc: %s\n", strerror(errno));
 		_exit(RUN_EXIT_ERROR);
 	}
-	status = reap_forwarding(pid);
+	status = reap_forwarding(pid, c->stop_signal);
 	{
 		char *del[] = { "runc", "--root", state, "delete", "-f", (char *)id, NULL };
 
@@ -265,8 +266,12 @@ int runc_run(const struct container *c, int *status, struct sfs_err *err)
 	}
 	if (pid == 0)
 		_exit(reaper(c, dir, id));
-	*status = wait_forwarding(pid, c->daemon);
-	ret = 0;
+	if (c->svc)
+		ret = service_drive(c, pid, true, status, err);
+	else {
+		*status = wait_forwarding(pid, c->daemon);
+		ret = 0;
+	}
 out:
 	sfs_rm_tree(dir, NULL);
 	return ret;
