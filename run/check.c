@@ -8,6 +8,10 @@
  * stdin is /dev/null (it cannot be replayed), its stdout is captured in a memfd, its
  * stderr passes through.  Exit status and stdout must agree byte for byte; on a
  * mismatch a unified diff goes to stdout.  One summary line ends the output.
+ *
+ * A service run (--wait-port, --probe, ...) compares what the probes saw instead: their
+ * stdout and the run's status (the first failing probe's), and the server's exit
+ * status after the stop signal; the server's own output (times, pids) is not compared.
  */
 #include "internal.h"
 
@@ -29,8 +33,9 @@ struct side {
 	const char *name;       /* as the user gave it */
 	const char *rootfs;     /* image directory */
 	const struct img_config *config;  /* the config its process follows, or NULL */
-	int out;                /* memfd with CMD's stdout */
+	int out;                /* memfd with CMD's stdout (a service: the probes') */
 	int status;
+	int server_status;      /* a service: the server's exit status after the stop */
 };
 
 static int run_side(const struct run_opts *o, struct side *s, const char *scratch,
@@ -53,6 +58,7 @@ static int run_side(const struct run_opts *o, struct side *s, const char *scratc
 	t.upper = upper;
 	t.stdin_fd = null;
 	t.stdout_fd = s->out;
+	t.server_status = &s->server_status;
 	ret = run_session(o, &t, &s->status, err);
 	if (ret < 0)
 		sfs_wrap(err, "in %s", s->name);
@@ -156,7 +162,13 @@ int run_check(const struct run_opts *o, const char *rootfs, const char *lean, in
 	fflush(stdout);
 	if (!same)
 		show_diff(&a, &b);
-	if (same && a.status == b.status)
+	if (same && a.status == b.status && o->svc.on && a.server_status != b.server_status)
+		printf("slimfs-run: check FAILED: the server's exit status after the stop is %d in %s, %d in %s\n",
+		       a.server_status, rootfs, b.server_status, lean);
+	else if (same && a.status == b.status && o->svc.on)
+		printf("slimfs-run: check passed: probes' exit status %d, %lld bytes of probes' stdout and the server's exit status %d identical in %s and %s\n",
+		       a.status, (long long)size, a.server_status, rootfs, lean);
+	else if (same && a.status == b.status)
 		printf("slimfs-run: check passed: exit status %d and %lld bytes of stdout identical in %s and %s\n",
 		       a.status, (long long)size, rootfs, lean);
 	else if (a.status != b.status)
@@ -166,7 +178,7 @@ int run_check(const struct run_opts *o, const char *rootfs, const char *lean, in
 		printf("slimfs-run: check FAILED: stdout differs (exit status %d in both)\n",
 		       a.status);
 	fflush(stdout);
-	*status = same && a.status == b.status ? 0 : 1;
+	*status = same && a.status == b.status && a.server_status == b.server_status ? 0 : 1;
 	ret = 0;
 out:
 	if (a.out >= 0)
