@@ -139,7 +139,8 @@ int probe_http(int netfd, int port, const char *path, int out, int timeout_ms)
 	/* HTTP/1.0 and Connection: close: the body ends where the connection does */
 	n = asprintf(&req, "GET %s HTTP/1.0\r\nHost: 127.0.0.1:%d\r\nUser-Agent: slimfs-run\r\n"
 		     "Accept: */*\r\nConnection: close\r\n\r\n", path, port);
-	if (n < 0 || s < 0 || write(s, req, (size_t)n) != n) {
+	/* MSG_NOSIGNAL: a server that closes first must not SIGPIPE the runner */
+	if (n < 0 || s < 0 || send(s, req, (size_t)n, MSG_NOSIGNAL) != n) {
 		fprintf(stderr, "slimfs-run: --http-probe GET %s: no connection\n", url);
 		return 1;
 	}
