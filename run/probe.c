@@ -20,12 +20,14 @@
 #include <arpa/inet.h>
 #include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -162,14 +164,31 @@ int probe_http(int netfd, int port, const char *path, int out, int timeout_ms)
 	return 0;
 }
 
+/* PID's exit status.  A forwarded signal waiting for the runner (kill -TERM of
+ * slimfs-run) ends the child with SIGKILL: the service run then stops the server. */
 static int wait_child(pid_t pid)
 {
+	struct timespec ts = { .tv_nsec = 50 * 1000000L };
+	bool killed = false;
+	sigset_t chld;
 	int ws;
 
-	while (waitpid(pid, &ws, 0) < 0)
-		if (errno != EINTR)
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	for (;;) {
+		pid_t r = waitpid(pid, &ws, WNOHANG);
+
+		if (r == pid)
+			return exit_status(ws);
+		if (r < 0 && errno != EINTR)
 			return RUN_EXIT_ERROR;
-	return exit_status(ws);
+		if (!killed && run_pending_signal()) {
+			kill(pid, SIGKILL);
+			killed = true;
+			continue;
+		}
+		sigtimedwait(&chld, NULL, &ts);
+	}
 }
 
 /* In a child: stdin from /dev/null, stdout on OUT (-1: ours, -2: /dev/null). */

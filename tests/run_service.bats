@@ -281,3 +281,20 @@ own_lines() {
 	[ "$status" -eq 125 ]
 	[[ $stderr == "slimfs-run: --wait-port 0: must be a TCP port"* ]]
 }
+
+@test "SIGTERM to slimfs-run during a probe: the probe is killed, the server stopped, 143 and nothing left" {
+	local pid st=0
+	"$SLIMFS_RUN" --trace t.db --net none --wait-port 8000 \
+		--probe 'echo ready; exec sleep 4244' --probe 'echo never' \
+		"$ROOTFS" -- python3 -m http.server 8000 >out 2>err &
+	pid=$!
+	wait_ready out
+	kill -TERM "$pid"
+	wait "$pid" || st=$?
+	cat out err
+	[ "$st" -eq 143 ]
+	[ "$(cat out)" = ready ]
+	grep -q '^slimfs-run: stopping the server with SIGTERM$' err
+	[ "$(tail -n1 err)" = "slimfs-run: interrupted by signal 15" ]
+	[ -z "$(pgrep -f 'sleep 4244')" ]
+}
