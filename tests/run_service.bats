@@ -164,6 +164,8 @@ own_lines() {
 		[ "$(cat up/tmp/state.json)" = '{"stopped_by": 15, "state": "saved"}' ]
 		has_read t.db /usr/lib/python3.11/json/__pycache__/__init__.cpython-311.pyc
 		has_read t.db /usr/lib/python3.11/json/__pycache__/encoder.cpython-311.pyc
+		# the trace is complete when slimfs-run returns
+		[ "$(sqlite3 t.db 'SELECT count(*) FROM runs WHERE ended_ns IS NULL')" -eq 0 ]
 	done
 	# the shutdown path decides the check: a lean image without json fails to save
 	run "$SLIMFS_EXPORT" --from "$ROOTFS" -o lean.tar t.db
@@ -297,4 +299,20 @@ own_lines() {
 	grep -q '^slimfs-run: stopping the server with SIGTERM$' err
 	[ "$(tail -n1 err)" = "slimfs-run: interrupted by signal 15" ]
 	[ -z "$(pgrep -f 'sleep 4244')" ]
+}
+
+@test "--http-probe fails, and says why, when the server answers no HTTP" {
+	run --separate-stderr slimfs_run --trace t.db --net none --wait-port 8000 --http-probe --probe 'echo after' \
+		"$ROOTFS" -- python3 -c 'import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 8000))
+s.listen()
+while True:
+    s.accept()[0].close()'
+	echo "$output"; echo "$stderr"
+	[ "$status" -eq 1 ]
+	[ "$output" = after ]
+	grep -q '^slimfs-run: --http-probe GET http://127.0.0.1:8000/: ' <<<"$stderr"
+	grep -q '^slimfs-run: --http-probe /: exit status 1$' <<<"$stderr"
 }
