@@ -47,7 +47,7 @@ static int load_runs(struct trace_reader *r, sqlite3 *db, struct sfs_err *err)
 	int rc;
 	/* A trace of an older slimfs may lack the columns added since (schema.c): NULL. */
 	static const char *const added[] = { "incomplete", "image", "manifest_digest",
-					     "config_digest" };
+					     "config_digest", "transport" };
 	char sql[512] = "SELECT id, started_ns, ended_ns, lowerdir, command, host, version,"
 			" verifier, overflow";
 
@@ -85,6 +85,7 @@ static int load_runs(struct trace_reader *r, sqlite3 *db, struct sfs_err *err)
 		run->image = sqlite3_column_type(st, 10) == SQLITE_NULL ? NULL : dup_col(st, 10);
 		run->manifest_digest = sqlite3_column_type(st, 11) == SQLITE_NULL ? NULL : dup_col(st, 11);
 		run->config_digest = sqlite3_column_type(st, 12) == SQLITE_NULL ? NULL : dup_col(st, 12);
+		run->transport = sqlite3_column_type(st, 13) == SQLITE_NULL ? NULL : dup_col(st, 13);
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
@@ -296,6 +297,7 @@ void trace_reader_close(struct trace_reader *r)
 		free(r->runs[i].image);
 		free(r->runs[i].manifest_digest);
 		free(r->runs[i].config_digest);
+		free(r->runs[i].transport);
 	}
 	free(r->runs);
 	free(r->paths);

@@ -29,7 +29,8 @@ static const char schema_sql[] =
 	"  incomplete TEXT,"
 	"  image TEXT,"
 	"  manifest_digest TEXT,"
-	"  config_digest TEXT);"
+	"  config_digest TEXT,"
+	"  transport TEXT);"
 	/* (parent, name) is kept unique by the single writer; no unique index saves
 	 * a copy of every name.  The parent index serves the paths view. */
 	"CREATE TABLE IF NOT EXISTS nodes("
@@ -139,6 +140,7 @@ static const char *const runs_added[][2] = {
 	{ "image", "TEXT" },            /* the container image as slimfs-run was given it */
 	{ "manifest_digest", "TEXT" },  /* its manifest's sha256 ("sha256:...") */
 	{ "config_digest", "TEXT" },    /* its config's sha256 */
+	{ "transport", "TEXT" },        /* 'io_uring' or 'dev_fuse': what served the run */
 };
 
 /* Does table runs of DB have column NAME?  1, 0, or -1 with ERR. */

@@ -137,6 +137,14 @@ void trace_mark_overflow(struct trace_writer *w);
 /* The verifier the run was opened with could not start: record it as off. */
 void trace_mark_unverified(struct trace_writer *w);
 
+/* What served the run's requests (runs.transport): FUSE over io_uring or /dev/fuse.
+ * The last mark wins; it reaches the trace with the next flush. */
+enum trace_transport {
+	TRANSPORT_DEV_FUSE = 1,
+	TRANSPORT_IO_URING,
+};
+void trace_mark_transport(struct trace_writer *w, enum trace_transport t);
+
 /* Flush everything now (also done by the writer thread and by close). */
 int trace_writer_flush(struct trace_writer *w, struct sfs_err *err);
 
@@ -152,6 +160,7 @@ struct trace_run {
 	bool verifier, overflow;
 	char *incomplete;       /* why the run is incomplete (writer errors), or NULL */
 	char *image, *manifest_digest, *config_digest;  /* NULL: not an image's run */
+	char *transport;                /* "io_uring", "dev_fuse"; NULL: an older slimfs's run */
 };
 
 struct trace_event {

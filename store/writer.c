@@ -63,6 +63,7 @@ struct trace_writer {
 	bool incomplete_flushed;
 	void (*log)(void *arg, const char *msg);  /* where failed flushes are reported */
 	void *log_arg;
+	enum trace_transport transport, transport_flushed;   /* 0: none marked */
 
 	pthread_mutex_t flush_mu;
 	sqlite3 *db;
@@ -301,6 +302,13 @@ void trace_mark_unverified(struct trace_writer *w)
 	pthread_mutex_unlock(&w->mu);
 }
 
+void trace_mark_transport(struct trace_writer *w, enum trace_transport t)
+{
+	pthread_mutex_lock(&w->mu);
+	w->transport = t;
+	pthread_mutex_unlock(&w->mu);
+}
+
 /* What one flush writes: a snapshot taken under mu, written without it. */
 struct batch {
 	struct node *nodes;
@@ -311,6 +319,7 @@ struct batch {
 	uint32_t nevs;
 	bool overflow, unverified;
 	char *incomplete;     /* runs.incomplete to write, copied */
+	enum trace_transport transport;         /* 0: unchanged */
 };
 
 static void take_batch(struct trace_writer *w, struct batch *b)
@@ -349,6 +358,7 @@ static void take_batch(struct trace_writer *w, struct batch *b)
 	b->unverified = w->unverified && !w->unverified_flushed;
 	if (w->incomplete && !w->incomplete_flushed)
 		b->incomplete = strdup(w->incomplete);  /* NULL: written next time */
+	b->transport = w->transport != w->transport_flushed ? w->transport : 0;
 	pthread_mutex_unlock(&w->mu);
 }
 
@@ -366,6 +376,8 @@ static void settle_batch(struct trace_writer *w, const struct batch *b, bool com
 		w->overflow_flushed |= b->overflow;
 		w->unverified_flushed |= b->unverified;
 		w->incomplete_flushed |= b->incomplete != NULL;
+		if (b->transport)
+			w->transport_flushed = b->transport;
 	} else {
 		for (uint32_t i = 0; i < b->nevs; i++)
 			mark_dirty(w, b->ev_idx[i]);
@@ -438,6 +450,9 @@ static int write_batch(struct trace_writer *w, const struct batch *b, struct sfs
 		goto fail;
 	if (b->incomplete && set_incomplete(w, b->incomplete, err) < 0)
 		goto fail;
+	if (b->transport && set_run(w, b->transport == TRANSPORT_IO_URING ?
+				    "transport = 'io_uring'" : "transport = 'dev_fuse'", err) < 0)
+		goto fail;
 	if (schema_exec(w->db, "COMMIT", err) == 0)
 		return 0;
 fail:
@@ -452,7 +467,7 @@ int trace_writer_flush(struct trace_writer *w, struct sfs_err *err)
 
 	pthread_mutex_lock(&w->flush_mu);
 	take_batch(w, &b);
-	if (b.nnodes || b.nevs || b.overflow || b.unverified || b.incomplete) {
+	if (b.nnodes || b.nevs || b.overflow || b.unverified || b.incomplete || b.transport) {
 		ret = write_batch(w, &b, err);
 		settle_batch(w, &b, ret == 0, err ? err->msg : NULL);
 	}

@@ -414,6 +414,52 @@ static void test_image_columns(void)
 	trace_reader_close(r);
 }
 
+/* runs.transport: what a run was marked with (the last mark), NULL when unmarked; a
+ * trace made before the column existed reads as NULL, and gets it when a writer opens
+ * it. */
+static void test_transport_column(void)
+{
+	struct trace_run_info info = { .lowerdir = "/img" };
+	struct trace_writer *w;
+	struct trace_reader *r;
+	struct sfs_err err;
+	sqlite3 *db;
+	const char *file = path_in("transport.db");
+	const char *t0, *t1, *t2;
+
+	TAP_OK(trace_writer_open(&w, file, &info, &err) == 0, "writer opens");
+	trace_mark_transport(w, TRANSPORT_DEV_FUSE);
+	TAP_OK(trace_writer_flush(w, &err) == 0, "a transport mark is flushed");
+	trace_mark_transport(w, TRANSPORT_IO_URING);
+	TAP_OK(trace_writer_close(w, &err) == 0 &&
+	       trace_writer_open(&w, file, &info, &err) == 0 && trace_writer_close(w, &err) == 0 &&
+	       trace_writer_open(&w, file, &info, &err) == 0, "three runs");
+	trace_mark_transport(w, TRANSPORT_DEV_FUSE);
+	trace_writer_close(w, &err);
+	TAP_OK(trace_reader_open(&r, file, &err) == 0 && trace_reader_nruns(r) == 3, "reader opens");
+	t0 = trace_reader_run(r, 0)->transport;
+	t1 = trace_reader_run(r, 1)->transport;
+	t2 = trace_reader_run(r, 2)->transport;
+	TAP_OK(t0 && strcmp(t0, "io_uring") == 0, "the last mark wins, after an earlier flush");
+	TAP_OK(t1 == NULL, "an unmarked run reads NULL");
+	TAP_OK(t2 && strcmp(t2, "dev_fuse") == 0, "a run marked dev_fuse");
+	trace_reader_close(r);
+	/* the trace as an older slimfs wrote it: without the column */
+	TAP_OK(sqlite3_open(file, &db) == SQLITE_OK &&
+	       sqlite3_exec(db, "ALTER TABLE runs DROP COLUMN transport", NULL, NULL, NULL) ==
+	       SQLITE_OK && sqlite3_close(db) == SQLITE_OK, "the column dropped, as in an older trace");
+	TAP_OK(trace_reader_open(&r, file, &err) == 0 && trace_reader_nruns(r) == 3 &&
+	       !trace_reader_run(r, 0)->transport, "an older trace reads, its runs without a transport");
+	trace_reader_close(r);
+	TAP_OK(trace_writer_open(&w, file, &info, &err) == 0, "a writer opens an older trace");
+	trace_mark_transport(w, TRANSPORT_IO_URING);
+	TAP_OK(trace_writer_close(w, &err) == 0 && trace_reader_open(&r, file, &err) == 0 &&
+	       trace_reader_nruns(r) == 4 && trace_reader_run(r, 3)->transport &&
+	       strcmp(trace_reader_run(r, 3)->transport, "io_uring") == 0,
+	       "it adds the missing column and records into it");
+	trace_reader_close(r);
+}
+
 int main(void)
 {
 	char cmd[128];
@@ -432,6 +478,7 @@ int main(void)
 	test_failed_flush_retried();
 	test_failed_flush_marks_incomplete();
 	test_image_columns();
+	test_transport_column();
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		printf("# could not remove %s\n", dir);
