@@ -51,6 +51,8 @@ struct export_ctx {
 
 	size_t nruns;
 	size_t nincomplete;      /* runs that overflowed, were not all written, or never ended */
+	size_t nring, ndevfuse;  /* runs served by FUSE over io_uring, by /dev/fuse (the
+				  * rest: a slimfs that did not record it) */
 	size_t nrefused;         /* trace paths refused as unclean */
 
 	struct why_event *why_ev;

@@ -153,6 +153,10 @@ int evidence_load(struct export_ctx *c, struct sfs_err *err)
 			c->nruns++;
 			if (run->overflow || run->ended_ns == 0 || run->incomplete)
 				c->nincomplete++;
+			if (run->transport && strcmp(run->transport, "io_uring") == 0)
+				c->nring++;
+			else if (run->transport && strcmp(run->transport, "dev_fuse") == 0)
+				c->ndevfuse++;
 			if (o->from)
 				continue;
 			if (!lowerdir_trusted(run->lowerdir)) {

@@ -160,7 +160,7 @@ static int print_json(struct export_ctx *c, const struct stats *s, struct sfs_er
 		json_array_append_new(largest, json_pack("{s:s%,s:I}", "path", pent_path(&c->ps, e),
 							 (size_t)e->len, "bytes", (json_int_t)e->size));
 	}
-	o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I,s:b,s:I,s:I,s:s,s:s,"
+	o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I,s:b,s:I,s:{s:I,s:I,s:I},s:I,s:s,s:s,"
 		      "s:{s:I,s:I,s:I,s:I},s:o,s:o}",
 		      "files_total", (json_int_t)c->files_total,
 		      "bytes_total", (json_int_t)c->bytes_total,
@@ -172,6 +172,10 @@ static int print_json(struct export_ctx *c, const struct stats *s, struct sfs_er
 		      "runs", (json_int_t)c->nruns,
 		      "incomplete", c->nincomplete > 0,
 		      "incomplete_runs", (json_int_t)c->nincomplete,
+		      "transports",
+		      "io_uring", (json_int_t)c->nring,
+		      "dev_fuse", (json_int_t)c->ndevfuse,
+		      "unknown", (json_int_t)(c->nruns - c->nring - c->ndevfuse),
 		      "refused_paths", (json_int_t)c->nrefused,
 		      "keep", trace_evidence_name(c->o->keep),
 		      "image", c->imagedir,
@@ -192,6 +196,27 @@ static int print_json(struct export_ctx *c, const struct stats *s, struct sfs_er
 	return 0;
 }
 
+/* "transport: 2 io_uring, 1 /dev/fuse": what served the runs (runs.transport), and
+ * how many runs an older slimfs recorded without saying. */
+static void print_transports(const struct export_ctx *c, FILE *f)
+{
+	size_t unknown = c->nruns - c->nring - c->ndevfuse;
+	const char *sep = "";
+
+	fprintf(f, "transport:");
+	if (c->nring) {
+		fprintf(f, " %zu io_uring", c->nring);
+		sep = ",";
+	}
+	if (c->ndevfuse) {
+		fprintf(f, "%s %zu /dev/fuse", sep, c->ndevfuse);
+		sep = ",";
+	}
+	if (unknown)
+		fprintf(f, "%s %zu not recorded", sep, unknown);
+	fprintf(f, "\n\n");
+}
+
 static void print_table(struct export_ctx *c, const struct stats *s)
 {
 	FILE *f = c->o->stdout_;
@@ -201,8 +226,9 @@ static void print_table(struct export_ctx *c, const struct stats *s)
 		fprintf(f, "!!! INCOMPLETE: %zu of %zu runs lost events, were not all written "
 			"or never ended; "
 			"the lean image may miss files !!!\n\n", c->nincomplete, c->nruns);
-	fprintf(f, "image %s, %zu run%s merged, --keep %s\n\n", c->imagedir, c->nruns,
+	fprintf(f, "image %s, %zu run%s merged, --keep %s\n", c->imagedir, c->nruns,
 		c->nruns == 1 ? "" : "s", trace_evidence_name(c->o->keep));
+	print_transports(c, f);
 	fprintf(f, "%-10s %10s %10s %16s %12s\n", "", "entries", "files", "bytes", "");
 	fprintf(f, "%-10s %10llu %10llu %16llu %12s\n", "image",
 		(unsigned long long)c->entries_total, (unsigned long long)c->files_total,

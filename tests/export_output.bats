@@ -143,6 +143,24 @@ lookup /nowhere'
 	[[ "${lines[0]}" == *"INCOMPLETE: 1 of 2 runs"* ]]
 }
 
+@test "export --stats says which transport served the runs, in the table and in --json" {
+	trace t.db "$IMG" --transport=io_uring <<< "lookup /usr/bin/tool"
+	trace t.db "$IMG" --transport=dev_fuse <<< "lookup /usr/bin/tool"
+	trace t.db "$IMG" --transport=io_uring <<< "lookup /usr/bin/tool"
+	run --separate-stderr slimfs_export --stats t.db
+	[ "$status" -eq 0 ]
+	# the setup's run was made without a transport, as by an older slimfs
+	[ "${lines[1]}" = "transport: 2 io_uring, 1 /dev/fuse, 1 not recorded" ]
+	run --separate-stderr slimfs_export --stats --json t.db
+	[ "$status" -eq 0 ]
+	python3 - "$output" <<-'END'
+		import json, sys
+		j = json.loads(sys.argv[1])
+		assert j["runs"] == 4, j["runs"]
+		assert j["transports"] == {"io_uring": 2, "dev_fuse": 1, "unknown": 1}, j["transports"]
+	END
+}
+
 @test "export --why explains kept paths: evidence and closure" {
 	run --separate-stderr slimfs_export --why /usr/bin/tool t.db
 	[ "$status" -eq 0 ]

@@ -1,12 +1,13 @@
 /* mktrace.c — test tool: write a trace from "OP PATH" lines on stdin.
  *
- *   mktrace TRACE LOWERDIR [--overflow] < events
+ *   mktrace TRACE LOWERDIR [--overflow] [--transport=io_uring|dev_fuse] < events
  *
  * Each line is an operation name as in the trace (lookup, open, read, exec,
  * readlink, create, mkdir, ...), one space, and a path; the path is stored one
  * component at a time exactly as written — "." and ".." included — so tests can
  * hand the exporter paths that the kernel would never produce.  Every run of
- * mktrace appends one run to TRACE.  Lets closure tests run without FUSE.
+ * mktrace appends one run to TRACE, marked as having overflowed or as served by a
+ * transport when asked.  Lets closure tests run without FUSE.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,18 +41,30 @@ int main(int argc, char **argv)
 	_cleanup_free_ char *line = NULL;
 	size_t cap = 0, lineno = 0;
 	bool overflow = false;
+	enum trace_transport transport = 0;
 	ssize_t n;
 	int ret = 0;
+	static const char usage[] =
+		"Usage: %s TRACE LOWERDIR [--overflow] [--transport=io_uring|dev_fuse] < 'OP PATH' lines\n";
 
 	if (argc == 2 && strcmp(argv[1], "--help") == 0) {
-		printf("Usage: %s TRACE LOWERDIR [--overflow] < 'OP PATH' lines\n", prog);
+		printf(usage, prog);
 		return 0;
 	}
-	if (argc < 3 || argc > 4 || (argc == 4 && strcmp(argv[3], "--overflow") != 0)) {
-		fprintf(stderr, "Usage: %s TRACE LOWERDIR [--overflow] < 'OP PATH' lines\n", prog);
+	for (int i = 3; i < argc; i++) {
+		if (strcmp(argv[i], "--overflow") == 0)
+			overflow = true;
+		else if (strcmp(argv[i], "--transport=io_uring") == 0)
+			transport = TRANSPORT_IO_URING;
+		else if (strcmp(argv[i], "--transport=dev_fuse") == 0)
+			transport = TRANSPORT_DEV_FUSE;
+		else
+			argc = 0;
+	}
+	if (argc < 3) {
+		fprintf(stderr, usage, prog);
 		return 2;
 	}
-	overflow = argc == 4;
 	info.lowerdir = argv[2];
 	if (trace_writer_open(&w, argv[1], &info, &err) < 0) {
 		sfs_err_print(prog, &err);
@@ -84,6 +97,8 @@ int main(int argc, char **argv)
 	}
 	if (overflow)
 		trace_mark_overflow(w);
+	if (transport)
+		trace_mark_transport(w, transport);
 	if (trace_writer_close(w, &err) < 0) {
 		sfs_err_print(prog, &err);
 		return 1;
