@@ -14,26 +14,57 @@
 /* fuse_init_out from 7.40: max_stack_depth took the first unused word. */
 #define INIT_OUT_FLAGS2       offsetof(struct fuse_init_out, flags2)
 #define INIT_OUT_STACK_DEPTH  (INIT_OUT_FLAGS2 + 4)
+/* fuse_init_in since 7.36: flags2 after flags (Debian 12's <linux/fuse.h> has it). */
+#define INIT_IN_FLAGS2        offsetof(struct fuse_init_in, flags2)
 
-static ssize_t dev_read(int fd, void *buf, size_t len, void *userdata)
+/* The INIT request in BUF (N bytes): remember what it offers. */
+static void read_init(struct devio *io, char *buf, ssize_t n)
 {
-	(void)userdata;
-	return read(fd, buf, len);
+	const struct fuse_in_header *in = (const void *)buf;
+	char *arg = buf + sizeof(*in);
+	uint32_t flags, flags2 = 0;
+
+	if (n < (ssize_t)(sizeof(*in) + INIT_IN_FLAGS2) || in->opcode != FUSE_INIT)
+		return;
+	memcpy(&flags, arg + offsetof(struct fuse_init_in, flags), 4);
+	if ((flags & FUSE_INIT_EXT) && n >= (ssize_t)(sizeof(*in) + INIT_IN_FLAGS2 + 4))
+		memcpy(&flags2, arg + INIT_IN_FLAGS2, 4);
+	io->kernel_caps = flags | (uint64_t)flags2 << 32;
 }
 
-/* Add IO's flags to the INIT reply libfuse built.  FUSE_PASSTHROUGH and
- * FUSE_OVER_IO_URING are flags2 bits; max_stack_depth says how deep passthrough's
- * backing files may be stacked (the kernel checks each at BACKING_OPEN). */
+/* (The callbacks get the session's userdata, which starts with the struct devio.)  The
+ * first request is INIT: the kernel sends nothing else until it is answered. */
+static ssize_t dev_read(int fd, void *buf, size_t len, void *userdata)
+{
+	struct devio *io = userdata;
+	ssize_t n = read(fd, buf, len);
+
+	if (n > 0 && !atomic_load_explicit(&io->init_read, memory_order_relaxed) &&
+	    !atomic_exchange(&io->init_read, true))
+		read_init(io, buf, n);
+	return n;
+}
+
+/* Add IO's flags to the INIT reply libfuse built, those the kernel offered; what it
+ * did not offer is off for the session.  FUSE_PASSTHROUGH and FUSE_OVER_IO_URING are
+ * flags2 bits; max_stack_depth says how deep passthrough's backing files may be
+ * stacked (the kernel checks each at BACKING_OPEN). */
 static void patch_init(struct devio *io, struct iovec *iov, int count)
 {
 	const struct fuse_out_header *out = iov[0].iov_base;
-	uint64_t want = (io->pt->on ? SFS_FUSE_PASSTHROUGH : 0) |
-			(io->ring->want ? SFS_FUSE_OVER_IO_URING : 0);
+	uint64_t want;
 	unsigned char *arg;
 	uint32_t flags, flags2;
 
-	if (out->error != 0 || count < 2 || iov[1].iov_len < INIT_OUT_STACK_DEPTH + 4)
+	if (!(io->kernel_caps & SFS_FUSE_PASSTHROUGH))
+		pt_stop(io->pt);        /* no backing file will ever be registered */
+	if (!(io->kernel_caps & SFS_FUSE_OVER_IO_URING))
+		ring_not_offered(io->ring);
+	want = (io->pt->on ? SFS_FUSE_PASSTHROUGH : 0) | (io->ring->want ? SFS_FUSE_OVER_IO_URING : 0);
+	if (out->error != 0 || count < 2 || iov[1].iov_len < INIT_OUT_STACK_DEPTH + 4) {
+		io->ring->want = false; /* not a reply the ring can follow */
 		return;
+	}
 	arg = iov[1].iov_base;
 	memcpy(&flags, arg + offsetof(struct fuse_init_out, flags), 4);
 	memcpy(&flags2, arg + INIT_OUT_FLAGS2, 4);

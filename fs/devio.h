@@ -1,10 +1,13 @@
 /* devio.h — the session's /dev/fuse I/O, wrapped for what libfuse 3.14 does not know.
  *
  * fuse_session_custom_io routes every read and reply of the session through here:
+ *  - the session's first request is INIT: what it offers is remembered;
  *  - the session's first reply answers INIT (the kernel sends no other request until
  *    it is answered, and the daemon sends no notification before): it gets the flags
- *    libfuse cannot set, FUSE_PASSTHROUGH with max_stack_depth (passthrough.h) and
- *    FUSE_OVER_IO_URING (ring.h); once it is written, the ring starts;
+ *    libfuse cannot set, if the kernel offered them, FUSE_PASSTHROUGH with
+ *    max_stack_depth (passthrough.h) and FUSE_OVER_IO_URING (ring.h); once it is
+ *    written, the ring starts.  What was not offered is switched off: passthrough
+ *    quietly, the ring with a warning unless --io-uring=auto;
  *  - the reply of a request that came through the ring goes into its ring entry
  *    instead of /dev/fuse, written or spliced.
  */
@@ -13,6 +16,7 @@
 
 #include <fuse_lowlevel.h>
 #include <stdatomic.h>
+#include <stdint.h>
 
 struct sfs_pt;
 struct sfs_ring;
@@ -23,6 +27,8 @@ struct sfs_ring;
 struct devio {
 	struct sfs_pt *pt;              /* passthrough: the INIT reply asks for it when on */
 	struct sfs_ring *ring;          /* the ring: asked for when wanted, started after */
+	uint64_t kernel_caps;           /* the flags the kernel's INIT offered */
+	atomic_bool init_read;          /* the INIT request has come in */
 	atomic_bool init_done;          /* the INIT reply has gone out */
 };
 

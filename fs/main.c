@@ -29,13 +29,17 @@ static void usage(FILE *f, const char *prog)
 		"                           (default: the kernel reads it directly when it\n"
 		"                           supports FUSE passthrough; such opens are recorded\n"
 		"                           as 'passthrough', which is read evidence)\n"
-		"  --io-uring               take requests through FUSE over io_uring, one queue per\n"
-		"                           CPU (Linux 6.14+, with the host-wide switch\n"
-		"                           /sys/module/fuse/parameters/enable_uring on; else\n"
-		"                           a warning, and /dev/fuse serves as without it)\n"
+		"  --io-uring[=MODE]        how requests reach the daemon: auto (default) takes\n"
+		"                           them through FUSE over io_uring, one queue per CPU\n"
+		"                           (Linux 6.14+), when the host-wide switch\n"
+		"                           /sys/module/fuse/parameters/enable_uring is on, and\n"
+		"                           through /dev/fuse when it is not; on (or plain\n"
+		"                           --io-uring) does the same but warns when the ring is\n"
+		"                           unavailable; off always uses /dev/fuse\n"
 		"  --spin-us N              after each answer, poll this long for the next request\n"
 		"                           before sleeping (default 0: never; 50 is faster when a\n"
 		"                           CPU is idle, slower when the workload needs every CPU)\n"
+
 		"  -f                       stay in the foreground\n"
 		"  -d                       FUSE debug output (use with -f)\n"
 		"  -o OPT[,OPT...]          extra FUSE mount options\n"
@@ -56,7 +60,7 @@ int main(int argc, char **argv)
 		{ "ready-fd", required_argument, NULL, OPT_READY },
 		{ "spin-us", required_argument, NULL, OPT_SPIN },
 		{ "no-passthrough", no_argument, NULL, OPT_NO_PT },
-		{ "io-uring", no_argument, NULL, OPT_URING },
+		{ "io-uring", optional_argument, NULL, OPT_URING },
 		{ "image", required_argument, NULL, OPT_IMAGE },
 		{ "manifest-digest", required_argument, NULL, OPT_MANIFEST },
 		{ "config-digest", required_argument, NULL, OPT_CONFIG },
@@ -83,7 +87,18 @@ int main(int argc, char **argv)
 		case OPT_UPPER: o.upper = optarg; break;
 		case OPT_NO_VERIFY: o.verify = false; break;
 		case OPT_NO_PT: o.passthrough = false; break;
-		case OPT_URING: o.io_uring = true; break;
+		case OPT_URING:
+			if (!optarg || strcmp(optarg, "on") == 0) {
+				o.io_uring = SLIMFS_URING_ON;
+			} else if (strcmp(optarg, "off") == 0) {
+				o.io_uring = SLIMFS_URING_OFF;
+			} else if (strcmp(optarg, "auto") == 0) {
+				o.io_uring = SLIMFS_URING_AUTO;
+			} else {
+				fprintf(stderr, "slimfs: --io-uring=%s: expected on, off or auto\n", optarg);
+				return 2;
+			}
+			break;
 		case OPT_COMMAND: o.command = optarg; break;
 		case OPT_IMAGE: o.image = optarg; break;
 		case OPT_MANIFEST: o.manifest_digest = optarg; break;

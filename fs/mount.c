@@ -466,13 +466,34 @@ static bool lower_is_stacked(int lower_root)
 	return fstatfs(lower_root, &sf) == 0 && sf.f_type == OVERLAYFS_SUPER_MAGIC;
 }
 
-/* What libfuse 3.14 cannot ask the kernel for (devio.h): passthrough, the ring. */
-static void wrap_session(struct daemon *d, const struct slimfs_opts *o)
+/* The ring has served its first request: the run is recorded as served by it. */
+static void ring_served(void *trace)
+{
+	trace_mark_transport(trace, TRANSPORT_IO_URING);
+}
+
+/* Whether the ring serves (--io-uring=MODE, ring.h): on warns when it cannot; auto
+ * is silent, but for the one hint line when only the kernel's switch is missing. */
+static void choose_transport(struct daemon *d, const struct slimfs_opts *o)
 {
 	const char *why;
 
-	if (o->io_uring && (why = ring_init(&d->fs.ring, d->se, o->prog)))
+	if (o->io_uring == SLIMFS_URING_OFF)
+		return;
+	why = ring_init(&d->fs.ring, d->se, o->prog);
+	if (why && o->io_uring == SLIMFS_URING_ON)
 		sfs_warn(o->prog, "FUSE over io_uring off: %s", why);
+	else if (why == ring_switch_off)
+		ring_hint(o->prog);
+	d->fs.ring.quiet = o->io_uring == SLIMFS_URING_AUTO;
+	d->fs.ring.on_served = ring_served;
+	d->fs.ring.on_served_arg = d->fs.trace;
+}
+
+/* What libfuse 3.14 cannot ask the kernel for (devio.h): passthrough, the ring. */
+static void wrap_session(struct daemon *d, const struct slimfs_opts *o)
+{
+	choose_transport(d, o);
 	if (!o->passthrough && !d->fs.ring.want)
 		return;         /* nothing to ask for: libfuse's own I/O */
 	if (devio_install(d->se) < 0) {
@@ -502,6 +523,8 @@ static int serve(struct daemon *d, const struct slimfs_opts *o, int notify, stru
 	}
 	if (notify >= 0)
 		detach(notify, &d->detached);
+	/* /dev/fuse serves until the ring has served (ring_served) */
+	trace_mark_transport(d->fs.trace, TRANSPORT_DEV_FUSE);
 	r = sfs_loop(d->se, o->spin_us);
 	ring_stop(&d->fs.ring);
 	if (r < 0)

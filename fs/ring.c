@@ -45,6 +45,12 @@ struct uring_cmd_req {                  /* in the SQE's command area (SQE128) */
 	uint8_t padding[6];
 };
 
+/* What ring_hint says: measured by bench/overhead.sh, cold runs, switch off against
+ * on (docs/benchmarks.md, "FUSE over io_uring by default"). */
+#define RING_HINT "requests go through /dev/fuse: the kernel's FUSE-over-io_uring switch " \
+	"is off (as root: echo Y > " RING_SWITCH "; host-wide); with it on, recording " \
+	"runs ~XX faster here (docs/benchmarks.md)"
+
 /* The payload buffer must hold the largest request or reply, which the kernel checks
  * at REGISTER: max_write, and max_pages pages.  libfuse 3.14 asks for 256 pages of both
  * (FUSE_MAX_MAX_PAGES).  Mapped, so pages that a thread never needs cost no memory. */
@@ -270,6 +276,14 @@ static void broken(struct ring_thread *t, int error)
 	kill(getpid(), SIGTERM);
 }
 
+/* A request came through the ring: the first one is reported (on_served). */
+static void first_served(struct sfs_ring *r)
+{
+	if (!atomic_load_explicit(&r->served, memory_order_relaxed) &&
+	    !atomic_exchange(&r->served, true) && r->on_served)
+		r->on_served(r->on_served_arg);
+}
+
 /* Serve the entry until the kernel ends it (unmount: -ENOTCONN) or the session stops. */
 static void serve(struct ring_thread *t)
 {
@@ -306,6 +320,7 @@ static void serve(struct ring_thread *t)
 				return;
 			} else {
 				served = true;
+				first_served(r);
 				serve_one(t);
 				prep_cmd(t, URING_CMD_COMMIT_AND_FETCH);
 			}
@@ -345,6 +360,8 @@ static void *thread_main(void *arg)
 	return NULL;
 }
 
+const char ring_switch_off[] = "the kernel's switch is off (echo Y > " RING_SWITCH ")";
+
 const char *ring_init(struct sfs_ring *r, struct fuse_session *se, const char *prog)
 {
 	_cleanup_fclose_ FILE *f = fopen(RING_SWITCH, "re");
@@ -353,7 +370,7 @@ const char *ring_init(struct sfs_ring *r, struct fuse_session *se, const char *p
 	if (on == EOF)
 		return "this kernel has no FUSE over io_uring (no " RING_SWITCH ")";
 	if (on != 'Y')
-		return "the kernel's switch is off (echo Y > " RING_SWITCH ")";
+		return ring_switch_off;
 	if ((r->cpus = possible_cpus()) == 0)
 		return "no list of possible CPUs (/sys/devices/system/cpu/possible)";
 	r->want = true;
@@ -362,6 +379,19 @@ const char *ring_init(struct sfs_ring *r, struct fuse_session *se, const char *p
 	r->stop = -1;
 	r->payload_sz = PAYLOAD_PAGES * (size_t)sysconf(_SC_PAGESIZE);
 	return NULL;
+}
+
+void ring_not_offered(struct sfs_ring *r)
+{
+	if (r->want && !r->quiet)
+		ring_off(r, "the kernel did not offer it at INIT");
+	r->want = false;
+}
+
+void ring_hint(const char *prog)
+{
+	if (isatty(STDERR_FILENO))
+		fprintf(stderr, "%s: notice: " RING_HINT "\n", prog);
 }
 
 /* Start thread N of R's set (its entry mapped): 0, or a negative errno. */

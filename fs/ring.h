@@ -27,8 +27,10 @@
  *
  * The kernel switches to the ring once every CPU's queue has an entry; until then, and
  * always for FORGET and INTERRUPT, requests still come through /dev/fuse (loop.c).
- * Off by default: the kernel's switch, /sys/module/fuse/parameters/enable_uring, is
- * host-wide and off by default too.
+ * Used by default when the kernel offers it (slimfs --io-uring=auto): the kernel's
+ * switch, /sys/module/fuse/parameters/enable_uring, is host-wide and off by default,
+ * and slimfs never turns it on; with it off, /dev/fuse serves (with one line on a
+ * terminal saying what turning it on would save, ring_hint).
  */
 #ifndef SLIMFS_RING_H
 #define SLIMFS_RING_H
@@ -51,6 +53,8 @@ struct ring_thread;
 
 struct sfs_ring {
 	bool want;                      /* asked for at INIT (slimfs --io-uring) */
+	bool quiet;                     /* --io-uring=auto: no warning when the kernel
+					 * does not offer it at INIT */
 	struct fuse_session *se;
 	const char *prog;               /* for messages */
 	size_t payload_sz;              /* an entry's payload buffer */
@@ -60,14 +64,29 @@ struct sfs_ring {
 	struct ring_thread *threads;
 	atomic_bool failed;             /* the kernel refused an entry (reported once) */
 	atomic_bool warned_late;        /* a request without a reply (reported once) */
+	atomic_bool served;             /* a request came through the ring */
+	void (*on_served)(void *arg);   /* called once, at the first such request */
+	void *on_served_arg;
 };
 
 /* The kernel's host-wide switch for FUSE over io_uring. */
 #define RING_SWITCH "/sys/module/fuse/parameters/enable_uring"
 
+/* Why the ring is off when the kernel has it but its switch is off (ring_init). */
+extern const char ring_switch_off[];
+
 /* Serve SE's requests through the ring: the INIT reply will ask for it.  NULL, or
- * why the kernel will not (the ring stays off). */
+ * why the kernel will not (the ring stays off): ring_switch_off, or another reason
+ * (this kernel has no ring, no CPU list). */
 const char *ring_init(struct sfs_ring *r, struct fuse_session *se, const char *prog);
+
+/* The kernel's INIT request did not offer the ring (its switch went off since
+ * ring_init, or a test hid it): the ring stays off, with a warning unless quiet. */
+void ring_not_offered(struct sfs_ring *r);
+
+/* The one line --io-uring=auto prints when the switch is off, on a terminal only: how
+ * to turn it on, and what it saves, measured (docs/benchmarks.md). */
+void ring_hint(const char *prog);
 
 /* The INIT reply has been written: start the threads, which register their entries.
  * A refusal (the kernel's switch off) is reported once, and /dev/fuse goes on serving. */

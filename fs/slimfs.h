@@ -9,6 +9,14 @@
 
 #include "../common/error.h"
 
+/* How requests reach the daemon (--io-uring=MODE; ring.h). */
+enum slimfs_uring {
+	SLIMFS_URING_AUTO = 0,          /* the ring when the kernel's switch is on, silently
+					 * /dev/fuse otherwise (with a hint on a terminal) */
+	SLIMFS_URING_ON,                /* the ring; a warning when it is unavailable */
+	SLIMFS_URING_OFF,               /* /dev/fuse */
+};
+
 struct slimfs_opts {
 	const char *prog;               /* for messages */
 	const char *lowerdir, *mountpoint;
@@ -25,7 +33,7 @@ struct slimfs_opts {
 	int ready_fd;                   /* -1, or an fd that gets one byte once mounted */
 	unsigned spin_us;               /* poll for requests this long after each (loop.h) */
 	bool passthrough;               /* FUSE passthrough for image reads (passthrough.h) */
-	bool io_uring;                  /* FUSE over io_uring (ring.h) */
+	enum slimfs_uring io_uring;     /* FUSE over io_uring (ring.h) */
 };
 
 /* Open LOWERDIR through a private bind mount that is attached nowhere (no entry

@@ -2,7 +2,7 @@
  *
  * `slimfs -f --ready-fd 3 --trace T --command CMD [--upper U] [--image REF
  *  --manifest-digest D --config-digest D] [--no-verify] [--no-passthrough]
- *  [--io-uring] [-o suid] ROOTFS MNT`
+ *  [--io-uring=MODE] [-o suid] ROOTFS MNT`
  * runs in the foreground in its own process group (a ^C on the terminal is for CMD,
  * not for the recorder), with SIGTERM as its parent-death signal so a killed runner
  * never leaves it behind, and writes one byte to fd 3 once the mount is up.  The mount
@@ -98,7 +98,7 @@ static int wait_ready(int rd)
 int daemon_start(struct daemon *d, const struct run_target *t, const char *cmdline,
 		 const struct run_opts *o, struct sfs_err *err)
 {
-	_cleanup_free_ char *exe = NULL;
+	_cleanup_free_ char *exe = NULL, *uring = NULL;
 	_cleanup_close_ int rd = -1, wr = -1;
 	const char *argv[28];   /* 23 at most, and the NULL */
 	int fds[2], argc = 0, wstatus, ready;
@@ -147,8 +147,11 @@ int daemon_start(struct daemon *d, const struct run_target *t, const char *cmdli
 		argv[argc++] = "--no-verify";
 	if (o->no_passthrough)
 		argv[argc++] = "--no-passthrough";
-	if (o->io_uring)
-		argv[argc++] = "--io-uring";
+	if (o->io_uring) {
+		if (asprintf(&uring, "--io-uring=%s", o->io_uring) < 0)
+			return sfs_fail(err, ENOMEM, "daemon arguments");
+		argv[argc++] = uring;
+	}
 	if (o->policy.privileged) {
 		argv[argc++] = "-o";
 		argv[argc++] = "suid";

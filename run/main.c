@@ -48,8 +48,10 @@ static void usage(FILE *f)
 "  --no-verify          do not run the fanotify verifier (slimfs --no-verify)\n"
 "  --no-passthrough     every read of an image file through the daemon\n"
 "                       (slimfs --no-passthrough)\n"
-"  --io-uring           the daemon takes requests through FUSE over io_uring\n"
-"                       (slimfs --io-uring; needs the kernel's switch on)\n"
+"  --io-uring[=MODE]    how the daemon takes requests (slimfs --io-uring): auto\n"
+"                       (default: FUSE over io_uring when the kernel's switch is\n"
+"                       on, else /dev/fuse), on (the same, with a warning when the\n"
+"                       ring is unavailable), off (/dev/fuse); plain --io-uring: on\n"
 "  --privileged         no confinement: every capability, no seccomp filter, no\n"
 "                       masked or read-only paths, /sys writable (as podman's)\n"
 "  --cap-add CAP        give CMD capability CAP (NET_ADMIN or CAP_NET_ADMIN; ALL)\n"
@@ -205,7 +207,7 @@ int main(int argc, char **argv)
 		{ "upper", required_argument, NULL, OPT_UPPER },
 		{ "no-verify", no_argument, NULL, OPT_NOVERIFY },
 		{ "no-passthrough", no_argument, NULL, OPT_NOPT },
-		{ "io-uring", no_argument, NULL, OPT_URING },
+		{ "io-uring", optional_argument, NULL, OPT_URING },
 		{ "check", required_argument, NULL, OPT_CHECK },
 		{ "privileged", no_argument, NULL, OPT_PRIVILEGED },
 		{ "cap-add", required_argument, NULL, OPT_CAP_ADD },
@@ -310,7 +312,14 @@ int main(int argc, char **argv)
 		case OPT_UPPER: upper = optarg; break;
 		case OPT_NOVERIFY: o.no_verify = true; break;
 		case OPT_NOPT: o.no_passthrough = true; break;
-		case OPT_URING: o.io_uring = true; break;
+		case OPT_URING:
+			o.io_uring = optarg ? optarg : "on";
+			if (strcmp(o.io_uring, "on") && strcmp(o.io_uring, "off") &&
+			    strcmp(o.io_uring, "auto")) {
+				fprintf(stderr, PROG ": --io-uring=%s: must be on, off or auto\n", optarg);
+				return RUN_EXIT_ERROR;
+			}
+			break;
 		case OPT_CHECK: check = optarg; break;
 		case OPT_PRIVILEGED: privileged = true; break;
 		case OPT_CAP_ADD: cap_add[nadd++] = optarg; break;

@@ -76,7 +76,7 @@ struct run_opts {
 	const char *hostname;
 	bool no_verify;           /* slimfs --no-verify */
 	bool no_passthrough;      /* slimfs --no-passthrough */
-	bool io_uring;            /* slimfs --io-uring */
+	const char *io_uring;     /* slimfs --io-uring=on|off|auto; NULL: the daemon's default */
 	struct policy policy;     /* confinement (--privileged, --cap-add, --cap-drop) */
 	const char *platform;     /* --platform os/arch[/variant]: picks from an image index */
 	struct svc_opts svc;      /* a service run (all zero: a plain run) */

@@ -1,10 +1,12 @@
 #!/usr/bin/env bats
-# fs_ring.bats — FUSE over io_uring (fs/ring.h, slimfs --io-uring): with the kernel's
-# switch on, requests reach the daemon through one ring queue per CPU, served by the
-# daemon's "slimfs-ring" threads pinned to that CPU (SCHED_IDLE, so that a reply does not
-# move its caller to the other CPU), and nothing else changes: the same
-# operations give the same results and the same trace as through /dev/fuse.  With the
-# switch off, --io-uring warns and /dev/fuse serves.
+# fs_ring.bats — FUSE over io_uring (fs/ring.h, slimfs --io-uring=on|off|auto): with the
+# kernel's switch on, requests reach the daemon through one ring queue per CPU, served
+# by the daemon's "slimfs-ring" threads pinned to that CPU (SCHED_IDLE, so that a reply
+# does not move its caller to the other CPU), and nothing else changes: the same
+# operations give the same results and the same trace as through /dev/fuse.  auto (the
+# default) takes the ring when the switch is on and /dev/fuse, quietly, when it is off,
+# with one line on a terminal saying how to turn it on; on warns when it cannot; off
+# never takes it.  The run row says which transport served.
 #
 # Which transport served the requests is counted exactly: each request the ring delivers
 # is a completion on its thread's io_uring (CqTail in /proc/PID/fdinfo), and each reply
@@ -95,9 +97,9 @@ misses() {
 	[ "$(sqlite3 "$TRACE" "SELECT count(*) FROM event_paths WHERE op = 'negative' AND path LIKE '/nx%'")" -eq 1000 ]
 }
 
-@test "without --io-uring: /dev/fuse serves, no ring threads; the daemon's threads by name" {
+@test "--io-uring=off: /dev/fuse serves, no ring threads; the daemon's threads by name" {
 	local dev
-	start_slimfs "$LOWER" "$MNT" "$TRACE"
+	start_slimfs "$LOWER" "$MNT" "$TRACE" --io-uring=off
 	dev=$(dev_replies "$daemon_pid")
 	misses 1000
 	dev=$(($(dev_replies "$daemon_pid") - dev))
@@ -107,6 +109,91 @@ misses() {
 	# the daemon's threads, by name (README: How it works)
 	[ "$(cat /proc/"$daemon_pid"/task/*/comm | sort -u | xargs)" = \
 		"slimfs slimfs-fuse slimfs-store slimfs-verify" ]
+	umount_slimfs "$MNT" "$TRACE"
+	[ "$(sqlite3 "$TRACE" "SELECT transport FROM runs")" = dev_fuse ]
+}
+
+# transport TRACE — runs.transport of each run, one per line.
+transport() {
+	sqlite3 "$1" "SELECT coalesce(transport, 'NULL') FROM runs ORDER BY id"
+}
+
+@test "auto (the default) takes the ring when the kernel's switch is on, and the run says so" {
+	local ring dev
+	start_slimfs "$LOWER" "$MNT" "$TRACE"          # (waits for all its ring threads)
+	ring=$(ring_requests "$daemon_pid")
+	dev=$(dev_replies "$daemon_pid")
+	misses 200
+	[ $(($(ring_requests "$daemon_pid") - ring)) -ge 200 ]
+	[ "$(dev_replies "$daemon_pid")" -eq "$dev" ]
+	umount_slimfs "$MNT" "$TRACE"
+	[ ! -s "$BATS_TEST_TMPDIR/daemon.err" ]
+	[ "$(transport "$TRACE")" = io_uring ]
+	run --separate-stderr "$SLIMFS_EXPORT" --stats --from "$LOWER" "$TRACE"
+	[ "$status" -eq 0 ]
+	[ "${lines[1]}" = "transport: 1 io_uring" ]
+}
+
+@test "auto with the kernel's switch off: /dev/fuse serves, quietly, and the run says so" {
+	local dev
+	echo N >"$URING_SWITCH"
+	start_slimfs "$LOWER" "$MNT" "$TRACE" --io-uring=auto
+	dev=$(dev_replies "$daemon_pid")
+	misses 200
+	[ $(($(dev_replies "$daemon_pid") - dev)) -ge 200 ]
+	[ -z "$(ring_threads "$daemon_pid")" ]
+	[ "$(ring_requests "$daemon_pid")" -eq 0 ]
+	umount_slimfs "$MNT" "$TRACE"
+	[ ! -s "$BATS_TEST_TMPDIR/daemon.err" ]       # (not a terminal: no hint either)
+	[ "$(transport "$TRACE")" = dev_fuse ]
+	run --separate-stderr "$SLIMFS_EXPORT" --stats --json --from "$LOWER" "$TRACE"
+	[ "$status" -eq 0 ]
+	python3 -c 'import json, sys; t = json.loads(sys.argv[1])["transports"]
+assert t == {"io_uring": 0, "dev_fuse": 1, "unknown": 0}, t' "$output"
+}
+
+# on_terminal CMD... — CMD with its stdin, stdout and stderr on a terminal (script(1)),
+# its output on stdout (the terminal's line ends: CRLF).
+on_terminal() {
+	script -qec "$(printf '%q ' "$@")" /dev/null </dev/null
+}
+
+@test "auto: one line on a terminal when the switch is off, saying how to turn it on; none when on" {
+	echo N >"$URING_SWITCH"
+	on_terminal "$SLIMFS" --trace "$TRACE" "$LOWER" "$MNT" >"$TMP/off.out"
+	fs_is_mounted "$MNT"
+	misses 10
+	umount_slimfs "$MNT" "$TRACE"
+	cat -A "$TMP/off.out" >&2
+	[ "$(wc -l <"$TMP/off.out")" -eq 1 ]
+	grep -q "^slimfs: notice: .*echo Y > /sys/module/fuse/parameters/enable_uring.*faster" "$TMP/off.out"
+	[ "$(transport "$TRACE")" = dev_fuse ]
+	# the same on a terminal with the switch on: no line at all, and the ring serves
+	echo Y >"$URING_SWITCH"
+	on_terminal "$SLIMFS" --trace "$TRACE" "$LOWER" "$MNT" >"$TMP/on.out"
+	ring_wait "$(pgrep -n -f -- "--trace $TRACE ")"
+	misses 10
+	umount_slimfs "$MNT" "$TRACE"
+	[ ! -s "$TMP/on.out" ]
+	[ "$(transport "$TRACE")" = "dev_fuse
+io_uring" ]
+	# --io-uring=on with the switch off warns instead (also off a terminal), once
+	echo N >"$URING_SWITCH"
+	on_terminal "$SLIMFS" --io-uring=on --trace "$TRACE" "$LOWER" "$MNT" >"$TMP/on_off.out"
+	umount_slimfs "$MNT" "$TRACE"
+	[ "$(wc -l <"$TMP/on_off.out")" -eq 1 ]
+	grep -q "warning: FUSE over io_uring off: the kernel's switch is off" "$TMP/on_off.out"
+}
+
+@test "--io-uring=bogus: a one-line error, nothing mounted" {
+	run "$SLIMFS" --io-uring=bogus --trace "$TRACE" "$LOWER" "$MNT"
+	[ "$status" -eq 2 ]
+	[ "$output" = "slimfs: --io-uring=bogus: expected on, off or auto" ]
+	run ! fs_is_mounted "$MNT"
+	[ ! -e "$TRACE" ]
+	run "$SLIMFS_RUN" --io-uring=bogus "$(rootfs)" -- true
+	[ "$status" -eq 125 ]
+	[ "$output" = "slimfs-run: --io-uring=bogus: must be on, off or auto" ]
 }
 
 @test "--io-uring with the kernel's switch off: one warning, /dev/fuse serves" {
@@ -154,7 +241,7 @@ workload() {
 	for mode in dev ring; do
 		TRACE=$TMP/$mode.db
 		start_slimfs "$LOWER" "$MNT" "$TRACE" --no-passthrough \
-			$([[ $mode == ring ]] && echo --io-uring)
+			$([[ $mode == ring ]] && echo --io-uring || echo --io-uring=off)
 		ring=$(ring_requests "$daemon_pid")
 		dev=$(dev_replies "$daemon_pid")
 		workload "$MNT" >"$TMP/$mode.out"
@@ -225,6 +312,25 @@ ring_serving() {
 	[ ! -s "$BATS_TEST_TMPDIR/daemon.err" ]
 	[ "$(sqlite3 "$TRACE" "SELECT count(*) FROM runs")" -eq 2 ]
 	has_event "$TRACE" /nx20 negative
+}
+
+@test "slimfs-run passes --io-uring=MODE to its daemon: off serves through /dev/fuse, auto through the ring" {
+	local root
+	root=$(rootfs)
+	"$SLIMFS_RUN" --trace "$TRACE" --io-uring=off "$root" -- sh -c 'ls / >/dev/null; sleep 1' \
+		>"$TMP/out" 2>"$TMP/err" &
+	for _ in $(seq 100); do
+		pgrep -f -- "fs/slimfs -f .*--io-uring=off " >/dev/null && break
+		sleep 0.05
+	done
+	pgrep -f -- "fs/slimfs -f .*--io-uring=off " >/dev/null
+	wait "$!"
+	[ ! -s "$TMP/err" ]
+	# (a listing after the ring has surely registered: OPENDIR is never cached)
+	"$SLIMFS_RUN" --trace "$TRACE" "$root" -- sh -c 'sleep 0.5; ls /usr/share' >/dev/null 2>"$TMP/err"
+	[ ! -s "$TMP/err" ]
+	[ "$(transport "$TRACE")" = "dev_fuse
+io_uring" ]
 }
 
 @test "slimfs-run --io-uring: the daemon serves the container through the ring" {

@@ -51,14 +51,16 @@ ring_wait() {
 # on_ring — the suite runs with --io-uring in TEST_OPTS: every mount must have its ring
 # (ring_wait), so a suite run "on the ring" cannot pass on /dev/fuse alone.
 on_ring() {
-	[[ " ${TEST_OPTS[*]} " == *" --io-uring "* ]]
+	[[ " ${TEST_OPTS[*]} " == *" --io-uring "* || " ${TEST_OPTS[*]} " == *" --io-uring=on "* ]]
 }
 
 # ring_expected [slimfs options...] — a mount with these options takes its requests
-# through the ring once it has all its threads: on_ring (then it must), or --io-uring
-# among the options with the kernel's switch on.  (Until then, /dev/fuse serves.)
+# through the ring once it has all its threads: on_ring (then it must), or the
+# kernel's switch on without --io-uring=off (--io-uring=auto, the default, and on take
+# it then).  (Until then, /dev/fuse serves.)
 ring_expected() {
-	on_ring || { [[ " $* " == *" --io-uring "* ]] && [[ $(<"$URING_SWITCH") == Y ]]; }
+	on_ring && return
+	[[ $(<"$URING_SWITCH") == Y && " ${TEST_OPTS[*]} $* " != *" --io-uring=off "* ]]
 }
 
 # mount_slimfs LOWER MNT TRACE [slimfs options...] — mounts, returns when mounted.
