@@ -10,6 +10,7 @@
 #include "devio.h"
 #include "passthrough.h"
 #include "ring.h"
+#include "slimfs.h"
 
 /* fuse_init_out from 7.40: max_stack_depth took the first unused word. */
 #define INIT_OUT_FLAGS2       offsetof(struct fuse_init_out, flags2)
@@ -17,7 +18,48 @@
 /* fuse_init_in since 7.36: flags2 after flags (Debian 12's <linux/fuse.h> has it). */
 #define INIT_IN_FLAGS2        offsetof(struct fuse_init_in, flags2)
 
-/* The INIT request in BUF (N bytes): remember what it offers. */
+/* The capabilities `slimfs --hide-cap` can hide: each INIT flag the daemon asks for
+ * or relies on (ops.c's init, passthrough.h, ring.h).  The rest the daemon turns off
+ * itself (writeback cache, READDIRPLUS, ...) or does not depend on. */
+static const struct {
+	const char *name;
+	uint64_t flags;
+} caps[] = {
+	{ "passthrough", SFS_FUSE_PASSTHROUGH },
+	{ "uring", SFS_FUSE_OVER_IO_URING },
+	{ "splice", FUSE_SPLICE_WRITE | FUSE_SPLICE_MOVE | FUSE_SPLICE_READ },
+	{ "acl", FUSE_POSIX_ACL },
+	{ "symlinks", FUSE_CACHE_SYMLINKS },
+	{ "o_trunc", FUSE_ATOMIC_O_TRUNC },
+	{ "dirops", FUSE_PARALLEL_DIROPS },
+	{ "async_read", FUSE_ASYNC_READ },
+	{ "max_pages", FUSE_MAX_PAGES },
+};
+
+int slimfs_parse_caps(const char *list, uint64_t *mask, struct sfs_err *err)
+{
+	const char *p = list;
+
+	*mask = 0;
+	for (;;) {
+		size_t n = strcspn(p, ","), k;
+
+		for (k = 0; k < sizeof(caps) / sizeof(caps[0]); k++)
+			if (strlen(caps[k].name) == n && strncmp(p, caps[k].name, n) == 0)
+				break;
+		if (k == sizeof(caps) / sizeof(caps[0]))
+			return sfs_fail(err, 0, "unknown capability '%.*s' (known: passthrough, "
+					"uring, splice, acl, symlinks, o_trunc, dirops, async_read, "
+					"max_pages)", (int)n, p);
+		*mask |= caps[k].flags;
+		if (p[n] == '\0')
+			return 0;
+		p += n + 1;
+	}
+}
+
+/* The INIT request in BUF (N bytes): remember what it offers, less what is hidden,
+ * which is taken out of it before libfuse reads it. */
 static void read_init(struct devio *io, char *buf, ssize_t n)
 {
 	const struct fuse_in_header *in = (const void *)buf;
@@ -27,8 +69,13 @@ static void read_init(struct devio *io, char *buf, ssize_t n)
 	if (n < (ssize_t)(sizeof(*in) + INIT_IN_FLAGS2) || in->opcode != FUSE_INIT)
 		return;
 	memcpy(&flags, arg + offsetof(struct fuse_init_in, flags), 4);
-	if ((flags & FUSE_INIT_EXT) && n >= (ssize_t)(sizeof(*in) + INIT_IN_FLAGS2 + 4))
+	flags &= ~(uint32_t)io->hide_caps;
+	memcpy(arg + offsetof(struct fuse_init_in, flags), &flags, 4);
+	if ((flags & FUSE_INIT_EXT) && n >= (ssize_t)(sizeof(*in) + INIT_IN_FLAGS2 + 4)) {
 		memcpy(&flags2, arg + INIT_IN_FLAGS2, 4);
+		flags2 &= ~(uint32_t)(io->hide_caps >> 32);
+		memcpy(arg + INIT_IN_FLAGS2, &flags2, 4);
+	}
 	io->kernel_caps = flags | (uint64_t)flags2 << 32;
 }
 

@@ -1,7 +1,10 @@
 /* devio.h — the session's /dev/fuse I/O, wrapped for what libfuse 3.14 does not know.
  *
  * fuse_session_custom_io routes every read and reply of the session through here:
- *  - the session's first request is INIT: what it offers is remembered;
+ *  - the session's first request is INIT: what it offers is remembered, less what
+ *    `slimfs --hide-cap` hides (a test mode: each capability the daemon relies on is
+ *    taken out of the request before libfuse reads it, so the daemon runs as on a
+ *    kernel without it, and the fallback is proven on this one);
  *  - the session's first reply answers INIT (the kernel sends no other request until
  *    it is answered, and the daemon sends no notification before): it gets the flags
  *    libfuse cannot set, if the kernel offered them, FUSE_PASSTHROUGH with
@@ -27,7 +30,8 @@ struct sfs_ring;
 struct devio {
 	struct sfs_pt *pt;              /* passthrough: the INIT reply asks for it when on */
 	struct sfs_ring *ring;          /* the ring: asked for when wanted, started after */
-	uint64_t kernel_caps;           /* the flags the kernel's INIT offered */
+	uint64_t hide_caps;             /* INIT flags to hide (slimfs --hide-cap, for tests) */
+	uint64_t kernel_caps;           /* the flags the kernel's INIT offered, less those */
 	atomic_bool init_read;          /* the INIT request has come in */
 	atomic_bool init_done;          /* the INIT reply has gone out */
 };

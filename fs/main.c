@@ -39,7 +39,9 @@ static void usage(FILE *f, const char *prog)
 		"  --spin-us N              after each answer, poll this long for the next request\n"
 		"                           before sleeping (default 0: never; 50 is faster when a\n"
 		"                           CPU is idle, slower when the workload needs every CPU)\n"
-
+		"  --hide-cap CAP[,CAP...]  for tests: act as if the kernel lacked these INIT\n"
+		"                           capabilities (passthrough, uring, splice, acl,\n"
+		"                           symlinks, o_trunc, dirops, async_read, max_pages)\n"
 		"  -f                       stay in the foreground\n"
 		"  -d                       FUSE debug output (use with -f)\n"
 		"  -o OPT[,OPT...]          extra FUSE mount options\n"
@@ -50,7 +52,8 @@ static void usage(FILE *f, const char *prog)
 int main(int argc, char **argv)
 {
 	enum { OPT_TRACE = 256, OPT_UPPER, OPT_NO_VERIFY, OPT_QUEUE, OPT_COMMAND, OPT_READY,
-	       OPT_SPIN, OPT_NO_PT, OPT_URING, OPT_IMAGE, OPT_MANIFEST, OPT_CONFIG };
+	       OPT_SPIN, OPT_NO_PT, OPT_URING, OPT_IMAGE, OPT_MANIFEST, OPT_CONFIG,
+	       OPT_HIDE_CAP };
 	static const struct option longopts[] = {
 		{ "trace", required_argument, NULL, OPT_TRACE },
 		{ "upper", required_argument, NULL, OPT_UPPER },
@@ -64,6 +67,7 @@ int main(int argc, char **argv)
 		{ "image", required_argument, NULL, OPT_IMAGE },
 		{ "manifest-digest", required_argument, NULL, OPT_MANIFEST },
 		{ "config-digest", required_argument, NULL, OPT_CONFIG },
+		{ "hide-cap", required_argument, NULL, OPT_HIDE_CAP },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
@@ -99,6 +103,16 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case OPT_HIDE_CAP: {
+			uint64_t m;
+
+			if (slimfs_parse_caps(optarg, &m, &err) < 0) {
+				sfs_err_print("slimfs: --hide-cap", &err);
+				return 2;
+			}
+			o.hide_caps |= m;
+			break;
+		}
 		case OPT_COMMAND: o.command = optarg; break;
 		case OPT_IMAGE: o.image = optarg; break;
 		case OPT_MANIFEST: o.manifest_digest = optarg; break;

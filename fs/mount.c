@@ -490,11 +490,13 @@ static void choose_transport(struct daemon *d, const struct slimfs_opts *o)
 	d->fs.ring.on_served_arg = d->fs.trace;
 }
 
-/* What libfuse 3.14 cannot ask the kernel for (devio.h): passthrough, the ring. */
+/* What libfuse 3.14 cannot ask the kernel for (devio.h): passthrough, the ring; and
+ * what --hide-cap hides of the kernel's INIT. */
 static void wrap_session(struct daemon *d, const struct slimfs_opts *o)
 {
 	choose_transport(d, o);
-	if (!o->passthrough && !d->fs.ring.want)
+	d->fs.io.hide_caps = o->hide_caps;
+	if (!o->passthrough && !d->fs.ring.want && !o->hide_caps)
 		return;         /* nothing to ask for: libfuse's own I/O */
 	if (devio_install(d->se) < 0) {
 		sfs_warn(o->prog, "FUSE passthrough and io_uring off: cannot wrap the session's I/O");

@@ -6,6 +6,7 @@
 #define SLIMFS_SLIMFS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "../common/error.h"
 
@@ -34,6 +35,8 @@ struct slimfs_opts {
 	unsigned spin_us;               /* poll for requests this long after each (loop.h) */
 	bool passthrough;               /* FUSE passthrough for image reads (passthrough.h) */
 	enum slimfs_uring io_uring;     /* FUSE over io_uring (ring.h) */
+	uint64_t hide_caps;             /* for tests: INIT capabilities the daemon acts as
+					 * if the kernel lacked (slimfs_parse_caps) */
 };
 
 /* Open LOWERDIR through a private bind mount that is attached nowhere (no entry
@@ -48,6 +51,10 @@ int lower_private_mount(const char *lowerdir, int *root_fd, struct sfs_err *err)
  * and read-only, detach); lower_private_mount falls back to it on kernels without
  * open_tree/mount_setattr.  Exposed so that tests cover both roads. */
 int lower_private_mount_bind(const char *lowerdir, int *root_fd, struct sfs_err *err);
+
+/* The INIT capabilities named in LIST ("passthrough,uring"; devio.h lists them) as
+ * the mask slimfs_opts.hide_caps takes: 0, or -1 with the first unknown name in ERR. */
+int slimfs_parse_caps(const char *list, uint64_t *mask, struct sfs_err *err);
 
 /* Check the input, open the trace, mount, serve until unmounted, finish the trace.
  * Without opts->foreground the calling process exits with status 0 once the mount is

@@ -196,6 +196,24 @@ io_uring" ]
 	[ "$output" = "slimfs-run: --io-uring=bogus: must be on, off or auto" ]
 }
 
+@test "--hide-cap uring: auto acts as on a kernel without the ring, quietly; on warns" {
+	local dev
+	start_slimfs "$LOWER" "$MNT" "$TRACE" --hide-cap uring
+	dev=$(dev_replies "$daemon_pid")
+	misses 100
+	[ $(($(dev_replies "$daemon_pid") - dev)) -ge 100 ]
+	[ -z "$(ring_threads "$daemon_pid")" ]
+	umount_slimfs "$MNT" "$TRACE"
+	[ ! -s "$BATS_TEST_TMPDIR/daemon.err" ]
+	[ "$(transport "$TRACE")" = dev_fuse ]
+	start_slimfs "$LOWER" "$MNT" "$TRACE" --hide-cap uring --io-uring=on
+	misses 10
+	[ -z "$(ring_threads "$daemon_pid")" ]
+	umount_slimfs "$MNT" "$TRACE"
+	[ "$(cat "$BATS_TEST_TMPDIR/daemon.err")" = \
+		"slimfs: warning: FUSE over io_uring off: the kernel did not offer it at INIT" ]
+}
+
 @test "--io-uring with the kernel's switch off: one warning, /dev/fuse serves" {
 	local dev
 	echo N >"$URING_SWITCH"

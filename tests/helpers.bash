@@ -18,7 +18,8 @@ rootfs() {
 }
 
 # SLIMFS_TEST_OPTS (environment) — slimfs options every mount of a suite gets, split into
-# TEST_OPTS (tests/meson.build runs suites again with --io-uring).
+# TEST_OPTS (tests/meson.build runs suites again with --io-uring, and with each INIT
+# capability hidden: --hide-cap CAP).
 read -r -a TEST_OPTS <<<"${SLIMFS_TEST_OPTS:-}"
 
 # The kernel's host-wide switch for FUSE over io_uring (fs/ring.h).
@@ -54,13 +55,28 @@ on_ring() {
 	[[ " ${TEST_OPTS[*]} " == *" --io-uring "* || " ${TEST_OPTS[*]} " == *" --io-uring=on "* ]]
 }
 
+# hidden CAP [slimfs options...] — the mount acts as if the kernel lacked INIT
+# capability CAP (slimfs --hide-cap, in TEST_OPTS or the options).
+hidden() {
+	local cap=$1
+	shift
+	[[ " ${TEST_OPTS[*]} $* " =~ \ --hide-cap[=\ ]([^\ ]*,)?$cap(,[^\ ]*)?\  ]]
+}
+
 # ring_expected [slimfs options...] — a mount with these options takes its requests
 # through the ring once it has all its threads: on_ring (then it must), or the
-# kernel's switch on without --io-uring=off (--io-uring=auto, the default, and on take
-# it then).  (Until then, /dev/fuse serves.)
+# kernel's switch on with neither --io-uring=off nor the ring hidden (--io-uring=auto,
+# the default, and on take it then).  (Until then, /dev/fuse serves.)
 ring_expected() {
 	on_ring && return
-	[[ $(<"$URING_SWITCH") == Y && " ${TEST_OPTS[*]} $* " != *" --io-uring=off "* ]]
+	[[ $(<"$URING_SWITCH") == Y && " ${TEST_OPTS[*]} $* " != *" --io-uring=off "* ]] &&
+		! hidden uring "$@"
+}
+
+# pt_expected [slimfs options...] — image files opened to be read go to FUSE
+# passthrough (recorded as such): neither --no-passthrough nor passthrough hidden.
+pt_expected() {
+	[[ " ${TEST_OPTS[*]} $* " != *" --no-passthrough "* ]] && ! hidden passthrough "$@"
 }
 
 # mount_slimfs LOWER MNT TRACE [slimfs options...] — mounts, returns when mounted.
