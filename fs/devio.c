@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "devio.h"
+#include "loop.h"
 #include "passthrough.h"
 #include "ring.h"
 #include "slimfs.h"
@@ -146,6 +147,7 @@ static ssize_t dev_writev(int fd, struct iovec *iov, int count, void *userdata)
 
 	if (r != 0)
 		return ret_errno(r);
+	loop_replying();
 	if (atomic_load_explicit(&io->init_done, memory_order_relaxed) || count < 1 ||
 	    iov[0].iov_len < sizeof(*out) || atomic_exchange(&io->init_done, true))
 		return writev(fd, iov, count);
@@ -163,7 +165,10 @@ static ssize_t dev_splice_send(int fdin, off_t *offin, int fdout, off_t *offout,
 	ssize_t r = ring_splice_reply(fdin, len);
 
 	(void)userdata;
-	return r != 0 ? ret_errno(r) : splice(fdin, offin, fdout, offout, len, flags);
+	if (r != 0)
+		return ret_errno(r);
+	loop_replying();
+	return splice(fdin, offin, fdout, offout, len, flags);
 }
 
 int devio_install(struct fuse_session *se)

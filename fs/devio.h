@@ -12,7 +12,10 @@
  *    written, the ring starts.  What was not offered is switched off: passthrough
  *    quietly, the ring with a warning unless --io-uring=auto;
  *  - the reply of a request that came through the ring goes into its ring entry
- *    instead of /dev/fuse, written or spliced.
+ *    instead of /dev/fuse, written or spliced;
+ *  - before a reply goes out through /dev/fuse, the request loop is told
+ *    (loop_replying: its thread drops to SCHED_IDLE, loop.c).
+ * It is installed on every session.
  */
 #ifndef SLIMFS_DEVIO_H
 #define SLIMFS_DEVIO_H

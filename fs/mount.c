@@ -490,14 +490,12 @@ static void choose_transport(struct daemon *d, const struct slimfs_opts *o)
 	d->fs.ring.on_served_arg = d->fs.trace;
 }
 
-/* What libfuse 3.14 cannot ask the kernel for (devio.h): passthrough, the ring; and
- * what --hide-cap hides of the kernel's INIT. */
+/* What libfuse 3.14 cannot do (devio.h): ask the kernel for passthrough and the ring,
+ * hide what --hide-cap hides of the kernel's INIT, tell the loop of each reply. */
 static void wrap_session(struct daemon *d, const struct slimfs_opts *o)
 {
 	choose_transport(d, o);
 	d->fs.io.hide_caps = o->hide_caps;
-	if (!o->passthrough && !d->fs.ring.want && !o->hide_caps)
-		return;         /* nothing to ask for: libfuse's own I/O */
 	if (devio_install(d->se) < 0) {
 		sfs_warn(o->prog, "FUSE passthrough and io_uring off: cannot wrap the session's I/O");
 		d->fs.ring.want = false;

@@ -1,0 +1,106 @@
+#!/usr/bin/env bats
+# fs_loop.bats — the /dev/fuse request loop (fs/loop.c) keeps a request on its caller's
+# CPU as far as Linux allows: its "slimfs-fuse" threads are pinned, four per CPU (ten at
+# least); a caller's requests wake the threads of its own CPU (the wait queue is
+# reordered for it); a thread replies at SCHED_IDLE, so the caller stays on that CPU,
+# and sleeps at normal priority, so a busy machine serves it as before.
+#
+# Which thread answered is counted exactly: each reply through /dev/fuse is one
+# writev(2) (syscw in the thread's /proc io); negative lookups make no inodes, so the
+# kernel sends no FORGET.
+load fs_common
+
+setup() {
+	mount_tmp_setup /tmp/slimfs-loop.XXXXXX
+	mkdir -p "$LOWER/etc"
+	echo data >"$LOWER/etc/data"
+}
+
+teardown() {
+	mount_tmp_teardown
+}
+
+# fuse_threads PID — "TID CPU-LIST" for each of PID's /dev/fuse threads.
+fuse_threads() {
+	local t
+	for t in $(tasks_named "$1" slimfs-fuse); do
+		echo "${t##*/} $(awk '/^Cpus_allowed_list/ { print $2 }' "$t/status")"
+	done
+}
+
+# replies_on PID CPU — replies written by PID's /dev/fuse threads pinned to CPU.
+replies_on() {
+	local tid cpu n=0
+	while read -r tid cpu; do
+		[[ $cpu == "$2" ]] || continue
+		n=$((n + $(awk '/^syscw:/ { print $2 }' /proc/"$1"/task/"$tid"/io)))
+	done < <(fuse_threads "$1")
+	echo "$n"
+}
+
+# cpus — the CPUs this shell may run on, one per line (the daemon inherits them).
+cpus() {
+	taskset -cp $$ | sed 's/.*: //' | tr ',' '\n' |
+		awk -F- '{ for (c = $1; c <= ($2 == "" ? $1 : $2); c++) print c }'
+}
+
+@test "four /dev/fuse threads per CPU, ten at least, each pinned to one CPU" {
+	local n want c
+	n=$(cpus | wc -l)
+	want=$((4 * n > 10 ? 4 * n : 10))
+	start_slimfs "$LOWER" "$MNT" "$TRACE" --io-uring=off
+	fuse_threads "$daemon_pid" >"$TMP/threads"
+	[ "$(wc -l <"$TMP/threads")" -eq "$want" ]
+	if ((n > 1)); then
+		for c in $(cpus); do
+			[ "$(awk -v c="$c" '$2 == c' "$TMP/threads" | wc -l)" -ge 4 ]
+		done
+		[ "$(awk '{ print $2 }' "$TMP/threads" | sort -u | wc -l)" -eq "$n" ]
+	fi
+}
+
+@test "a caller's requests are answered by the threads of its own CPU" {
+	local c here all
+	(($(cpus | wc -l) > 1)) || skip "one CPU: nothing to steer"
+	start_slimfs "$LOWER" "$MNT" "$TRACE" --io-uring=off
+	for c in $(cpus | head -2); do
+		here=$(replies_on "$daemon_pid" "$c")
+		all=$(dev_total "$daemon_pid")
+		taskset -c "$c" "$(fs_probe)" $(for i in $(seq 500); do echo "miss:$MNT/nx$c-$i"; done)
+		here=$(($(replies_on "$daemon_pid" "$c") - here))
+		all=$(($(dev_total "$daemon_pid") - all))
+		echo "CPU $c: $here of $all replies by its own threads" >&2
+		[ "$all" -ge 500 ]
+		[ $((here * 10)) -ge $((all * 8)) ]
+	done
+}
+
+# dev_total PID — replies written by all of PID's /dev/fuse threads.
+dev_total() {
+	tasks_named "$1" slimfs-fuse | sed 's,$,/io,' | xargs -r cat |
+		awk '/^syscw:/ { n += $2 } END { print n + 0 }'
+}
+
+@test "a thread replies at SCHED_IDLE and sleeps at normal priority" {
+	local c tid idle=0
+	c=$(cpus | head -1)
+	start_slimfs "$LOWER" "$MNT" "$TRACE" --io-uring=off
+	# a caller that keeps asking: the thread that answers it finds the next request
+	# when it runs again, and stays SCHED_IDLE while it does
+	taskset -c "$c" "$(fs_probe)" $(for i in $(seq 5000); do echo "miss:$MNT/busy$i"; done) &
+	for _ in $(seq 50); do
+		for tid in $(fuse_threads "$daemon_pid" | awk -v c="$c" '$2 == c || $2 ~ /-/ { print $1 }'); do
+			chrt -p "$tid" 2>/dev/null | grep -q "policy: SCHED_IDLE" && idle=$((idle + 1))
+		done
+		kill -0 $! 2>/dev/null || break
+		sleep 0.02
+	done
+	wait $!
+	echo "SCHED_IDLE seen $idle times" >&2
+	[ "$idle" -gt 0 ]
+	# asleep, every thread is back at normal priority
+	sleep 0.5
+	for tid in $(fuse_threads "$daemon_pid" | awk '{ print $1 }'); do
+		chrt -p "$tid" | grep -q "policy: SCHED_OTHER"
+	done
+}
