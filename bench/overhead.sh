@@ -36,8 +36,12 @@
 #        WORKLOADS="startup data"   a subset (also: data2, two tar at once; build2, two
 #                              python compiles at once, make -j2-like)
 #        SYSTEMS="slimfs bindfs"    the systems compared with native (default: slimfs,
-#                              slimfs-devfuse when the switch is on, fuse-overlayfs,
-#                              bindfs; also slimfs-uring, slimfs-nopt, slimfs-spin)
+#                              slimfs-devfuse when the switch is on, slimfs-base with
+#                              BASE_BUILD, fuse-overlayfs, bindfs; also slimfs-uring,
+#                              slimfs-nopt, slimfs-spin)
+#        BASE_BUILD=DIR        another build of slimfs (a change's parent, say), run
+#                              as column slimfs-base with --io-uring=off: a change to
+#                              the /dev/fuse path measured beside its parent
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 . "$src/bench/lib.sh"
@@ -67,6 +71,8 @@ esac
 
 default_systems="slimfs fuse-overlayfs bindfs"
 [[ $uring == off ]] || default_systems="slimfs slimfs-devfuse fuse-overlayfs bindfs"
+[[ -z ${BASE_BUILD:-} ]] || default_systems=${default_systems/fuse-overlayfs/slimfs-base fuse-overlayfs}
+base_slimfs=${BASE_BUILD:+$(cd "$BASE_BUILD" && pwd)/fs/slimfs}
 read -r -a SYSTEMS <<<"native ${SYSTEMS:-$default_systems}"
 for p in fuse-overlayfs bindfs; do     # the peers asked for, when missing
 	if [[ " ${SYSTEMS[*]} " == *" $p "* ]] && ! command -v $p >/dev/null; then
@@ -85,11 +91,12 @@ for f in sys.argv[1:]:
     except SyntaxError: pass"'
 )
 read -r -a WORKLOADS <<<"${WORKLOADS:-startup data metadata}"
-declare -A SLIMFS_EXTRA=([slimfs]="" [slimfs-devfuse]=--io-uring=off [slimfs-uring]=--io-uring=on
+declare -A SLIMFS_EXTRA=([slimfs]="" [slimfs-devfuse]=--io-uring=off [slimfs-base]=--io-uring=off
+	[slimfs-uring]=--io-uring=on
 	[slimfs-nopt]=--no-passthrough [slimfs-spin]="--spin-us 50")
 # The transport each slimfs column must have been served by (runs.transport).
 declare -A TRANSPORT=([slimfs]=$([[ $uring == on ]] && echo io_uring || echo dev_fuse)
-	[slimfs-devfuse]=dev_fuse [slimfs-uring]=$([[ $uring == on ]] && echo io_uring || echo dev_fuse)
+	[slimfs-devfuse]=dev_fuse [slimfs-base]=dev_fuse [slimfs-uring]=$([[ $uring == on ]] && echo io_uring || echo dev_fuse)
 	[slimfs-nopt]="" [slimfs-spin]="")
 TRANSPORT[slimfs-nopt]=${TRANSPORT[slimfs]}
 TRANSPORT[slimfs-spin]=${TRANSPORT[slimfs]}
@@ -100,7 +107,8 @@ mount_sys() {
 	native) mount --bind -o ro "$rootfs" "$mnt" ;;
 	slimfs*) mkdir -p "$work/up$n"
 		# shellcheck disable=SC2086
-		"$slimfs" ${SLIMFS_OPTS:-} ${SLIMFS_EXTRA[$sys]} --trace "$work/t$n.db" \
+		"$([[ $sys == slimfs-base ]] && echo "$base_slimfs" || echo "$slimfs")" \
+			${SLIMFS_OPTS:-} ${SLIMFS_EXTRA[$sys]} --trace "$work/t$n.db" \
 			--upper "$work/up$n" "$rootfs" "$mnt" ;;
 	fuse-overlayfs) mkdir -p "$work/up$n" "$work/wk$n"
 		# (stderr: it warns about the "lazytime" mount flag it does not know)
@@ -171,7 +179,8 @@ done
 # The round trip: native, then each slimfs column, on fresh mounts.
 declare -A RT
 for sys in "${SYSTEMS[@]}"; do
-	[[ $sys == native || $sys == slimfs || $sys == slimfs-devfuse ]] || continue
+	[[ $sys == native || $sys == slimfs || $sys == slimfs-devfuse || $sys == slimfs-base ]] ||
+		continue
 	n=$((n + 1))
 	mount_sys $sys $n
 	RT[$sys]=$("$build/bench/roundtrip" "$mnt")
@@ -182,6 +191,7 @@ done
 title() {
 	case $1 in
 	slimfs) echo "slimfs ($([[ ${TRANSPORT[slimfs]} == io_uring ]] && echo io_uring || echo /dev/fuse))" ;;
+	slimfs-base) echo "slimfs ${SLIMFS_EXTRA[$1]} ($(basename "$BASE_BUILD"))" ;;
 	slimfs*) echo "slimfs ${SLIMFS_EXTRA[$1]}" ;;
 	*) echo "$1" ;;
 	esac
@@ -217,7 +227,7 @@ echo
 echo "median of $reps runs each, interleaved, order rotating; io_uring switch $uring;" \
 	"slimfs options: ${SLIMFS_OPTS:-none}"
 rt="round trip (one negative lookup, median of 5 x 2000): native ${RT[native]} us"
-for sys in slimfs slimfs-devfuse; do
+for sys in slimfs slimfs-devfuse slimfs-base; do
 	[[ -z ${RT[$sys]:-} ]] || rt+=", $(title $sys) ${RT[$sys]} us"
 done
 echo "$rt"
