@@ -13,8 +13,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct archive;
+
 #include "export.h"
 #include "image.h"
+#include "oci.h"
 #include "pathset.h"
 
 /* One event of the --why path, as recorded. */
@@ -48,6 +51,9 @@ struct export_ctx {
 	struct image im;
 	char *imagedir;          /* --from or the runs' lowerdir */
 	bool image_open;
+	struct oci_source *src;  /* the image cache entry imagedir is the rootfs of, or NULL */
+	enum export_format format;   /* o->format with AUTO resolved (oci_prepare) */
+	struct oci_plan plan;    /* for the image formats */
 
 	size_t nruns;
 	size_t nincomplete;      /* runs that overflowed, were not all written, or never ended */
@@ -107,6 +113,12 @@ const struct gen_file *ctx_gen(const struct export_ctx *c, const char *path, siz
 int sbom_write(struct export_ctx *c, struct sfs_err *err);
 
 int write_output(struct export_ctx *c, struct sfs_err *err);
+/* The member format of every tar slimfs writes (pax, xattrs as SCHILY.xattr.*), set on
+ * A; ARCHIVE_OK or libarchive's error. */
+int write_tar_format(struct archive *a);
+/* Every kept path, in order, as members of A (opened by the caller, with
+ * write_tar_format): what write_output writes into a tarball.  OUT names A in messages. */
+int write_tree(struct export_ctx *c, struct archive *a, struct sfs_err *err);
 int report_list(struct export_ctx *c, struct sfs_err *err);
 int report_stats(struct export_ctx *c, struct sfs_err *err);
 int report_why(struct export_ctx *c, struct sfs_err *err);

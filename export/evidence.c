@@ -194,6 +194,8 @@ int evidence_load(struct export_ctx *c, struct sfs_err *err)
 				o->traces[0]);
 	if (c->imagedir == NULL && (c->imagedir = strdup(image)) == NULL)
 		return sfs_fail(err, ENOMEM, "loading traces");
+	if (oci_source_find(c, err) < 0)   /* an image cache entry: its rootfs, its config */
+		return -1;
 	if (image_open(&c->im, c->imagedir, err) < 0)
 		return -1;
 	c->image_open = true;

@@ -1,4 +1,5 @@
-/* export.c — export_main(): the stages of one export in order (see ctx.h). */
+/* export.c — export_main(): the stages of one export in order (see ctx.h); an image's
+ * trace is written as an image (oci.h) unless --format says otherwise. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +29,8 @@ void ctx_free(struct export_ctx *c)
 	free(c->hl);
 	free(c->lost_ino);
 	free(c->link_first);
+	oci_source_free(c->src);
+	oci_plan_free(&c->plan);
 }
 
 int export_main(const struct export_opts *o, struct sfs_err *err)
@@ -48,13 +51,15 @@ int export_main(const struct export_opts *o, struct sfs_err *err)
 				o->sbom);
 	ret = evidence_load(&c, err);
 	if (ret == 0)
+		ret = oci_prepare(&c, err);
+	if (ret == 0)
 		ret = closure_compute(&c, err);
 	if (ret == 0 && o->list)
 		ret = report_list(&c, err);
 	if (ret == 0 && o->why)
 		ret = report_why(&c, err);
 	if (ret == 0 && o->out)
-		ret = write_output(&c, err);
+		ret = c.plan.ref ? oci_write(&c, err) : write_output(&c, err);
 	if (ret == 0 && o->sbom)
 		ret = sbom_write(&c, err);
 	if (ret == 0 && o->stats)

@@ -17,9 +17,21 @@
 #include "store/trace.h"
 
 enum export_format {
-	EXPORT_FMT_AUTO,   /* by OUT's suffix: .tar .tar.gz .tgz .tar.zst .tar.xz */
-	EXPORT_FMT_TAR,
-	EXPORT_FMT_DIR,
+	EXPORT_FMT_AUTO,   /* an image's trace: oci-archive; else tar by OUT's suffix */
+	EXPORT_FMT_TAR,    /* the lean tree as one tarball: .tar .tar.gz .tgz .tar.zst .tar.xz */
+	EXPORT_FMT_DIR,    /* the lean tree as a directory */
+	EXPORT_FMT_OCI_ARCHIVE,    /* an OCI image layout as a tarball, with a docker
+				    * manifest.json beside it: Docker 25+'s `docker save` form,
+				    * which OCI and docker readers both take (docs/image-export.md) */
+	EXPORT_FMT_DOCKER_ARCHIVE, /* the docker manifest.json and the blobs only */
+	EXPORT_FMT_OCI,            /* the OCI image layout as a directory */
+};
+
+/* Compression of the lean image's layer (image formats only). */
+enum export_compress {
+	EXPORT_COMPRESS_GZIP,      /* the default */
+	EXPORT_COMPRESS_ZSTD,
+	EXPORT_COMPRESS_NONE,
 };
 
 enum export_pkgdb {
@@ -33,8 +45,12 @@ struct export_opts {
 	size_t ntraces;
 	const char *out;                /* NULL: no archive */
 	enum export_format format;
+	enum export_compress compress;  /* the layer's, for image formats */
+	bool compress_set;              /* --compression-format given */
+	const char *tag;                /* NAME[:TAG] of the lean image, NULL: the default */
 	enum trace_evidence keep;       /* EV_LOOKUP by default */
-	const char *from;               /* image dir, overrides the runs' lowerdir */
+	const char *from;               /* image dir or image cache entry, overrides the
+					 * runs' lowerdir */
 	const char *const *includes;
 	size_t nincludes;
 	const char *const *excludes;
@@ -64,5 +80,9 @@ struct preset_info {
 };
 const struct preset_info *presets_find(const char *name);
 const struct preset_info *presets_at(size_t i);   /* NULL past the last */
+
+/* --format NAME and --compression-format NAME: the value, or -1 if unknown. */
+int export_format_from_name(const char *name);
+int export_compress_from_name(const char *name);
 
 #endif

@@ -26,8 +26,17 @@ static void usage(FILE *f)
 		"Write the lean image that the evidence of the TRACEs asks for.\n"
 		"\n"
 		"  -o, --output OUT        write OUT: .tar, .tar.gz, .tar.zst, .tar.xz by suffix,\n"
-		"                          or a directory with --format dir\n"
-		"      --format tar|dir    output format (default: tar, compression by suffix)\n"
+		"                          or a directory with --format dir; a trace of an image\n"
+		"                          writes an image archive (oci-archive) by default\n"
+		"      --format FORMAT     oci-archive (an OCI layout with a docker manifest.json:\n"
+		"                          podman load, docker load and skopeo read it),\n"
+		"                          docker-archive (podman keeps a Healthcheck only from\n"
+		"                          this one), oci (an OCI layout directory), tar (the lean\n"
+		"                          tree, compression by suffix), dir\n"
+		"      --tag NAME[:TAG]    the lean image's name (default: the source's, with\n"
+		"                          -slim appended to its tag)\n"
+		"      --compression-format gzip|zstd|none\n"
+		"                          the lean image's layer (default: gzip)\n"
 		"      --keep LEVEL        keep paths with at least this evidence:\n"
 		"                          lookup (default), open or read\n"
 		"      --from IMAGE        the image: a directory, an OCI layout or image archive\n"
@@ -117,13 +126,16 @@ static int read_patterns(struct strv *s, const char *file, struct sfs_err *err)
 
 enum { OPT_FORMAT = 256, OPT_KEEP, OPT_FROM, OPT_INCLUDE, OPT_EXCLUDE, OPT_INCLUDE_FROM,
        OPT_LIST, OPT_STATS, OPT_JSON, OPT_WHY, OPT_INCLUDE_EXE, OPT_INCLUDE_PKG,
-       OPT_INCLUDE_PKG_DEPS, OPT_INCLUDE_PRESET, OPT_PACKAGE_DB, OPT_SBOM };
+       OPT_INCLUDE_PKG_DEPS, OPT_INCLUDE_PRESET, OPT_PACKAGE_DB, OPT_SBOM, OPT_TAG,
+       OPT_COMPRESSION };
 
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "format", required_argument, NULL, OPT_FORMAT },
+		{ "tag", required_argument, NULL, OPT_TAG },
+		{ "compression-format", required_argument, NULL, OPT_COMPRESSION },
 		{ "keep", required_argument, NULL, OPT_KEEP },
 		{ "from", required_argument, NULL, OPT_FROM },
 		{ "include", required_argument, NULL, OPT_INCLUDE },
@@ -159,14 +171,26 @@ int main(int argc, char **argv)
 			o.out = optarg;
 			break;
 		case OPT_FORMAT:
-			if (strcmp(optarg, "tar") == 0)
-				o.format = EXPORT_FMT_TAR;
-			else if (strcmp(optarg, "dir") == 0)
-				o.format = EXPORT_FMT_DIR;
-			else {
-				fprintf(stderr, "%s: --format %s: expected tar or dir\n", prog, optarg);
-				goto usage;
+			ev = export_format_from_name(optarg);
+			if (ev < 0) {
+				fprintf(stderr, "%s: --format %s: expected oci-archive, docker-archive, "
+					"oci, tar or dir\n", prog, optarg);
+				goto bad_value;
 			}
+			o.format = (enum export_format)ev;
+			break;
+		case OPT_TAG:
+			o.tag = optarg;
+			break;
+		case OPT_COMPRESSION:
+			ev = export_compress_from_name(optarg);
+			if (ev < 0) {
+				fprintf(stderr, "%s: --compression-format %s: expected gzip, zstd or "
+					"none\n", prog, optarg);
+				goto bad_value;
+			}
+			o.compress = (enum export_compress)ev;
+			o.compress_set = true;
 			break;
 		case OPT_KEEP:
 			ev = trace_evidence_from_name(optarg);
@@ -261,8 +285,9 @@ int main(int argc, char **argv)
 			"--sbom FILE\n", prog);
 		goto usage;
 	}
-	if (o.format == EXPORT_FMT_DIR && !o.out) {
-		fprintf(stderr, "%s: --format dir needs -o DIR\n", prog);
+	if ((o.format == EXPORT_FMT_DIR || o.format == EXPORT_FMT_OCI) && !o.out) {
+		fprintf(stderr, "%s: --format %s needs -o DIR\n", prog,
+			o.format == EXPORT_FMT_DIR ? "dir" : "oci");
 		goto usage;
 	}
 	/* --from IMAGE: an OCI layout or image archive stands for its unpacked rootfs */
@@ -292,6 +317,7 @@ int main(int argc, char **argv)
 	goto out;
 usage:
 	fprintf(stderr, "Try '%s --help'.\n", prog);
+bad_value:   /* the message named the choices: one line */
 	ret = 2;
 out:
 	strv_free(&inc);
