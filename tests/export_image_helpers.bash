@@ -1,0 +1,152 @@
+# export_image_helpers.bash — container images for the export_image suite, made inside the test
+# from the shared Debian root fs with podman, in a podman store of the suite's own (so
+# the host's images are never touched, and nothing is fetched).
+load helpers
+
+MKTRACE=$SLIMFS_BUILD/tests/mktrace
+
+# pod ARGS... — podman on the suite's private store ($PODROOT, $PODRUN).
+pod() {
+	podman --root "$PODROOT" --runroot "$PODRUN" "$@"
+}
+
+# pod_run IMAGE — run IMAGE's own command as podman would for a user (the ulimits: this
+# machine has no CAP_SYS_RESOURCE); stdout only, the exit status is the command's.
+pod_run() {
+	pod run --rm --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 "$1" \
+		2>/dev/null
+}
+
+# build_source_image DIR — localhost/src:1.0, a docker-format image (HEALTHCHECK, SHELL
+# and ONBUILD exist only there) of several layers over the Debian root fs: files and a
+# directory deleted, a directory replaced (an opaque whiteout), hardlinks, a non-root
+# user, and every config key a lean image must keep.  Saved as DIR/src.tar
+# (docker-archive).
+build_source_image() {
+	local dir=$1 root
+	root=$(env -u SLIMFS_CACHE "$SLIMFS_SRC/tests/rootfs.sh")
+	mkdir -p "$dir/ctx"
+	tar -C "$root" --numeric-owner --xattrs --xattrs-include='*' -cf - . |
+		pod import -q - localhost/slimfs-base:1 >/dev/null
+	cat >"$dir/ctx/run.sh" <<-'EOF'
+		#!/bin/sh
+		echo "user=$(id -un) uid=$(id -u) gid=$(id -g) dir=$PWD greet=$GREETING args=$*"
+		cat /opt/data/a-link /etc/apt/marker
+		stat -c '%n %s %h' /opt/data/*
+		ls /etc/apt
+		if [ -e /usr/share/doc ]; then echo doc-present; else echo doc-gone; fi
+		python3 -c 'import json, sys; print(json.dumps({"py": sys.version_info[0]}))'
+		exit 3
+	EOF
+	cat >"$dir/ctx/Containerfile" <<-'EOF'
+		FROM localhost/slimfs-base:1
+		RUN rm -rf /usr/share/doc /usr/share/man /usr/share/info /usr/bin/perl*
+		RUN rm -rf /etc/apt && mkdir /etc/apt && echo replaced >/etc/apt/marker
+		RUN mkdir -p /opt/data && echo one >/opt/data/a && echo two >/opt/data/b && \
+		    ln /opt/data/a /opt/data/a-link && ln /opt/data/a /opt/data/.third-name
+		COPY run.sh /srv/app/run.sh
+		RUN useradd -m -u 1000 -s /bin/sh app && chmod 755 /srv/app/run.sh
+		USER app
+		WORKDIR /srv/app
+		ENV GREETING=hello PATH=/usr/local/bin:/usr/bin:/bin
+		ENTRYPOINT ["/srv/app/run.sh"]
+		CMD ["arg1"]
+		HEALTHCHECK --interval=30s CMD ["/bin/true"]
+		LABEL org.example.name=test org.example.v=1
+		EXPOSE 8080/tcp
+		STOPSIGNAL SIGINT
+		VOLUME /srv/app/state
+		SHELL ["/bin/sh", "-ec"]
+		ONBUILD RUN true
+	EOF
+	pod build -q --format docker --network none --ulimit nofile=1024:1024 \
+		--ulimit nproc=1024:1024 -t localhost/src:1.0 "$dir/ctx" >/dev/null
+	pod save -q --format docker-archive -o "$dir/src.tar" localhost/src:1.0
+}
+
+# image_entry ARCHIVE REFERENCE — make by hand the image cache entry slimfs-run makes of
+# a docker-archive (docs/image-export.md): $SLIMFS_CACHE/images/<hex>/ holding rootfs/
+# (unpacked by umoci), config.json (the config blob, byte for byte) and image.json.
+# Prints the entry's path.  REFERENCE "null" records an image without a name.
+image_entry() {
+	local archive=$1 ref=$2 tmp=$BATS_FILE_TMPDIR/unpack digest entry cfg
+	digest=$(skopeo inspect "docker-archive:$archive" | jq -r .Digest)
+	entry=$SLIMFS_CACHE/images/${digest#sha256:}
+	mkdir -p -m 0700 "$SLIMFS_CACHE/images"
+	rm -rf "$tmp" "$entry"
+	mkdir -p "$tmp" "$entry.tmp"
+	skopeo copy -q "docker-archive:$archive" "oci:$tmp/layout:img"
+	umoci unpack --image "$tmp/layout:img" "$tmp/bundle" >/dev/null
+	mv "$tmp/bundle/rootfs" "$entry.tmp/rootfs"
+	cfg=$(tar -xOf "$archive" manifest.json | jq -r '.[0].Config')
+	tar -xOf "$archive" "$cfg" >"$entry.tmp/config.json"
+	jq -n --arg source "$(realpath "$archive")" --argjson ref "$ref" --arg m "$digest" \
+		--arg c "sha256:$(sha256sum <"$entry.tmp/config.json" | cut -d' ' -f1)" \
+		'{source: $source, reference: $ref, format: "docker-archive", manifest_digest: $m,
+		  config_digest: $c, platform: "linux/amd64"}' >"$entry.tmp/image.json"
+	chmod 0700 "$entry.tmp"
+	mv "$entry.tmp" "$entry"
+	rm -rf "$tmp"
+	echo "$entry"
+}
+
+# record_source ENTRY TRACE — run the source image's command (its Entrypoint and Cmd,
+# as its User, in its WorkingDir, with its Env) through slimfs-run into TRACE.
+record_source() {
+	local st=0
+	"$SLIMFS_RUN" --trace "$2" --user 1000:1000 --workdir /srv/app --env GREETING=hello \
+		--env PATH=/usr/local/bin:/usr/bin:/bin --env HOME=/home/app \
+		"$1/rootfs" -- /srv/app/run.sh arg1 >/dev/null || st=$?
+	[ "$st" -eq 3 ]
+}
+
+# blob ARCHIVE DIGEST — the blob sha256:HEX of an image archive, on stdout.
+blob() {
+	tar -xOf "$1" "blobs/sha256/${2#sha256:}"
+}
+
+# layer_of ARCHIVE — the digest of the one layer of an image archive (docker manifest).
+layer_of() {
+	tar -xOf "$1" manifest.json | jq -r '.[0].Layers[0] | sub("blobs/sha256/"; "sha256:")'
+}
+
+# config_of ARCHIVE — the config blob of an image archive.
+config_of() {
+	blob "$1" "$(tar -xOf "$1" manifest.json | jq -r '.[0].Config | sub("blobs/sha256/"; "")')"
+}
+
+# tar_paths — member names of the tar on stdin as absolute paths ("./usr/" -> "/usr").
+tar_paths() {
+	tar -tf - | sed -e 's,^\./,/,' -e 's,/$,,' -e 's,^$,/,' | LC_ALL=C sort
+}
+
+# same_config SOURCE_CONFIG LEAN_CONFIG — the lean config is the source's but for rootfs,
+# history, created and the io.slimfs.* labels; prints those labels as JSON.
+same_config() {
+	python3 - "$1" "$2" <<-'EOF'
+		import json, sys
+		src, lean = (json.load(open(p)) for p in sys.argv[1:3])
+		for k in ("rootfs", "history", "created"):
+		    src.pop(k, None); lean.pop(k, None)
+		labels = lean["config"]["Labels"]
+		slim = {k: labels.pop(k) for k in list(labels) if k.startswith("io.slimfs.")}
+		if src != lean:
+		    sys.exit("configs differ:\n%s\n%s" % (json.dumps(src, sort_keys=True),
+		                                       json.dumps(lean, sort_keys=True)))
+		print(json.dumps(slim, sort_keys=True))
+	EOF
+}
+
+# no_time_records TAR — no member of TAR has an atime or ctime pax record.
+no_time_records() {
+	python3 - "$1" <<-'EOF'
+		import sys, tarfile
+		bad = [m.name for m in tarfile.open(sys.argv[1]) if {"atime", "ctime"} & set(m.pax_headers)]
+		sys.exit(" ".join(bad[:5]) or None)
+	EOF
+}
+
+# count_files TAR — regular files by name (hardlinks included), as --stats counts them.
+count_files() {
+	python3 -c 'import sys, tarfile; print(sum(m.isreg() or m.islnk() for m in tarfile.open(sys.argv[1])))' "$1"
+}
