@@ -30,12 +30,14 @@ struct layer {
 	struct archive *z;       /* the compressor, NULL for none */
 	EVP_MD_CTX *diff, *blob;
 	int fd;
+	bool sync;               /* FD is the blob's final home: start its writeback early */
 	uint64_t size;           /* of the blob */
 	off_t synced;
 };
 
 /* The compressed bytes: digest, count, write.  Writeback is started every SYNC_EVERY
- * bytes so that the final fsync waits for little (as write.c does). */
+ * bytes so that the final fsync waits for little (as write.c does) — not for a
+ * temporary file, which would only cost the disk work. */
 static la_ssize_t on_blob(struct archive *a, void *ctx, const void *buf, size_t len)
 {
 	struct layer *l = ctx;
@@ -54,7 +56,7 @@ static la_ssize_t on_blob(struct archive *a, void *ctx, const void *buf, size_t 
 		done += (size_t)n;
 	}
 	l->size += len;
-	if ((off_t)l->size - l->synced >= SYNC_EVERY) {
+	if (l->sync && (off_t)l->size - l->synced >= SYNC_EVERY) {
 		sync_file_range(l->fd, l->synced, (off_t)l->size - l->synced,
 				SYNC_FILE_RANGE_WRITE);
 		l->synced = (off_t)l->size;
@@ -143,10 +145,10 @@ static int open_compressor(struct export_ctx *c, struct layer *l,
 	return r == ARCHIVE_OK ? 0 : fail_archive(c, l->z, err);
 }
 
-int layer_write(struct export_ctx *c, int fd, enum export_compress compress,
+int layer_write(struct export_ctx *c, int fd, enum export_compress compress, bool sync,
 		struct oci_blob *blob, char diff_id[OCI_DIGEST_LEN + 1], struct sfs_err *err)
 {
-	struct layer l = { .fd = fd };
+	struct layer l = { .fd = fd, .sync = sync };
 	struct archive *t = NULL;
 	int ret = -1;
 

@@ -30,6 +30,7 @@
 #include "ctx.h"
 
 #define COPY_BUF (1024 * 1024)
+#define SYNC_EVERY (8 * 1024 * 1024)
 #define OCI_LAYOUT "{\"imageLayoutVersion\":\"1.0.0\"}"
 
 static bool is_image_format(enum export_format f)
@@ -202,8 +203,10 @@ static int check_names(struct export_ctx *c, struct sfs_err *err)
 
 struct out {
 	int fd;
+	off_t written, synced;
 };
 
+/* The archive's bytes; writeback started every SYNC_EVERY bytes, as write.c does. */
 static la_ssize_t on_out(struct archive *a, void *ctx, const void *buf, size_t len)
 {
 	struct out *o = ctx;
@@ -219,6 +222,11 @@ static la_ssize_t on_out(struct archive *a, void *ctx, const void *buf, size_t l
 			return -1;
 		}
 		done += (size_t)n;
+	}
+	o->written += (off_t)len;
+	if (o->written - o->synced >= SYNC_EVERY) {
+		sync_file_range(o->fd, o->synced, o->written - o->synced, SYNC_FILE_RANGE_WRITE);
+		o->synced = o->written;
 	}
 	return (la_ssize_t)len;
 }
@@ -383,7 +391,7 @@ static int write_archive(struct export_ctx *c, const char *dir, const char *tmpl
 		return -1;
 	if (tmp == NULL)
 		return sfs_fail(err, ENOMEM, "%s", out);
-	if (layer_write(c, layerfd, c->plan.compress, &layer, diff_id, err) < 0 ||
+	if (layer_write(c, layerfd, c->plan.compress, false, &layer, diff_id, err) < 0 ||
 	    oci_docs_make(c, &layer, diff_id, &d, err) < 0)
 		return -1;
 	fd = mkostemp(tmp, O_CLOEXEC);
@@ -449,7 +457,7 @@ static int fill_layout(struct export_ctx *c, const char *tmp, struct sfs_err *er
 	    (bfd = openat(dfd, "blobs/sha256", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
 	    (lfd = openat(bfd, ".layer.tmp", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
 		return sfs_fail(err, errno, "%s", out);
-	if (layer_write(c, lfd, c->plan.compress, &layer, diff_id, err) < 0)
+	if (layer_write(c, lfd, c->plan.compress, true, &layer, diff_id, err) < 0)
 		return -1;
 	if (fsync(lfd) < 0 || renameat(bfd, ".layer.tmp", bfd, layer.digest + 7) < 0)
 		return sfs_fail(err, errno, "%s: layer", out);

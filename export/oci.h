@@ -92,8 +92,9 @@ struct oci_blob {
 
 /* Write the kept paths as one layer into FD (compressed as COMPRESS), computing in the
  * same pass the diff_id (sha256 of the tar) and the blob's digest and size.  The tar is
- * byte for byte what `--format tar -o x.tar` writes.  0 or -1. */
-int layer_write(struct export_ctx *c, int fd, enum export_compress compress,
+ * byte for byte what `--format tar -o x.tar` writes.  SYNC: FD is where the blob stays
+ * (start writeback as it goes).  0 or -1. */
+int layer_write(struct export_ctx *c, int fd, enum export_compress compress, bool sync,
 		struct oci_blob *blob, char diff_id[OCI_DIGEST_LEN + 1], struct sfs_err *err);
 
 /* The JSON documents of the lean image, each serialised compactly and reproducibly. */
