@@ -33,6 +33,20 @@ source_config() {
 	skopeo inspect --config --raw "docker-archive:$SRC"
 }
 
+@test "export_image_source_has_deletions_an_opaque_directory_and_hardlinks" {
+	# the source image's layers hold what the lean image must flatten correctly
+	for l in $(tar -xOf "$SRC" manifest.json | jq -r '.[0].Layers[]'); do
+		tar -xOf "$SRC" "$l" | tar -tvf -
+	done >members
+	[ "$(tar -xOf "$SRC" manifest.json | jq -r '.[0].Layers | length')" -ge 5 ]
+	grep -q ' usr/share/\.wh\.doc$' members
+	grep -q ' etc/apt/\.wh\.\.wh\.\.opq$' members
+	grep -q '^h.* opt/data/a-link link to opt/data/a$' members
+	# and the recorded run saw the image as podman runs it
+	grep -qx 'user=app uid=1000 gid=1000 dir=/srv/app greet=hello args=arg1' "$BATS_FILE_TMPDIR/src.out"
+	[ "$(cat "$BATS_FILE_TMPDIR/src.status")" -eq 3 ]
+}
+
 @test "export_image_default_is_an_oci_archive_with_a_docker_manifest" {
 	"$SLIMFS_EXPORT" -o lean.tar "$TRACE"
 	diff <(tar -tf lean.tar | grep -v '^blobs/sha256/.') - <<-'EOF'

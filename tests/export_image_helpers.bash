@@ -1,4 +1,4 @@
-# export_image_helpers.bash — container images for the export_image suite, made inside the test
+# export_image_helpers.bash — container images for the export_image suite, made inside the
 # from the shared Debian root fs with podman, in a podman store of the suite's own (so
 # the host's images are never touched, and nothing is fetched).
 load helpers
