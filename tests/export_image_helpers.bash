@@ -1,6 +1,6 @@
-# export_image_helpers.bash — container images for the export_image suite, made inside the
-# from the shared Debian root fs with podman, in a podman store of the suite's own (so
-# the host's images are never touched, and nothing is fetched).
+# export_image_helpers.bash — container images for the export_image suite, made inside
+# the test from the shared Debian root fs with podman, in a podman store of the suite's
+# own (so the host's images are never touched, and nothing is fetched).
 load helpers
 
 MKTRACE=$SLIMFS_BUILD/tests/mktrace
