@@ -320,3 +320,26 @@ source_config() {
 	# (bats and SQLite leave their own files here)
 	[ -z "$(ls -A | grep -e out -e lean -e tmp)" ]
 }
+
+@test "export_image_output_is_atomic_a_failed_export_leaves_nothing" {
+	mkdir small
+	mount -t tmpfs -o size=300k tmpfs small
+	echo old >small/keep.tar
+	run --separate-stderr "$SLIMFS_EXPORT" -o small/keep.tar "$TRACE"
+	st_archive=$status
+	err_archive=$stderr
+	run --separate-stderr "$SLIMFS_EXPORT" --format oci -o small/layout "$TRACE"
+	st_layout=$status
+	err_layout=$stderr
+	listing=$(ls -A small)
+	content=$(cat small/keep.tar)
+	umount small
+	[ "$st_archive" -ne 0 ]
+	[ "$(wc -l <<<"$err_archive")" -eq 1 ]
+	[[ "$err_archive" == *small/keep.tar*"No space left"* ]]
+	[ "$st_layout" -ne 0 ]
+	[ "$(wc -l <<<"$err_layout")" -eq 1 ]
+	[[ "$err_layout" == *small/layout* ]]
+	[ "$listing" = keep.tar ]
+	[ "$content" = old ]
+}
