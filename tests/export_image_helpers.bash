@@ -64,42 +64,6 @@ build_source_image() {
 	pod save -q --format docker-archive -o "$dir/src.tar" localhost/src:1.0
 }
 
-# image_entry ARCHIVE REFERENCE — make by hand the image cache entry slimfs-run makes of
-# a docker-archive (docs/image-export.md): $SLIMFS_CACHE/images/<hex>/ holding rootfs/
-# (unpacked by umoci), config.json (the config blob, byte for byte) and image.json.
-# Prints the entry's path.  REFERENCE "null" records an image without a name.
-image_entry() {
-	local archive=$1 ref=$2 tmp=$BATS_FILE_TMPDIR/unpack digest entry cfg
-	digest=$(skopeo inspect "docker-archive:$archive" | jq -r .Digest)
-	entry=$SLIMFS_CACHE/images/${digest#sha256:}
-	mkdir -p -m 0700 "$SLIMFS_CACHE/images"
-	rm -rf "$tmp" "$entry"
-	mkdir -p "$tmp" "$entry.tmp"
-	skopeo copy -q "docker-archive:$archive" "oci:$tmp/layout:img"
-	umoci unpack --image "$tmp/layout:img" "$tmp/bundle" >/dev/null
-	mv "$tmp/bundle/rootfs" "$entry.tmp/rootfs"
-	cfg=$(tar -xOf "$archive" manifest.json | jq -r '.[0].Config')
-	tar -xOf "$archive" "$cfg" >"$entry.tmp/config.json"
-	jq -n --arg source "$(realpath "$archive")" --argjson ref "$ref" --arg m "$digest" \
-		--arg c "sha256:$(sha256sum <"$entry.tmp/config.json" | cut -d' ' -f1)" \
-		'{source: $source, reference: $ref, format: "docker-archive", manifest_digest: $m,
-		  config_digest: $c, platform: "linux/amd64"}' >"$entry.tmp/image.json"
-	chmod 0700 "$entry.tmp"
-	mv "$entry.tmp" "$entry"
-	rm -rf "$tmp"
-	echo "$entry"
-}
-
-# record_source ENTRY TRACE — run the source image's command (its Entrypoint and Cmd,
-# as its User, in its WorkingDir, with its Env) through slimfs-run into TRACE.
-record_source() {
-	local st=0
-	"$SLIMFS_RUN" --trace "$2" --user 1000:1000 --workdir /srv/app --env GREETING=hello \
-		--env PATH=/usr/local/bin:/usr/bin:/bin --env HOME=/home/app \
-		"$1/rootfs" -- /srv/app/run.sh arg1 >/dev/null || st=$?
-	[ "$st" -eq 3 ]
-}
-
 # blob ARCHIVE DIGEST — the blob sha256:HEX of an image archive, on stdout.
 blob() {
 	tar -xOf "$1" "blobs/sha256/${2#sha256:}"
