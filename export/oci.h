@@ -48,11 +48,11 @@ struct oci_source {
 void oci_source_free(struct oci_source *s);
 
 /* Decide whether the image root export is about to read (c->imagedir, from --from or
- * the runs' lowerdir) belongs to an image cache entry, and load it into c->src.  An
- * entry is trusted only when it is the cache's own (CACHE/images/<64 hex>/rootfs,
- * CACHE being $SLIMFS_CACHE or /var/cache/slimfs, after realpath) or when --from names
- * it; then c->imagedir becomes the entry's rootfs.  Anything else leaves c->src NULL:
- * a plain directory.  0, or -1 with ERR (a broken entry). */
+ * the runs' lowerdir) is the rootfs of an image cache entry (CACHE/images/<64 hex>/rootfs,
+ * CACHE being $SLIMFS_CACHE or /var/cache/slimfs, after realpath: img_from_rootfs), and
+ * load its config into c->src.  --from may also name the entry directory itself; then
+ * c->imagedir becomes its rootfs.  Anything else leaves c->src NULL: a plain directory.
+ * 0, or -1 with ERR (a broken entry). */
 int oci_source_find(struct export_ctx *c, struct sfs_err *err);
 
 /* A checked image name: "NAME:TAG" (TAG "latest" when REF has none).  A one-line
