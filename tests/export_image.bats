@@ -70,6 +70,11 @@ source_config() {
 	[ "$(jq -r '.layers[0].digest' <<<"$man")" = "$(layer_of lean.tar)" ]
 	[ "$(tar -xOf lean.tar manifest.json | jq -r '.[0].RepoTags[0]')" = localhost/src:1.0-slim ]
 	[ "sha256:$(config_of lean.tar | sha256sum | cut -d' ' -f1)" = "$(jq -r .config.digest <<<"$man")" ]
+	# skopeo reads it as an oci-archive: that manifest, one layer, the platform
+	insp=$(skopeo inspect oci-archive:lean.tar)
+	[ "$(jq -r .Digest <<<"$insp")" = "$(jq -r '.manifests[0].digest' <<<"$idx")" ]
+	[ "$(jq -r '.Layers | length' <<<"$insp")" -eq 1 ]
+	[ "$(jq -r '.Os + "/" + .Architecture' <<<"$insp")" = linux/amd64 ]
 	# umoci checks every blob's digest and the layer's diff_id while unpacking
 	mkdir layout
 	tar -xf lean.tar -C layout
@@ -124,6 +129,38 @@ source_config() {
 	lean_size=$(pod image inspect --format '{{.Size}}' localhost/src:1.0-slim)
 	[ "$lean_size" -lt $((src_size / 4)) ]
 	pod rmi -f localhost/src:1.0-slim >/dev/null
+}
+
+@test "export_image_lean_image_runs_its_own_entrypoint_under_slimfs_run" {
+	"$SLIMFS_EXPORT" -o lean.tar "$TRACE"
+	"$SLIMFS_EXPORT" --format docker-archive -o lean-docker.tar "$TRACE"
+	"$SLIMFS_EXPORT" --format oci -o lean-layout "$TRACE"
+	for lean in lean.tar lean-docker.tar lean-layout; do
+		# no CMD: the lean image's own Entrypoint, Cmd, User, WorkingDir and Env
+		st=0
+		"$SLIMFS_RUN" --trace "$lean.db" "$PWD/$lean" >lean.out 2>/dev/null || st=$?
+		diff "$BATS_FILE_TMPDIR/src.out" lean.out
+		[ "$st" -eq 3 ]
+		# the run row names the lean image by its own config, not the source's
+		[ "$(sqlite3 "$lean.db" 'SELECT config_digest FROM runs')" = \
+			"sha256:$(skopeo inspect --config --raw "oci-archive:lean.tar" | sha256sum | cut -d' ' -f1)" ]
+		[ "$(sqlite3 "$lean.db" 'SELECT config_digest FROM runs')" != \
+			"$(sqlite3 "$TRACE" 'SELECT config_digest FROM runs')" ]
+	done
+}
+
+@test "export_image_check_runs_the_lean_image_and_the_source_each_with_its_config" {
+	"$SLIMFS_EXPORT" -o lean.tar "$TRACE"
+	run "$SLIMFS_RUN" --check "$PWD/lean.tar" "$SRC"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ ${lines[-1]} == "slimfs-run: check passed: exit status 3 "* ]]
+	# a lean image without what the entrypoint reads: the check sees it
+	"$SLIMFS_EXPORT" --exclude /opt/data -o broken.tar "$TRACE"
+	run "$SLIMFS_RUN" --check "$PWD/broken.tar" "$SRC"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ ${lines[-1]} == "slimfs-run: check FAILED: stdout differs"* ]]
 }
 
 @test "export_image_docker_archive_keeps_the_healthcheck_for_podman" {
