@@ -164,7 +164,7 @@ int oci_prepare(struct export_ctx *c, struct sfs_err *err)
 	}
 	if (c->src == NULL)
 		return sfs_fail(err, 0, "%s is not an image (no image config beside it): "
-				"--format %s needs a trace of an image, or --from IMAGE_ENTRY",
+				"--format %s needs a trace of an image, or --from IMAGE",
 				c->imagedir, format_name(c->format));
 	if (o->format == EXPORT_FMT_AUTO && o->out &&
 	    (has_suffix(o->out, ".gz") || has_suffix(o->out, ".tgz") ||
