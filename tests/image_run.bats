@@ -145,7 +145,8 @@ like_podman() {
 	run slimfs_run --check other "$a"
 	[ "$status" -eq 1 ]
 	[[ $output == *"-entry ep0 [arg1 arg2] "*"+entry ep0 [changed] "* ]]
-	# record the default command, export a lean tree, check it with the image's config
+	# record the default command; export a lean tree (no config: it runs with the image's)
+	# and a lean image (lean.tar, an oci-archive by default: it runs with its own)
 	slimfs_run --trace t.db "$a" >/dev/null
 	"$SLIMFS_EXPORT" -q -o lean --format dir t.db
 	"$SLIMFS_EXPORT" -q -o lean.tar t.db
