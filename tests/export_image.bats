@@ -309,6 +309,9 @@ source_config() {
 	cp -al "$ENTRY/rootfs" fake/rootfs
 	cp "$ENTRY/config.json" "$ENTRY/image.json" fake/
 	"$MKTRACE" t.db "$PWD/fake/rootfs" <<<"exec /srv/app/run.sh"
+	# the trace alone does not get it read (the trust rule), --from does, as a plain tree
+	run --separate-stderr "$SLIMFS_EXPORT" -o plain.tar t.db
+	fails_one_line "*the trace names $PWD/fake/rootfs as its image*--from*"
 	"$SLIMFS_EXPORT" --from "$PWD/fake/rootfs" -o plain.tar t.db
 	[ "$(head -c 262 plain.tar | tail -c 5)" = ustar ]
 	[ "$(tar -tf plain.tar | head -1)" = ./ ]
