@@ -32,7 +32,6 @@
 struct export_ctx;
 
 #define OCI_DIGEST_LEN 71   /* "sha256:" + 64 hex */
-#define OCI_MAX_JSON (64u << 20)   /* config.json and image.json larger than this are refused */
 
 /* An image cache entry export was told to (or chose to) trust. */
 struct oci_source {
