@@ -548,6 +548,9 @@ int write_tree(struct export_ctx *c, struct archive *a, struct sfs_err *err)
 		return sfs_fail(err, ENOMEM, "%s", c->o->out);
 	ret = write_all(&w, err);
 	free(w.buf);
+	free(w.name.s);
+	free(w.link.s);
+	free(w.path.s);
 	return ret;
 }
 
