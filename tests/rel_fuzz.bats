@@ -19,8 +19,8 @@ setup_file() {
 	cd "$SLIMFS_SRC"
 	clang "${cflags[@]}" tests/fuzz/fuzz_trace.c store/reader.c store/schema.c store/ops.c \
 		common/error.c -lsqlite3 -lpthread -o "$FTMP/fuzz_trace"
-	clang "${cflags[@]}" tests/fuzz/fuzz_tar.c run/image.c run/process.c common/error.c common/util.c \
-		-larchive -lcrypto -o "$FTMP/fuzz_tar"
+	clang "${cflags[@]}" tests/fuzz/fuzz_tar.c run/image.c run/process.c image/*.c \
+		common/error.c common/util.c -larchive -ljansson -lcrypto -o "$FTMP/fuzz_tar"
 	clang "${cflags[@]}" tests/fuzz/fuzz_deb822.c export/deb822.c -o "$FTMP/fuzz_deb822"
 	clang "${cflags[@]}" tests/fuzz/fuzz_ldcache.c export/ldcache.c -o "$FTMP/fuzz_ldcache"
 	clang "${cflags[@]}" tests/fuzz/fuzz_image.c image/*.c common/error.c common/util.c \
