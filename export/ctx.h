@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct archive;
 
@@ -119,6 +120,14 @@ int write_tar_format(struct archive *a);
 /* Every kept path, in order, as members of A (opened by the caller, with
  * write_tar_format): what write_output writes into a tarball.  OUT names A in messages. */
 int write_tree(struct export_ctx *c, struct archive *a, struct sfs_err *err);
+/* An archive's output file: libarchive's write callback for archive_write_open2 with a
+ * struct out_file as its context.  Writeback of what was written is started every 8 MiB,
+ * so that the final fsync() waits for little: the disk works while the archive is built. */
+struct out_file {
+	int fd;
+	off_t written, synced;
+};
+ssize_t out_file_write(struct archive *a, void *ctx, const void *buf, size_t len);
 int report_list(struct export_ctx *c, struct sfs_err *err);
 int report_stats(struct export_ctx *c, struct sfs_err *err);
 int report_why(struct export_ctx *c, struct sfs_err *err);

@@ -30,7 +30,6 @@
 #include "ctx.h"
 
 #define COPY_BUF (1024 * 1024)
-#define SYNC_EVERY (8 * 1024 * 1024)
 #define OCI_LAYOUT "{\"imageLayoutVersion\":\"1.0.0\"}"
 
 static bool is_image_format(enum export_format f)
@@ -201,36 +200,6 @@ static int check_names(struct export_ctx *c, struct sfs_err *err)
 
 /* ---- the archive ---------------------------------------------------------------- */
 
-struct out {
-	int fd;
-	off_t written, synced;
-};
-
-/* The archive's bytes; writeback started every SYNC_EVERY bytes, as write.c does. */
-static la_ssize_t on_out(struct archive *a, void *ctx, const void *buf, size_t len)
-{
-	struct out *o = ctx;
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = write(o->fd, (const char *)buf + done, len - done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			archive_set_error(a, errno, "%s", strerror(errno));
-			return -1;
-		}
-		done += (size_t)n;
-	}
-	o->written += (off_t)len;
-	if (o->written - o->synced >= SYNC_EVERY) {
-		sync_file_range(o->fd, o->synced, o->written - o->synced, SYNC_FILE_RANGE_WRITE);
-		o->synced = o->written;
-	}
-	return (la_ssize_t)len;
-}
-
 struct member {
 	char name[32 + OCI_DIGEST_LEN];
 	const char *data;   /* NULL: a directory, or the layer (fd >= 0) */
@@ -313,7 +282,7 @@ static int write_members(struct export_ctx *c, int fd, int layerfd, const struct
 {
 	struct member m[8];
 	size_t n = 0;
-	struct out o = { .fd = fd };
+	struct out_file o = { .fd = fd };
 	struct archive *a = archive_write_new();
 	struct archive_entry *e = archive_entry_new();
 	_cleanup_free_ char *buf = malloc(COPY_BUF);
@@ -337,7 +306,7 @@ static int write_members(struct export_ctx *c, int fd, int layerfd, const struct
 	if (write_tar_format(a) != ARCHIVE_OK ||
 	    archive_write_set_bytes_per_block(a, COPY_BUF) != ARCHIVE_OK ||
 	    archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
-	    archive_write_open2(a, &o, NULL, on_out, NULL, NULL) != ARCHIVE_OK) {
+	    archive_write_open2(a, &o, NULL, out_file_write, NULL, NULL) != ARCHIVE_OK) {
 		sfs_fail(err, 0, "%s: %s", c->o->out, archive_error_string(a));
 		goto out;
 	}

@@ -51,8 +51,7 @@ struct writer {
 	struct timespec start, last_progress;
 	bool progress_shown;
 	uint64_t bytes;
-	int outfd;                /* the temporary archive */
-	off_t written, synced;    /* bytes written to it, and handed to writeback */
+	struct out_file out;      /* the temporary archive */
 };
 
 /* B holds N bytes or more: 0, or -1 when out of memory. */
@@ -393,16 +392,13 @@ static bool has_suffix(const char *s, const char *suf)
 	return n >= m && strcmp(s + n - m, suf) == 0;
 }
 
-/* libarchive's output callback.  Writeback of what was written is started every
- * SYNC_EVERY bytes, so that the final fsync() waits for little: the disk works
- * while the archive is being built instead of after. */
-static la_ssize_t out_write(struct archive *a, void *ctx, const void *buf, size_t len)
+ssize_t out_file_write(struct archive *a, void *ctx, const void *buf, size_t len)
 {
-	struct writer *w = ctx;
+	struct out_file *o = ctx;
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n = write(w->outfd, (const char *)buf + done, len - done);
+		ssize_t n = write(o->fd, (const char *)buf + done, len - done);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -412,13 +408,12 @@ static la_ssize_t out_write(struct archive *a, void *ctx, const void *buf, size_
 		}
 		done += (size_t)n;
 	}
-	w->written += (off_t)len;
-	if (w->written - w->synced >= SYNC_EVERY) {
-		sync_file_range(w->outfd, w->synced, w->written - w->synced,
-				SYNC_FILE_RANGE_WRITE);
-		w->synced = w->written;
+	o->written += (off_t)len;
+	if (o->written - o->synced >= SYNC_EVERY) {
+		sync_file_range(o->fd, o->synced, o->written - o->synced, SYNC_FILE_RANGE_WRITE);
+		o->synced = o->written;
 	}
-	return (la_ssize_t)len;
+	return (ssize_t)len;
 }
 
 int write_tar_format(struct archive *a)
@@ -464,8 +459,8 @@ static int open_tar(struct writer *w, int fd, struct sfs_err *err)
 	if (archive_write_set_bytes_per_block(w->a, OUT_BLOCK) != ARCHIVE_OK ||
 	    archive_write_set_bytes_in_last_block(w->a, 1) != ARCHIVE_OK)
 		return archive_fail(w, err, out);
-	w->outfd = fd;
-	if (archive_write_open2(w->a, w, NULL, out_write, NULL, NULL) != ARCHIVE_OK)
+	w->out.fd = fd;
+	if (archive_write_open2(w->a, &w->out, NULL, out_file_write, NULL, NULL) != ARCHIVE_OK)
 		return archive_fail(w, err, out);
 	return 0;
 }
@@ -540,7 +535,7 @@ static int write_all(struct writer *w, struct sfs_err *err)
 
 int write_tree(struct export_ctx *c, struct archive *a, struct sfs_err *err)
 {
-	struct writer w = { .c = c, .a = a, .outfd = -1 };
+	struct writer w = { .c = c, .a = a, .out.fd = -1 };
 	int ret;
 
 	w.buf = malloc(COPY_BUF);
