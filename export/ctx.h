@@ -122,9 +122,11 @@ int write_tar_format(struct archive *a);
 int write_tree(struct export_ctx *c, struct archive *a, struct sfs_err *err);
 /* An archive's output file: libarchive's write callback for archive_write_open2 with a
  * struct out_file as its context.  Writeback of what was written is started every 8 MiB,
- * so that the final fsync() waits for little: the disk works while the archive is built. */
+ * so that the final fsync() waits for little: the disk works while the archive is built
+ * (not for a temporary file, which would only cost the disk work). */
 struct out_file {
 	int fd;
+	bool temporary;           /* no early writeback */
 	off_t written, synced;
 };
 ssize_t out_file_write(struct archive *a, void *ctx, const void *buf, size_t len);

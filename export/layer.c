@@ -24,44 +24,20 @@
 #include "ctx.h"
 
 #define OUT_BLOCK (1024 * 1024)
-#define SYNC_EVERY (8 * 1024 * 1024)
 
 struct layer {
 	struct archive *z;       /* the compressor, NULL for none */
 	EVP_MD_CTX *diff, *blob;
-	int fd;
-	bool sync;               /* FD is the blob's final home: start its writeback early */
-	uint64_t size;           /* of the blob */
-	off_t synced;
+	struct out_file out;     /* the blob */
 };
 
-/* The compressed bytes: digest, count, write.  Writeback is started every SYNC_EVERY
- * bytes so that the final fsync waits for little (as write.c does) — not for a
- * temporary file, which would only cost the disk work. */
+/* The compressed bytes: digest, then out_file_write. */
 static la_ssize_t on_blob(struct archive *a, void *ctx, const void *buf, size_t len)
 {
 	struct layer *l = ctx;
-	size_t done = 0;
 
 	EVP_DigestUpdate(l->blob, buf, len);
-	while (done < len) {
-		ssize_t n = write(l->fd, (const char *)buf + done, len - done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			archive_set_error(a, errno, "%s", strerror(errno));
-			return -1;
-		}
-		done += (size_t)n;
-	}
-	l->size += len;
-	if (l->sync && (off_t)l->size - l->synced >= SYNC_EVERY) {
-		sync_file_range(l->fd, l->synced, (off_t)l->size - l->synced,
-				SYNC_FILE_RANGE_WRITE);
-		l->synced = (off_t)l->size;
-	}
-	return (la_ssize_t)len;
+	return out_file_write(a, &l->out, buf, len);
 }
 
 /* The tar's bytes: digest, then on to the compressor. */
@@ -148,7 +124,7 @@ static int open_compressor(struct export_ctx *c, struct layer *l,
 int layer_write(struct export_ctx *c, int fd, enum export_compress compress, bool sync,
 		struct oci_blob *blob, char diff_id[OCI_DIGEST_LEN + 1], struct sfs_err *err)
 {
-	struct layer l = { .fd = fd, .sync = sync };
+	struct layer l = { .out = { .fd = fd, .temporary = !sync } };
 	struct archive *t = NULL;
 	int ret = -1;
 
@@ -182,7 +158,7 @@ int layer_write(struct export_ctx *c, int fd, enum export_compress compress, boo
 	}
 	hex_digest(l.diff, diff_id);
 	hex_digest(l.blob, blob->digest);
-	blob->size = l.size;
+	blob->size = (uint64_t)l.out.written;
 	ret = 0;
 out:
 	if (t)

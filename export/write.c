@@ -409,7 +409,7 @@ ssize_t out_file_write(struct archive *a, void *ctx, const void *buf, size_t len
 		done += (size_t)n;
 	}
 	o->written += (off_t)len;
-	if (o->written - o->synced >= SYNC_EVERY) {
+	if (!o->temporary && o->written - o->synced >= SYNC_EVERY) {
 		sync_file_range(o->fd, o->synced, o->written - o->synced, SYNC_FILE_RANGE_WRITE);
 		o->synced = o->written;
 	}
