@@ -171,7 +171,7 @@ on_terminal() {
 	# the same on a terminal with the switch on: no line at all, and the ring serves
 	echo Y >"$URING_SWITCH"
 	on_terminal "$SLIMFS" --trace "$TRACE" "$LOWER" "$MNT" >"$TMP/on.out"
-	ring_wait "$(pgrep -n -f -- "--trace $TRACE ")"
+	ring_wait_trace "$TRACE"
 	misses 10
 	umount_slimfs "$MNT" "$TRACE"
 	[ ! -s "$TMP/on.out" ]
