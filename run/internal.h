@@ -173,6 +173,9 @@ int container_confine(const struct container *c, struct sfs_err *err);
 
 /* ---- service.c / probe.c: a service run ---- */
 
+/* CLOCK_MONOTONIC in milliseconds. */
+long now_ms(void);
+
 struct service {
 	const struct svc_opts *o;
 	int log;                /* memfd: the server's stdout and stderr */
@@ -200,11 +203,16 @@ int probe_connect(int netfd, int port, int timeout_ms);
  * 0 for any HTTP response, 1 (and a line on stderr) when there was none. */
 int probe_http(int netfd, int port, const char *path, int out, int timeout_ms);
 /* sh -c CMD on the host (in NETFD's network namespace when >= 0), ENV added to ours,
- * stdout on OUT (-1: ours, -2: /dev/null); its exit status. */
-int probe_host(const char *cmd, int netfd, char *const *env, int out);
+ * stdout on OUT (-1: ours, -2: /dev/null); its exit status.  Still running after
+ * TIMEOUT_MS (0: no limit), it is killed with all it started, and the status is
+ * RUN_EXIT_TIMEOUT (with WHAT set, after a line on stderr naming WHAT). */
+int probe_host(const char *cmd, int netfd, char *const *env, int out, int timeout_ms,
+	       const char *what);
 /* sh -c CMD inside the container of process PID (its namespaces, C's user, groups,
- * environment, directory and confinement), stdout on OUT; its exit status. */
-int probe_exec(const struct container *c, pid_t pid, const char *cmd, int out);
+ * environment, directory and confinement), stdout on OUT; its exit status, and
+ * TIMEOUT_MS and WHAT as for probe_host. */
+int probe_exec(const struct container *c, pid_t pid, const char *cmd, int out, int timeout_ms,
+	       const char *what);
 
 /* ---- runc.c: the runc runtime ---- */
 

@@ -70,6 +70,9 @@ static void usage(FILE *f)
 "                       status and the sha256 of the body (repeatable)\n"
 "  --exec CMD           run `sh -c CMD` inside the container, as podman exec does\n"
 "                       (its namespaces, user, environment, directory; repeatable)\n"
+"  --probe-timeout SECS a --probe or --exec still running after SECS is killed with\n"
+"                       all it started and fails with status 124 (default 300; 0:\n"
+"                       no limit)\n"
 "  --stop-timeout SECS  after the image's StopSignal (default SIGTERM), wait SECS\n"
 "                       (default 10), then SIGKILL\n"
 "                       With --net none, waits and probes run in the container's\n"
@@ -195,7 +198,7 @@ int main(int argc, char **argv)
 	       OPT_HOSTNAME, OPT_UPPER, OPT_NOVERIFY, OPT_NOPT, OPT_URING, OPT_CHECK, OPT_VERSION,
 	       OPT_PRIVILEGED, OPT_CAP_ADD, OPT_CAP_DROP, OPT_PLATFORM, OPT_ENTRYPOINT,
 	       OPT_WAIT_PORT, OPT_WAIT_CMD, OPT_WAIT_TIMEOUT, OPT_STOP_TIMEOUT, OPT_PROBE,
-	       OPT_HTTP_PROBE, OPT_EXEC };
+	       OPT_HTTP_PROBE, OPT_EXEC, OPT_PROBE_TIMEOUT };
 	static const struct option longopts[] = {
 		{ "trace", required_argument, NULL, OPT_TRACE },
 		{ "runtime", required_argument, NULL, OPT_RUNTIME },
@@ -218,6 +221,7 @@ int main(int argc, char **argv)
 		{ "wait-cmd", required_argument, NULL, OPT_WAIT_CMD },
 		{ "wait-timeout", required_argument, NULL, OPT_WAIT_TIMEOUT },
 		{ "stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT },
+		{ "probe-timeout", required_argument, NULL, OPT_PROBE_TIMEOUT },
 		{ "probe", required_argument, NULL, OPT_PROBE },
 		{ "http-probe", optional_argument, NULL, OPT_HTTP_PROBE },
 		{ "exec", required_argument, NULL, OPT_EXEC },
@@ -227,7 +231,8 @@ int main(int argc, char **argv)
 	};
 	struct run_opts o = { .runtime = RUNTIME_BUILTIN,
 			      .svc = { .wait_timeout = SVC_DEFAULT_WAIT_TIMEOUT,
-				       .stop_timeout = SVC_DEFAULT_STOP_TIMEOUT } };
+				       .stop_timeout = SVC_DEFAULT_STOP_TIMEOUT,
+				       .probe_timeout = SVC_DEFAULT_PROBE_TIMEOUT } };
 	_cleanup_free_ struct svc_step *steps = calloc((size_t)argc + 1, sizeof *steps);
 	long num;
 	struct sfs_err err = { 0 };
@@ -337,12 +342,15 @@ int main(int argc, char **argv)
 		case OPT_WAIT_CMD: o.svc.wait_cmd = optarg; o.svc.on = true; break;
 		case OPT_WAIT_TIMEOUT:
 		case OPT_STOP_TIMEOUT:
+		case OPT_PROBE_TIMEOUT:
 			if (number(optarg, 0, 86400, &num) < 0) {
 				fprintf(stderr, PROG ": --%s %s: must be a number of seconds\n",
-					c == OPT_WAIT_TIMEOUT ? "wait-timeout" : "stop-timeout", optarg);
+					c == OPT_WAIT_TIMEOUT ? "wait-timeout" :
+					c == OPT_STOP_TIMEOUT ? "stop-timeout" : "probe-timeout", optarg);
 				return RUN_EXIT_ERROR;
 			}
-			*(c == OPT_WAIT_TIMEOUT ? &o.svc.wait_timeout : &o.svc.stop_timeout) = (int)num;
+			*(c == OPT_WAIT_TIMEOUT ? &o.svc.wait_timeout :
+			  c == OPT_STOP_TIMEOUT ? &o.svc.stop_timeout : &o.svc.probe_timeout) = (int)num;
 			break;
 		case OPT_PROBE:
 		case OPT_EXEC:

@@ -10,7 +10,9 @@
  * once more so the command is inside the PID namespace, and confines itself as the
  * container's command did (container_confine: same user, groups, capabilities,
  * seccomp), with the container's environment and working directory: what `podman exec`
- * gives.  Every child dies with the runner (clone_guarded); none outlives the call.
+ * gives.  Every child dies with the runner (clone_guarded) and leads a process group
+ * that its command's own children join; a command killed (a signal to the runner, its
+ * timeout) is killed with its whole group, so none outlives the call.
  */
 #include "internal.h"
 
@@ -164,12 +166,22 @@ int probe_http(int netfd, int port, const char *path, int out, int timeout_ms)
 	return 0;
 }
 
-/* PID's exit status.  A forwarded signal waiting for the runner (kill -TERM of
- * slimfs-run) ends the child with SIGKILL: the service run then stops the server. */
-static int wait_child(pid_t pid)
+/* A new child leads its own process group, so a command and everything it started
+ * (sh -c "curl ...; sleep 9") go together.  Both sides set it: whichever runs first. */
+static void own_group(pid_t pid)
+{
+	setpgid(pid, pid);
+}
+
+/* PID's exit status; PID leads its process group.  A forwarded signal waiting for
+ * the runner (kill -TERM of slimfs-run) ends the group with SIGKILL: the service run
+ * then stops the server.  So does TIMEOUT_MS (0: none) running out; then, with WHAT
+ * set, one line says so, and the status is RUN_EXIT_TIMEOUT. */
+static int wait_child(pid_t pid, int timeout_ms, const char *what)
 {
 	struct timespec ts = { .tv_nsec = 50 * 1000000L };
-	bool killed = false;
+	long until = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
+	bool killed = false, late = false;
 	sigset_t chld;
 	int ws;
 
@@ -178,12 +190,22 @@ static int wait_child(pid_t pid)
 	for (;;) {
 		pid_t r = waitpid(pid, &ws, WNOHANG);
 
-		if (r == pid)
-			return exit_status(ws);
+		if (r == pid) {
+			if (killed)
+				kill(-pid, SIGKILL);    /* what it started, if still there */
+			if (!late)
+				return exit_status(ws);
+			if (what)
+				fprintf(stderr, "slimfs-run: %s: still running after %d s: killed\n",
+					what, (timeout_ms + 999) / 1000);
+			return RUN_EXIT_TIMEOUT;
+		}
 		if (r < 0 && errno != EINTR)
 			return RUN_EXIT_ERROR;
-		if (!killed && run_pending_signal()) {
-			kill(pid, SIGKILL);
+		if (!killed && (run_pending_signal() || (until && now_ms() >= until))) {
+			late = !run_pending_signal();
+			if (kill(-pid, SIGKILL) < 0)
+				kill(pid, SIGKILL);     /* leads no group: --exec's inner child */
 			killed = true;
 			continue;
 		}
@@ -207,13 +229,15 @@ static int child_stdio(int out, bool quiet_err)
 	return 0;
 }
 
-int probe_host(const char *cmd, int netfd, char *const *env, int out)
+int probe_host(const char *cmd, int netfd, char *const *env, int out, int timeout_ms,
+	       const char *what)
 {
 	pid_t pid = clone_guarded(0);
 
 	if (pid < 0)
 		return RUN_EXIT_ERROR;
 	if (pid == 0) {
+		own_group(0);
 		run_unblock_signals();
 		if (netfd >= 0 && setns(netfd, CLONE_NEWNET) < 0) {
 			fprintf(stderr, "slimfs-run: cannot enter the container's network: %s\n",
@@ -228,10 +252,12 @@ int probe_host(const char *cmd, int netfd, char *const *env, int out)
 		fprintf(stderr, "slimfs-run: /bin/sh: %s\n", strerror(errno));
 		_exit(RUN_EXIT_NOTFOUND);
 	}
-	return wait_child(pid);
+	own_group(pid);
+	return wait_child(pid, timeout_ms, what);
 }
 
-int probe_exec(const struct container *c, pid_t pid, const char *cmd, int out)
+int probe_exec(const struct container *c, pid_t pid, const char *cmd, int out, int timeout_ms,
+	       const char *what)
 {
 	int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
 	pid_t child;
@@ -246,6 +272,7 @@ int probe_exec(const struct container *c, pid_t pid, const char *cmd, int out)
 		int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 		pid_t inner;
 
+		own_group(0);   /* the command inside stays in it */
 		if (pidfd < 0 || setns(pidfd, flags) < 0) {
 			fprintf(stderr, "slimfs-run: --exec: cannot enter the container: %s\n",
 				strerror(errno));
@@ -256,7 +283,7 @@ int probe_exec(const struct container *c, pid_t pid, const char *cmd, int out)
 		if (inner < 0)
 			_exit(RUN_EXIT_ERROR);
 		if (inner > 0)
-			_exit(wait_child(inner));
+			_exit(wait_child(inner, 0, NULL));
 		if (child_stdio(out, false) < 0 || container_confine(c, &err) < 0) {
 			fprintf(stderr, "slimfs-run: --exec: %s\n", err.msg[0] ? err.msg : "stdio");
 			_exit(RUN_EXIT_ERROR);
@@ -271,5 +298,6 @@ int probe_exec(const struct container *c, pid_t pid, const char *cmd, int out)
 		fprintf(stderr, "slimfs-run: --exec: sh: %s\n", strerror(errno));
 		_exit(errno == ENOENT ? RUN_EXIT_NOTFOUND : RUN_EXIT_NOEXEC);
 	}
-	return wait_child(child);
+	own_group(child);
+	return wait_child(child, timeout_ms, what);
 }

@@ -9,7 +9,8 @@
  * so whatever happens to it, no mount it made is ever visible on the host.
  *
  * Exit statuses: CMD's own (128+N when it was killed by signal N); RUN_EXIT_NOTFOUND
- * when CMD is not in the image; RUN_EXIT_ERROR for every failure of the runner.
+ * when CMD is not in the image; RUN_EXIT_ERROR for every failure of the runner; for a
+ * service, the first failing probe's, RUN_EXIT_TIMEOUT for one killed at its timeout.
  */
 #ifndef SLIMFS_RUN_H
 #define SLIMFS_RUN_H
@@ -22,6 +23,7 @@
 #include "../common/util.h"
 #include "policy.h"
 
+#define RUN_EXIT_TIMEOUT 124      /* a probe still running after --probe-timeout */
 #define RUN_EXIT_ERROR 125
 #define RUN_EXIT_NOEXEC 126
 #define RUN_EXIT_NOTFOUND 127
@@ -56,12 +58,15 @@ struct svc_opts {
 	const char *wait_cmd;     /* --wait-cmd, or NULL */
 	int wait_timeout;         /* seconds (--wait-timeout, default 60) */
 	int stop_timeout;         /* seconds (--stop-timeout, default 10) */
+	int probe_timeout;        /* seconds for each --probe, --exec (--probe-timeout,
+				   * default 300; 0: none) */
 	const struct svc_step *steps;
 	size_t nsteps;
 };
 
 #define SVC_DEFAULT_WAIT_TIMEOUT 60
 #define SVC_DEFAULT_STOP_TIMEOUT 10
+#define SVC_DEFAULT_PROBE_TIMEOUT 300
 
 /* What the user asked for; the same for every run of one invocation (--check runs
  * CMD twice with exactly these). */

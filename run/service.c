@@ -66,7 +66,7 @@ int signal_parse(const char *name)
 	return (int)n;
 }
 
-static long now_ms(void)
+long now_ms(void)
 {
 	struct timespec ts;
 
@@ -196,6 +196,7 @@ struct drive {
 	int netfd;              /* its network namespace (--net none), or -1 */
 	char port_env[32], ports_env[SVC_MAX_PORTS * 7 + 16];
 	char *env[4];
+	long until;             /* the end of the wait for readiness (now_ms) */
 };
 
 /* Know the container's process (and its network namespace under --net none). */
@@ -219,6 +220,7 @@ static int locate(struct drive *d)
 static bool ready(struct drive *d)
 {
 	const struct svc_opts *o = d->s->o;
+	long left;
 
 	if (locate(d) < 0)
 		return false;
@@ -229,7 +231,10 @@ static bool ready(struct drive *d)
 			return false;
 		close(fd);
 	}
-	return !o->wait_cmd || probe_host(o->wait_cmd, d->netfd, d->env, -2) == 0;
+	/* a --wait-cmd that hangs is killed when the wait's time is up */
+	left = d->until - now_ms();
+	return !o->wait_cmd ||
+	       probe_host(o->wait_cmd, d->netfd, d->env, -2, (int)(left > 0 ? left : 1), NULL) == 0;
 }
 
 /* TOP reaped: its status. */
@@ -315,17 +320,20 @@ static void describe_wait(const struct svc_opts *o, char *buf, size_t size)
 static int run_steps(struct drive *d)
 {
 	const struct svc_opts *o = d->s->o;
-	int first = 0;
+	int first = 0, limit = o->probe_timeout * 1000;
 
 	for (size_t i = 0; i < o->nsteps; i++) {
 		const struct svc_step *st = &o->steps[i];
+		char what[256];
 		int r = 0;
 
 		if (run_pending_signal())
 			break;
+		snprintf(what, sizeof what, "%s %s", st->kind == SVC_PROBE ? "--probe" : "--exec",
+			 st->arg);
 		switch (st->kind) {
 		case SVC_PROBE:
-			r = probe_host(st->arg, d->netfd, d->env, d->s->out);
+			r = probe_host(st->arg, d->netfd, d->env, d->s->out, limit, what);
 			break;
 		case SVC_HTTP:
 			for (size_t p = 0; p < o->nports; p++)
@@ -333,7 +341,7 @@ static int run_steps(struct drive *d)
 					r = 1;
 			break;
 		case SVC_EXEC:
-			r = probe_exec(d->c, d->cpid, st->arg, d->s->out);
+			r = probe_exec(d->c, d->cpid, st->arg, d->s->out, limit, what);
 			break;
 		}
 		if (r != 0)
@@ -353,6 +361,8 @@ int service_drive(const struct container *c, pid_t top, bool runc, int *status,
 	const struct svc_opts *o = s->o;
 	struct drive d = { .c = c, .s = s, .top = top, .runc = runc, .cpid = -1, .netfd = -1 };
 	long start = now_ms(), until = start + o->wait_timeout * 1000L;
+
+	d.until = until;
 	char what[512];
 	size_t n = 0;
 	int ws, ret = -1;

@@ -301,6 +301,37 @@ own_lines() {
 	[ -z "$(pgrep -f 'sleep 4244')" ]
 }
 
+@test "--probe-timeout: a probe or --exec still running is killed with all it started, fails with 124, and the next one runs" {
+	local t0=$SECONDS
+	run --separate-stderr slimfs_run --trace t.db --net none --wait-port 8000 --probe-timeout 1 \
+		--probe 'echo one; sleep 4245; echo never' --exec 'echo two; sleep 4246; echo never' \
+		--probe 'echo three' "$ROOTFS" -- python3 -m http.server 8000
+	echo "$output"; echo "$stderr"
+	[ "$status" -eq 124 ]
+	[ "$output" = $'one\ntwo\nthree' ]
+	grep -qx 'slimfs-run: --probe echo one; sleep 4245; echo never: still running after 1 s: killed' <<<"$stderr"
+	grep -qx 'slimfs-run: --probe echo one; sleep 4245; echo never: exit status 124' <<<"$stderr"
+	grep -qx 'slimfs-run: --exec echo two; sleep 4246; echo never: still running after 1 s: killed' <<<"$stderr"
+	# the shells' own children went with them, on the host and in the container
+	[ -z "$(pgrep -f 'sleep 424[56]')" ]
+	((SECONDS - t0 < 60))
+	run "$SLIMFS_RUN" --probe-timeout soon --probe true "$ROOTFS" -- true
+	[ "$status" -eq 125 ]
+	[ "$output" = "slimfs-run: --probe-timeout soon: must be a number of seconds" ]
+}
+
+@test "a --wait-cmd that hangs is killed when --wait-timeout runs out: one clear error, nothing left running" {
+	local t0=$SECONDS
+	run --separate-stderr slimfs_run --trace t.db --wait-cmd 'sleep 4247' --wait-timeout 2 \
+		--probe 'echo never' "$ROOTFS" -- sleep 4248
+	echo "$output"; echo "$stderr"
+	[ "$status" -eq 125 ]
+	[ -z "$output" ]
+	[ "$(own_lines)" = "slimfs-run: the server (sleep) was not ready within 2 s (--wait-cmd sleep 4247); it was killed" ]
+	[ -z "$(pgrep -f 'sleep 424[78]')" ]
+	((SECONDS - t0 < 30))
+}
+
 @test "--http-probe fails, and says why, when the server answers no HTTP" {
 	run --separate-stderr slimfs_run --trace t.db --net none --wait-port 8000 --http-probe --probe 'echo after' \
 		"$ROOTFS" -- python3 -c 'import socket
