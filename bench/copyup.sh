@@ -22,9 +22,7 @@ rounds=${2:-5}
 gib=${3:-2}
 other=${4:+$(cd "$4" && pwd)}
 . "$src/bench/lib.sh"
-for b in "$build" ${other:+"$other"}; do
-	[[ -x $b/fs/slimfs ]] || { echo "copyup.sh: $b/fs/slimfs missing (build it first)" >&2; exit 1; }
-done
+need_built "$build/fs/slimfs" ${other:+"$other/fs/slimfs"}
 work=$(mktemp -d /var/tmp/slimfs-bench-copyup.XXXXXX)
 mnt=$work/mnt
 pid=

@@ -20,10 +20,8 @@ reps=${2:-5}
 n=${3:-100000}
 export_bin=$build/export/slimfs-export
 mktrace=$build/tests/mktrace
-for f in "$export_bin" "$mktrace"; do
-	[[ -x $f ]] || { echo "export.sh: $f missing (build $build first)" >&2; exit 1; }
-done
-command -v /usr/bin/time >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
+need_built "$export_bin" "$mktrace"
+need_gnu_time
 work=$(mktemp -d /var/tmp/slimfs-bench-export.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 img=$work/img

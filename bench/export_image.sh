@@ -25,10 +25,8 @@ build=$(cd "${1:-$src/build}" && pwd)
 reps=${2:-5}
 export_bin=$build/export/slimfs-export
 mktrace=$build/tests/mktrace
-for f in "$export_bin" "$mktrace"; do
-	[[ -x $f ]] || { echo "export_image.sh: $f missing (build $build first)" >&2; exit 1; }
-done
-command -v /usr/bin/time >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
+need_built "$export_bin" "$mktrace"
+need_gnu_time
 rootfs=$(env -u SLIMFS_CACHE "$src/tests/rootfs.sh")
 work=$(mktemp -d /var/tmp/slimfs-bench-export-image.XXXXXX)
 trap 'rm -rf "$work"' EXIT

@@ -20,9 +20,9 @@ build=$(cd "${1:-$src/build}" && pwd)
 reps=${2:-5}
 layers=${3:-4}
 unpack=$build/bench/image_unpack
-[[ -x $unpack ]] || { echo "image_unpack.sh: $unpack missing (build $build first)" >&2; exit 1; }
+need_built "$unpack"
 command -v umoci >/dev/null || { echo "image_unpack.sh: umoci is not installed" >&2; exit 1; }
-command -v /usr/bin/time >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
+need_gnu_time
 work=$(mktemp -d /var/tmp/slimfs-bench-unpack.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 rootfs=$("$src/tests/rootfs.sh")

@@ -6,6 +6,21 @@ median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{a[NR]=$1} END {print a[in
 # ratio A B — "A/Bx" with two decimals.
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
 
+# need_built FILE... — every FILE is an executable of the build, or the script stops
+# saying which is missing.
+need_built() {
+	local f
+	for f; do
+		[[ -x $f ]] || { echo "$(basename "$0"): $f missing (build it first)" >&2; exit 1; }
+	done
+}
+
+# need_gnu_time — /usr/bin/time (GNU time, for peak RSS and CPU), installed when missing.
+need_gnu_time() {
+	command -v /usr/bin/time >/dev/null ||
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
+}
+
 # bench_lock — hold the machine-wide test lock for the rest of this script (and the
 # scripts it runs, which see SLIMFS_BENCH_LOCKED and do not take it again): no test
 # suite runs beside a benchmark, and none flips the io_uring switch under it.

@@ -10,10 +10,11 @@
 # usage: bench/memory.sh [BUILD_DIR] [N]
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
+. "$src/bench/lib.sh"
 build=$(cd "${1:-$src/build}" && pwd)
 n=${2:-100000}
 slimfs=$build/fs/slimfs
-[[ -x $slimfs ]] || { echo "memory.sh: $slimfs missing (build $build first)" >&2; exit 1; }
+need_built "$slimfs"
 work=$(mktemp -d /var/tmp/slimfs-bench-mem.XXXXXX)
 mnt=$work/mnt
 pid=
