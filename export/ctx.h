@@ -114,8 +114,10 @@ const struct gen_file *ctx_gen(const struct export_ctx *c, const char *path, siz
 int sbom_write(struct export_ctx *c, struct sfs_err *err);
 
 int write_output(struct export_ctx *c, struct sfs_err *err);
-/* The member format of every tar slimfs writes (pax, xattrs as SCHILY.xattr.*), set on
- * A; ARCHIVE_OK or libarchive's error. */
+/* Bytes per write of every archive slimfs writes. */
+#define OUT_BLOCK (1024 * 1024)
+/* The member format of every tar slimfs writes (pax, xattrs as SCHILY.xattr.*, OUT_BLOCK
+ * writes, no padding after the last byte), set on A; ARCHIVE_OK or libarchive's error. */
 int write_tar_format(struct archive *a);
 /* Every kept path, in order, as members of A (opened by the caller, with
  * write_tar_format): what write_output writes into a tarball.  OUT names A in messages. */

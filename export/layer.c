@@ -16,18 +16,15 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
 #include "ctx.h"
 
-#define OUT_BLOCK (1024 * 1024)
-
 struct layer {
 	struct archive *z;       /* the compressor, NULL for none */
-	EVP_MD_CTX *diff, *blob;
+	struct hasher diff, blob;       /* of the tar, of the blob */
 	struct out_file out;     /* the blob */
 };
 
@@ -36,7 +33,7 @@ static la_ssize_t on_blob(struct archive *a, void *ctx, const void *buf, size_t 
 {
 	struct layer *l = ctx;
 
-	EVP_DigestUpdate(l->blob, buf, len);
+	hasher_update(&l->blob, buf, len);
 	return out_file_write(a, &l->out, buf, len);
 }
 
@@ -46,7 +43,7 @@ static la_ssize_t on_tar(struct archive *a, void *ctx, const void *buf, size_t l
 	struct layer *l = ctx;
 	size_t done = 0;
 
-	EVP_DigestUpdate(l->diff, buf, len);
+	hasher_update(&l->diff, buf, len);
 	if (l->z == NULL)
 		return on_blob(a, ctx, buf, len);
 	while (done < len) {
@@ -61,18 +58,6 @@ static la_ssize_t on_tar(struct archive *a, void *ctx, const void *buf, size_t l
 		done += (size_t)n;
 	}
 	return (la_ssize_t)len;
-}
-
-static void hex_digest(EVP_MD_CTX *md, char out[OCI_DIGEST_LEN + 1])
-{
-	unsigned char v[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
-
-	EVP_DigestFinal_ex(md, v, &n);
-	memcpy(out, "sha256:", 7);
-	for (unsigned int i = 0; i < n && i < 32; i++)
-		sprintf(out + 7 + 2 * i, "%02x", v[i]);
-	out[OCI_DIGEST_LEN] = '\0';
 }
 
 /* "OUT: layer: libarchive's message" */
@@ -128,20 +113,12 @@ int layer_write(struct export_ctx *c, int fd, enum export_compress compress, boo
 	struct archive *t = NULL;
 	int ret = -1;
 
-	l.diff = EVP_MD_CTX_new();
-	l.blob = EVP_MD_CTX_new();
-	if (l.diff == NULL || l.blob == NULL ||
-	    EVP_DigestInit_ex(l.diff, EVP_sha256(), NULL) != 1 ||
-	    EVP_DigestInit_ex(l.blob, EVP_sha256(), NULL) != 1) {
-		sfs_fail(err, ENOMEM, "%s: layer digest", c->o->out);
+	if (hasher_init(&l.diff, err) < 0 || hasher_init(&l.blob, err) < 0)
 		goto out;
-	}
 	if (compress != EXPORT_COMPRESS_NONE && open_compressor(c, &l, compress, err) < 0)
 		goto out;
 	t = archive_write_new();
 	if (t == NULL || write_tar_format(t) != ARCHIVE_OK ||
-	    archive_write_set_bytes_per_block(t, OUT_BLOCK) != ARCHIVE_OK ||
-	    archive_write_set_bytes_in_last_block(t, 1) != ARCHIVE_OK ||
 	    archive_write_open2(t, &l, NULL, on_tar, NULL, NULL) != ARCHIVE_OK) {
 		fail_archive(c, t, err);
 		goto out;
@@ -156,8 +133,8 @@ int layer_write(struct export_ctx *c, int fd, enum export_compress compress, boo
 		fail_archive(c, l.z, err);
 		goto out;
 	}
-	hex_digest(l.diff, diff_id);
-	hex_digest(l.blob, blob->digest);
+	hasher_final(&l.diff, diff_id);
+	hasher_final(&l.blob, blob->digest);
 	blob->size = (uint64_t)l.out.written;
 	ret = 0;
 out:
@@ -165,7 +142,7 @@ out:
 		archive_write_free(t);
 	if (l.z)
 		archive_write_free(l.z);
-	EVP_MD_CTX_free(l.diff);
-	EVP_MD_CTX_free(l.blob);
+	hasher_free(&l.diff);
+	hasher_free(&l.blob);
 	return ret;
 }

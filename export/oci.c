@@ -304,8 +304,6 @@ static int write_members(struct export_ctx *c, int fd, int layerfd, const struct
 	}
 	qsort(m, n, sizeof m[0], cmp_member);
 	if (write_tar_format(a) != ARCHIVE_OK ||
-	    archive_write_set_bytes_per_block(a, COPY_BUF) != ARCHIVE_OK ||
-	    archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
 	    archive_write_open2(a, &o, NULL, out_file_write, NULL, NULL) != ARCHIVE_OK) {
 		sfs_fail(err, 0, "%s: %s", c->o->out, archive_error_string(a));
 		goto out;

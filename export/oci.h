@@ -28,10 +28,12 @@
 
 #include "common/error.h"
 #include "export.h"
+#include "image/img.h"
 
 struct export_ctx;
 
 #define OCI_DIGEST_LEN 71   /* "sha256:" + 64 hex */
+_Static_assert(OCI_DIGEST_LEN + 1 == DIGEST_SIZE, "one digest size (image/img.h)");
 
 /* An image cache entry export was told to (or chose to) trust. */
 struct oci_source {
@@ -109,9 +111,6 @@ void oci_docs_free(struct oci_docs *d);
  * manifest.json around LAYER (with DIFF_ID).  0 or -1. */
 int oci_docs_make(struct export_ctx *c, const struct oci_blob *layer, const char *diff_id,
 		  struct oci_docs *d, struct sfs_err *err);
-
-/* sha256 of BUF as "sha256:<hex>" into OUT. */
-void oci_sha256(const void *buf, size_t len, char out[OCI_DIGEST_LEN + 1]);
 
 /* Write the image (c->plan) to c->o->out.  0 or -1; nothing is left on failure. */
 int oci_write(struct export_ctx *c, struct sfs_err *err);

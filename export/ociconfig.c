@@ -12,7 +12,6 @@
  */
 #include <errno.h>
 #include <libgen.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,18 +21,6 @@
 #define MT_MANIFEST "application/vnd.oci.image.manifest.v1+json"
 #define MT_INDEX "application/vnd.oci.image.index.v1+json"
 #define MT_CONFIG "application/vnd.oci.image.config.v1+json"
-
-void oci_sha256(const void *buf, size_t len, char out[OCI_DIGEST_LEN + 1])
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
-
-	EVP_Digest(buf, len, md, &n, EVP_sha256(), NULL);
-	memcpy(out, "sha256:", 7);
-	for (unsigned int i = 0; i < n && i < 32; i++)
-		sprintf(out + 7 + 2 * i, "%02x", md[i]);
-	out[OCI_DIGEST_LEN] = '\0';
-}
 
 void oci_docs_free(struct oci_docs *d)
 {
@@ -177,7 +164,8 @@ static int dump(json_t *j, char **out, size_t *len, struct oci_blob *blob)
 		return -1;
 	*len = strlen(*out);
 	if (blob) {
-		oci_sha256(*out, *len, blob->digest);
+		if (digest_of(*out, *len, blob->digest, NULL) < 0)
+			return -1;
 		blob->size = *len;
 	}
 	return 0;

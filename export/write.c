@@ -31,7 +31,6 @@
 #include "ctx.h"
 
 #define COPY_BUF (256 * 1024)
-#define OUT_BLOCK (1024 * 1024)
 #define SYNC_EVERY (8 * 1024 * 1024)
 
 struct writer {
@@ -424,6 +423,13 @@ int write_tar_format(struct archive *a)
 	 * LIBARCHIVE.xattr.* copies libarchive would add by default. */
 	if (r == ARCHIVE_OK)
 		r = archive_write_set_format_option(a, "pax", "xattrheader", "SCHILY");
+	/* Write in large blocks (fewer system calls); no padding after the last byte,
+	 * as archive_write_open_fd does for a regular file: the bytes are those of
+	 * 10 KB blocks, the same in a tarball and in an image's layer. */
+	if (r == ARCHIVE_OK)
+		r = archive_write_set_bytes_per_block(a, OUT_BLOCK);
+	if (r == ARCHIVE_OK)
+		r = archive_write_set_bytes_in_last_block(a, 1);
 	return r;
 }
 
@@ -452,12 +458,6 @@ static int open_tar(struct writer *w, int fd, struct sfs_err *err)
 				".tar.xz, or --format dir)", out);
 	}
 	if (r != ARCHIVE_OK)
-		return archive_fail(w, err, out);
-	/* Write in large blocks (fewer system calls); no padding after the last
-	 * byte, as archive_write_open_fd does for a regular file: the bytes are
-	 * those of 10 KB blocks. */
-	if (archive_write_set_bytes_per_block(w->a, OUT_BLOCK) != ARCHIVE_OK ||
-	    archive_write_set_bytes_in_last_block(w->a, 1) != ARCHIVE_OK)
 		return archive_fail(w, err, out);
 	w->out.fd = fd;
 	if (archive_write_open2(w->a, &w->out, NULL, out_file_write, NULL, NULL) != ARCHIVE_OK)

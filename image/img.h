@@ -40,8 +40,26 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/error.h"
+
+/* ---- sha256 digests, "sha256:<64 hex>" (digest.c) ---- */
+
+#define DIGEST_SIZE 72                  /* "sha256:" + 64 hex + NUL */
+
+struct evp_md_ctx_st;                   /* OpenSSL's EVP_MD_CTX */
+struct hasher {
+	struct evp_md_ctx_st *ctx;
+	uint64_t n;             /* bytes hashed */
+};
+
+int hasher_init(struct hasher *h, struct sfs_err *err);
+void hasher_update(struct hasher *h, const void *buf, size_t n);
+void hasher_final(struct hasher *h, char out[DIGEST_SIZE]);
+void hasher_free(struct hasher *h);
+/* The digest of BUF; fails (ERR may be NULL) only when out of memory. */
+int digest_of(const void *buf, size_t n, char out[DIGEST_SIZE], struct sfs_err *err);
 
 enum img_format {
 	IMG_FMT_OCI = 1,        /* image layout directory */

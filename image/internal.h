@@ -23,7 +23,6 @@
 
 #include "img.h"
 
-#define DIGEST_SIZE 72                  /* "sha256:" + 64 hex + NUL, rounded */
 #define JSON_MAX (4 << 20)              /* index, manifest, manifest.json: as containerd */
 #define CONFIG_MAX (32 << 20)           /* configs carry history; still bounded */
 #define INDEX_DEPTH 8                   /* nested indexes followed at most */
@@ -40,19 +39,9 @@
 #define ANN_REF_NAME "org.opencontainers.image.ref.name"
 #define ANN_CONTAINERD_NAME "io.containerd.image.name"
 
-/* ---- digest.c ---- */
-
-struct hasher {
-	EVP_MD_CTX *ctx;
-	uint64_t n;             /* bytes hashed */
-};
+/* ---- digest.c (the sha256 hasher is in img.h: export/ uses it too) ---- */
 
 bool digest_valid(const char *s);       /* "sha256:" + 64 lowercase hex */
-int hasher_init(struct hasher *h, struct sfs_err *err);
-void hasher_update(struct hasher *h, const void *buf, size_t n);
-void hasher_final(struct hasher *h, char out[DIGEST_SIZE]);
-void hasher_free(struct hasher *h);
-int digest_of(const void *buf, size_t n, char out[DIGEST_SIZE], struct sfs_err *err);
 
 /* ---- platform.c ---- */
 
