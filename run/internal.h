@@ -78,6 +78,8 @@ bool child_exited(pid_t pid);
 
 /* Shell convention: exit code, or 128+N for death by signal N. */
 int exit_status(int wstatus);
+/* Child PID reaped (waiting as long as it takes): its exit_status, or RUN_EXIT_ERROR. */
+int wait_exit(pid_t pid);
 
 /* fork+exec ARGV (PATH search) with stdio to /dev/null; wait. */
 int run_quiet(char *const argv[]);
@@ -175,6 +177,11 @@ int container_confine(const struct container *c, struct sfs_err *err);
 
 /* CLOCK_MONOTONIC in milliseconds. */
 long now_ms(void);
+/* Sleep up to MS, waking early when a child changes state (SIGCHLD blocked). */
+void nap(long ms);
+/* The server's output LOG, its last MAX lines (0: all), each as "server| LINE" on
+ * stderr. */
+void log_dump(int log, size_t max);
 
 struct service {
 	const struct svc_opts *o;

@@ -32,9 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "../common/cleanup.h"
+#include "image/img.h"
 
 #define HTTP_MAX_RESPONSE (64u << 20)
 
@@ -118,23 +117,11 @@ static int read_all(int s, char **buf, size_t *len, int timeout_ms)
 	return 0;
 }
 
-static int sha256_hex(const char *data, size_t len, char hex[65])
-{
-	unsigned char md[32];
-	unsigned int mdlen = 0;
-
-	if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != sizeof md)
-		return -1;
-	for (size_t i = 0; i < sizeof md; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	return 0;
-}
-
 int probe_http(int netfd, int port, const char *path, int out, int timeout_ms)
 {
 	_cleanup_close_ int s = probe_connect(netfd, port, timeout_ms);
 	_cleanup_free_ char *req = NULL, *resp = NULL;
-	char url[4200], hex[65];
+	char url[4200], digest[DIGEST_SIZE];
 	const char *body;
 	size_t len;
 	int code, n;
@@ -160,9 +147,9 @@ int probe_http(int netfd, int port, const char *path, int out, int timeout_ms)
 	}
 	body += 4;
 	len -= (size_t)(body - resp);
-	if (sha256_hex(body, len, hex) < 0)
+	if (digest_of(body, len, digest, NULL) < 0)
 		return 1;
-	dprintf(out >= 0 ? out : 1, "GET %s %d sha256:%s %zu bytes\n", url, code, hex, len);
+	dprintf(out >= 0 ? out : 1, "GET %s %d %s %zu bytes\n", url, code, digest, len);
 	return 0;
 }
 
@@ -179,14 +166,10 @@ static void own_group(pid_t pid)
  * set, one line says so, and the status is RUN_EXIT_TIMEOUT. */
 static int wait_child(pid_t pid, int timeout_ms, const char *what)
 {
-	struct timespec ts = { .tv_nsec = 50 * 1000000L };
 	long until = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
 	bool killed = false, late = false;
-	sigset_t chld;
 	int ws;
 
-	sigemptyset(&chld);
-	sigaddset(&chld, SIGCHLD);
 	for (;;) {
 		pid_t r = waitpid(pid, &ws, WNOHANG);
 
@@ -204,12 +187,11 @@ static int wait_child(pid_t pid, int timeout_ms, const char *what)
 			return RUN_EXIT_ERROR;
 		if (!killed && (run_pending_signal() || (until && now_ms() >= until))) {
 			late = !run_pending_signal();
-			if (kill(-pid, SIGKILL) < 0)
-				kill(pid, SIGKILL);     /* leads no group: --exec's inner child */
+			kill(-pid, SIGKILL);
 			killed = true;
 			continue;
 		}
-		sigtimedwait(&chld, NULL, &ts);
+		nap(50);
 	}
 }
 
@@ -283,7 +265,7 @@ int probe_exec(const struct container *c, pid_t pid, const char *cmd, int out, i
 		if (inner < 0)
 			_exit(RUN_EXIT_ERROR);
 		if (inner > 0)
-			_exit(wait_child(inner, 0, NULL));
+			_exit(wait_exit(inner));
 		if (child_stdio(out, false) < 0 || container_confine(c, &err) < 0) {
 			fprintf(stderr, "slimfs-run: --exec: %s\n", err.msg[0] ? err.msg : "stdio");
 			_exit(RUN_EXIT_ERROR);

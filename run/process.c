@@ -295,6 +295,16 @@ int run_quiet(char *const argv[])
 	return exit_status(wstatus);
 }
 
+int wait_exit(pid_t pid)
+{
+	int ws;
+
+	while (waitpid(pid, &ws, 0) < 0)
+		if (errno != EINTR)
+			return RUN_EXIT_ERROR;
+	return exit_status(ws);
+}
+
 int find_exe_in(const char *dir, const char *name, char **out)
 {
 	char *p;

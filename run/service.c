@@ -68,14 +68,10 @@ int signal_parse(const char *name)
 
 long now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+	return (long)(now_ns(CLOCK_MONOTONIC) / 1000000);
 }
 
-/* Sleep up to MS, waking early when a child changes state. */
-static void nap(long ms)
+void nap(long ms)
 {
 	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
 	sigset_t set;
@@ -85,8 +81,7 @@ static void nap(long ms)
 	sigtimedwait(&set, NULL, &ts);
 }
 
-/* The server's output, last MAX lines (0: all), each as "server| LINE" on stderr. */
-static void log_dump(int log, size_t max)
+void log_dump(int log, size_t max)
 {
 	off_t size = lseek(log, 0, SEEK_END);
 	_cleanup_free_ char *buf = NULL;
@@ -237,17 +232,6 @@ static bool ready(struct drive *d)
 	       probe_host(o->wait_cmd, d->netfd, d->env, -2, (int)(left > 0 ? left : 1), NULL) == 0;
 }
 
-/* TOP reaped: its status. */
-static int reap(pid_t top)
-{
-	int ws;
-
-	while (waitpid(top, &ws, 0) < 0)
-		if (errno != EINTR)
-			return RUN_EXIT_ERROR;
-	return exit_status(ws);
-}
-
 /* SIGKILL the container and reap TOP.  Under runc the container's process first, so
  * runc sees it die and `runc delete` still runs; the reaper if that does not end it. */
 static int kill_hard(struct drive *d)
@@ -265,7 +249,7 @@ static int kill_hard(struct drive *d)
 		}
 	}
 	kill(d->top, SIGKILL);
-	return reap(d->top);
+	return wait_exit(d->top);
 }
 
 /* The stop signal, STOP_TIMEOUT seconds, SIGKILL; the server's exit status. */
@@ -329,8 +313,8 @@ static int run_steps(struct drive *d)
 
 		if (run_pending_signal())
 			break;
-		snprintf(what, sizeof what, "%s %s", st->kind == SVC_PROBE ? "--probe" : "--exec",
-			 st->arg);
+		snprintf(what, sizeof what, "%s %s", st->kind == SVC_PROBE ? "--probe" :
+			 st->kind == SVC_HTTP ? "--http-probe" : "--exec", st->arg);
 		switch (st->kind) {
 		case SVC_PROBE:
 			r = probe_host(st->arg, d->netfd, d->env, d->s->out, limit, what);
@@ -345,9 +329,7 @@ static int run_steps(struct drive *d)
 			break;
 		}
 		if (r != 0)
-			fprintf(stderr, "slimfs-run: %s %s: exit status %d\n",
-				st->kind == SVC_PROBE ? "--probe" :
-				st->kind == SVC_HTTP ? "--http-probe" : "--exec", st->arg, r);
+			fprintf(stderr, "slimfs-run: %s: exit status %d\n", what, r);
 		if (r != 0 && !first)
 			first = r;
 	}

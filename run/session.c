@@ -64,29 +64,6 @@ static int service_prepare(const struct run_opts *o, const struct run_target *t,
 	return 0;
 }
 
-/* The server's whole output, as "server| " lines on stderr. */
-static void service_log(int log)
-{
-	char buf[8192];
-	bool bol = true;
-	ssize_t n;
-	off_t off = 0;
-
-	fflush(stderr);
-	while ((n = pread(log, buf, sizeof buf, off)) > 0) {
-		off += n;
-		for (ssize_t i = 0; i < n; i++) {
-			if (bol)
-				fputs("server| ", stderr);
-			fputc(buf[i], stderr);
-			bol = buf[i] == '\n';
-		}
-	}
-	if (!bol)
-		fputc('\n', stderr);
-	fflush(stderr);
-}
-
 int run_session(const struct run_opts *o, const struct run_target *t, int *status,
 		struct sfs_err *err)
 {
@@ -154,7 +131,7 @@ int run_session(const struct run_opts *o, const struct run_target *t, int *statu
 	else
 		ret = builtin_run(&c, status, err);
 	if (ret == 0 && o->svc.on) {
-		service_log(s.log);
+		log_dump(s.log, 0);     /* all of it */
 		if (t->server_status)
 			*t->server_status = s.server_status;
 	}
