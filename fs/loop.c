@@ -330,6 +330,35 @@ static unsigned allowed_cpus(int *cpus, unsigned max)
 	return n;
 }
 
+static void *try_idle(void *arg)
+{
+	*(bool *)arg = pthread_setschedparam(pthread_self(), SCHED_IDLE,
+					     &(struct sched_param){ 0 }) == 0 &&
+		       pthread_setschedparam(pthread_self(), SCHED_OTHER,
+					     &(struct sched_param){ 0 }) == 0;
+	return NULL;
+}
+
+/* Can a thread go to SCHED_IDLE and come back?  Coming back needs CAP_SYS_NICE or an
+ * RLIMIT_NICE of 20 (sched(7)), which a container often lacks: without it a thread
+ * would stay SCHED_IDLE for good, asleep too.  Asked once, of a throwaway thread. */
+static bool idle_reversible(void)
+{
+	sigset_t all, old;
+	pthread_t t;
+	bool ok = false;
+	int e;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);        /* signals are not its to take */
+	e = pthread_create(&t, NULL, try_idle, &ok);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e != 0)
+		return false;
+	pthread_join(t, NULL);
+	return ok;
+}
+
 int sfs_loop(struct fuse_session *se, unsigned spin_us)
 {
 	struct loop l = { .se = se, .spin_ns = (int64_t)spin_us * 1000, .done = -1, .head = -1 };
@@ -342,6 +371,7 @@ int sfs_loop(struct fuse_session *se, unsigned spin_us)
 	sigset_t all, exits, old, wait;
 
 	l.ncpus = allowed_cpus(cpus, LOOP_MAX / LOOP_PER_CPU);
+	l.no_idle = !idle_reversible();
 	want = l.ncpus * LOOP_PER_CPU > LOOP_MIN ? l.ncpus * LOOP_PER_CPU : LOOP_MIN;
 	w = calloc(want, sizeof(*w));
 	tid = calloc(want, sizeof(*tid));

@@ -104,3 +104,32 @@ dev_total() {
 		chrt -p "$tid" | grep -q "policy: SCHED_OTHER"
 	done
 }
+
+@test "where a thread could not leave SCHED_IDLE (no CAP_SYS_NICE, RLIMIT_NICE 0), none enters it" {
+	local c tid idle=0 real=$SLIMFS
+	c=$(cpus | head -1)
+	# the daemon as a container's root often runs: without CAP_SYS_NICE (dropped from
+	# the bounding set, so gone after exec) and with a nice limit of 0
+	SLIMFS=$BATS_TEST_TMPDIR/slimfs-nonice
+	printf '#!/bin/sh\nexec capsh --drop=cap_sys_nice -- -c '\''exec prlimit --nice=0:0 "$0" "$@"'\'' %q "$@"\n' \
+		"$real" >"$SLIMFS"
+	chmod +x "$SLIMFS"
+	start_slimfs "$LOWER" "$MNT" "$TRACE" --io-uring=off
+	# CAP_SYS_NICE is capability 23
+	(( (0x$(awk '/^CapEff/ { print $2 }' /proc/"$daemon_pid"/status) >> 23 & 1) == 0 ))
+	[ "$(awk '/^Max nice priority/ { print $4 }' /proc/"$daemon_pid"/limits)" = 0 ]
+	taskset -c "$c" "$(fs_probe)" $(for i in $(seq 5000); do echo "miss:$MNT/busy$i"; done) &
+	for _ in $(seq 50); do
+		for tid in $(fuse_threads "$daemon_pid" | awk '{ print $1 }'); do
+			chrt -p "$tid" 2>/dev/null | grep -q "policy: SCHED_IDLE" && idle=$((idle + 1))
+		done
+		kill -0 $! 2>/dev/null || break
+		sleep 0.02
+	done
+	wait $!
+	[ "$idle" -eq 0 ]
+	sleep 0.5
+	for tid in $(fuse_threads "$daemon_pid" | awk '{ print $1 }'); do
+		chrt -p "$tid" | grep -q "policy: SCHED_OTHER"
+	done
+}
