@@ -73,6 +73,7 @@ default_systems="slimfs fuse-overlayfs bindfs"
 [[ $uring == off ]] || default_systems="slimfs slimfs-devfuse fuse-overlayfs bindfs"
 [[ -z ${BASE_BUILD:-} ]] || default_systems=${default_systems/fuse-overlayfs/slimfs-base fuse-overlayfs}
 base_slimfs=${BASE_BUILD:+$(cd "$BASE_BUILD" && pwd)/fs/slimfs}
+need_built "$slimfs" "$build/bench/roundtrip" ${base_slimfs:+"$base_slimfs"}
 read -r -a SYSTEMS <<<"native ${SYSTEMS:-$default_systems}"
 for p in fuse-overlayfs bindfs; do     # the peers asked for, when missing
 	if [[ " ${SYSTEMS[*]} " == *" $p "* ]] && ! command -v $p >/dev/null; then

@@ -151,10 +151,11 @@ own_lines() {
 
 @test "a worker's shutdown path is recorded: SIGTERM makes it import json and write its state, both runtimes" {
 	local rt
+	local ask=(--wait-port 8001 --probe "bash -c 'exec 3<>/dev/tcp/\$SLIMFS_HOST/8001; cat <&3'")
 	for rt in builtin runc; do
 		rm -rf up t.db && mkdir up
 		run --separate-stderr slimfs_run --runtime $rt --net none --trace t.db --upper up \
-			--wait-port 8001 --probe "bash -c 'exec 3<>/dev/tcp/\$SLIMFS_HOST/8001; cat <&3'" \
+			"${ask[@]}" \
 			"$ROOTFS" -- python3 -c "$WORKER" 8001
 		echo "$rt ($status): $output"; echo "$stderr"
 		[ "$status" -eq 0 ]
@@ -170,13 +171,13 @@ own_lines() {
 	# the shutdown path decides the check: a lean image without json fails to save
 	run "$SLIMFS_EXPORT" --from "$ROOTFS" -o lean.tar t.db
 	[ "$status" -eq 0 ]
-	run slimfs_run --net none --check lean.tar --wait-port 8001 --probe "bash -c 'exec 3<>/dev/tcp/\$SLIMFS_HOST/8001; cat <&3'" \
+	run slimfs_run --net none --check lean.tar "${ask[@]}" \
 		"$ROOTFS" -- python3 -c "$WORKER" 8001
 	echo "$output"
 	[ "$status" -eq 0 ]
 	run "$SLIMFS_EXPORT" --from "$ROOTFS" --exclude /usr/lib/python3.11/json -o nojson.tar t.db
 	[ "$status" -eq 0 ]
-	run slimfs_run --net none --check nojson.tar --wait-port 8001 --probe "bash -c 'exec 3<>/dev/tcp/\$SLIMFS_HOST/8001; cat <&3'" \
+	run slimfs_run --net none --check nojson.tar "${ask[@]}" \
 		"$ROOTFS" -- python3 -c "$WORKER" 8001
 	echo "$output"
 	[ "$status" -eq 1 ]
