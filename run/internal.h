@@ -191,8 +191,8 @@ struct service {
 	int server_status;      /* after the stop */
 };
 
-/* SIGTERM, TERM, 15 -> the number; -1 if NAME is none (or SIGKILL / SIGSTOP, which
- * cannot be forwarded). */
+/* SIGTERM, TERM, 15 -> the number; -1 if NAME is none, or SIGSTOP (a stopped server
+ * would never exit).  SIGKILL is accepted: the stop then sends it at once. */
 int signal_parse(const char *name);
 
 /* The runtime's wait for a service: TOP is the runtime's child (the builtin init or
