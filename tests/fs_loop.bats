@@ -81,33 +81,41 @@ dev_total() {
 		awk '/^syscw:/ { n += $2 } END { print n + 0 }'
 }
 
-@test "a thread replies at SCHED_IDLE and sleeps at normal priority" {
-	local c tid idle=0
-	c=$(cpus | head -1)
-	start_slimfs "$LOWER" "$MNT" "$TRACE" --io-uring=off
-	# a caller that keeps asking: the thread that answers it finds the next request
-	# when it runs again, and stays SCHED_IDLE while it does
-	taskset -c "$c" "$(fs_probe)" $(for i in $(seq 5000); do echo "miss:$MNT/busy$i"; done) &
+# idle_under_load CPU [ALL] — keep a caller on CPU asking (5000 negative lookups) and
+# print how often the daemon's /dev/fuse threads of that CPU (ALL: of every CPU) were
+# seen SCHED_IDLE meanwhile; then, asleep, every thread must be back at normal priority.
+idle_under_load() {
+	local c=$1 all=${2:-} tid idle=0
+	taskset -c "$c" "$(fs_probe)" $(for i in $(seq 5000); do echo "miss:$MNT/busy$i"; done) >/dev/null &
 	for _ in $(seq 50); do
-		for tid in $(fuse_threads "$daemon_pid" | awk -v c="$c" '$2 == c || $2 ~ /-/ { print $1 }'); do
+		for tid in $(fuse_threads "$daemon_pid" |
+			awk -v c="$c" -v all="$all" 'all != "" || $2 == c || $2 ~ /-/ { print $1 }'); do
 			chrt -p "$tid" 2>/dev/null | grep -q "policy: SCHED_IDLE" && idle=$((idle + 1))
 		done
 		kill -0 $! 2>/dev/null || break
 		sleep 0.02
 	done
 	wait $!
-	echo "SCHED_IDLE seen $idle times" >&2
-	[ "$idle" -gt 0 ]
-	# asleep, every thread is back at normal priority
+	echo "$idle"
 	sleep 0.5
 	for tid in $(fuse_threads "$daemon_pid" | awk '{ print $1 }'); do
-		chrt -p "$tid" | grep -q "policy: SCHED_OTHER"
+		chrt -p "$tid" | grep -q "policy: SCHED_OTHER" || return 1
 	done
 }
 
+@test "a thread replies at SCHED_IDLE and sleeps at normal priority" {
+	local idle
+	start_slimfs "$LOWER" "$MNT" "$TRACE" --io-uring=off
+	# a caller that keeps asking: the thread that answers it finds the next request
+	# when it runs again, and stays SCHED_IDLE while it does; asleep, every thread is
+	# back at normal priority
+	idle=$(idle_under_load "$(cpus | head -1)")
+	echo "SCHED_IDLE seen $idle times" >&2
+	[ "$idle" -gt 0 ]
+}
+
 @test "where a thread could not leave SCHED_IDLE (no CAP_SYS_NICE, RLIMIT_NICE 0), none enters it" {
-	local c tid idle=0 real=$SLIMFS
-	c=$(cpus | head -1)
+	local idle real=$SLIMFS
 	# the daemon as a container's root often runs: without CAP_SYS_NICE (dropped from
 	# the bounding set, so gone after exec) and with a nice limit of 0
 	SLIMFS=$BATS_TEST_TMPDIR/slimfs-nonice
@@ -118,18 +126,6 @@ dev_total() {
 	# CAP_SYS_NICE is capability 23
 	(( (0x$(awk '/^CapEff/ { print $2 }' /proc/"$daemon_pid"/status) >> 23 & 1) == 0 ))
 	[ "$(awk '/^Max nice priority/ { print $4 }' /proc/"$daemon_pid"/limits)" = 0 ]
-	taskset -c "$c" "$(fs_probe)" $(for i in $(seq 5000); do echo "miss:$MNT/busy$i"; done) &
-	for _ in $(seq 50); do
-		for tid in $(fuse_threads "$daemon_pid" | awk '{ print $1 }'); do
-			chrt -p "$tid" 2>/dev/null | grep -q "policy: SCHED_IDLE" && idle=$((idle + 1))
-		done
-		kill -0 $! 2>/dev/null || break
-		sleep 0.02
-	done
-	wait $!
+	idle=$(idle_under_load "$(cpus | head -1)" all)
 	[ "$idle" -eq 0 ]
-	sleep 0.5
-	for tid in $(fuse_threads "$daemon_pid" | awk '{ print $1 }'); do
-		chrt -p "$tid" | grep -q "policy: SCHED_OTHER"
-	done
 }
