@@ -81,23 +81,24 @@ dev_total() {
 		awk '/^syscw:/ { n += $2 } END { print n + 0 }'
 }
 
-# idle_under_load CPU [ALL] — keep a caller on CPU asking (5000 negative lookups) and
-# print how often the daemon's /dev/fuse threads of that CPU (ALL: of every CPU) were
-# seen SCHED_IDLE meanwhile; then, asleep, every thread must be back at normal priority.
-idle_under_load() {
-	local c=$1 all=${2:-} tid idle=0
-	taskset -c "$c" "$(fs_probe)" $(for i in $(seq 5000); do echo "miss:$MNT/busy$i"; done) >/dev/null &
-	for _ in $(seq 50); do
-		for tid in $(fuse_threads "$daemon_pid" |
-			awk -v c="$c" -v all="$all" 'all != "" || $2 == c || $2 ~ /-/ { print $1 }'); do
-			chrt -p "$tid" 2>/dev/null | grep -q "policy: SCHED_IDLE" && idle=$((idle + 1))
-		done
-		kill -0 $! 2>/dev/null || break
-		sleep 0.02
+# idle_calls CPU — the daemon's switches to SCHED_IDLE (sched_setscheduler calls, by
+# strace) while a caller on CPU makes 2000 negative lookups; then, asleep, every thread
+# must be back at normal priority.  (Sampling the threads' policy missed them on a busy
+# machine: a thread is SCHED_IDLE only from a reply until it finds no next request.)
+idle_calls() {
+	local c=$1 tid log=$BATS_TEST_TMPDIR/sched.log strace_pid
+	strace -f -qq -o "$log" -e trace=sched_setscheduler -p "$daemon_pid" &
+	strace_pid=$!
+	# attached once every thread has a tracer
+	for _ in $(seq 100); do
+		grep -q '^TracerPid:[[:space:]]*0$' /proc/"$daemon_pid"/task/*/status || break
+		sleep 0.05
 	done
-	wait $!
-	echo "$idle"
+	taskset -c "$c" "$(fs_probe)" $(for i in $(seq 2000); do echo "miss:$MNT/busy$i"; done) >/dev/null
 	sleep 0.5
+	kill -INT "$strace_pid"
+	wait "$strace_pid" || true
+	grep -c 'SCHED_IDLE' "$log" || true
 	for tid in $(fuse_threads "$daemon_pid" | awk '{ print $1 }'); do
 		chrt -p "$tid" | grep -q "policy: SCHED_OTHER" || return 1
 	done
@@ -106,11 +107,10 @@ idle_under_load() {
 @test "a thread replies at SCHED_IDLE and sleeps at normal priority" {
 	local idle
 	start_slimfs "$LOWER" "$MNT" "$TRACE" --io-uring=off
-	# a caller that keeps asking: the thread that answers it finds the next request
-	# when it runs again, and stays SCHED_IDLE while it does; asleep, every thread is
-	# back at normal priority
-	idle=$(idle_under_load "$(cpus | head -1)")
-	echo "SCHED_IDLE seen $idle times" >&2
+	# each reply is written at SCHED_IDLE (a thread that finds the caller's next
+	# request stays so); asleep, every thread is back at normal priority
+	idle=$(idle_calls "$(cpus | head -1)")
+	echo "switched to SCHED_IDLE $idle times" >&2
 	[ "$idle" -gt 0 ]
 }
 
@@ -126,6 +126,6 @@ idle_under_load() {
 	# CAP_SYS_NICE is capability 23
 	(( (0x$(awk '/^CapEff/ { print $2 }' /proc/"$daemon_pid"/status) >> 23 & 1) == 0 ))
 	[ "$(awk '/^Max nice priority/ { print $4 }' /proc/"$daemon_pid"/limits)" = 0 ]
-	idle=$(idle_under_load "$(cpus | head -1)" all)
+	idle=$(idle_calls "$(cpus | head -1)")
 	[ "$idle" -eq 0 ]
 }
