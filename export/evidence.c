@@ -21,6 +21,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "ctx.h"
+#include "image/img.h"
 
 struct load {
 	struct export_ctx *c;
@@ -113,20 +114,8 @@ static size_t dir_len(const char *d)
 static bool lowerdir_trusted(const char *lowerdir)
 {
 	_cleanup_free_ char *real = realpath(lowerdir, NULL);
-	_cleanup_free_ char *cache = realpath(sfs_cache_dir(), NULL);
-	const char *p;
-	size_t n;
 
-	if (!real || !cache || strcmp(real, lowerdir) != 0)
-		return false;
-	n = strlen(cache);
-	if (strncmp(real, cache, n) != 0 || strncmp(real + n, "/images/", 8) != 0)
-		return false;
-	p = real + n + 8;
-	for (int i = 0; i < 64; i++, p++)
-		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-			return false;
-	return strcmp(p, "/rootfs") == 0;
+	return real && strcmp(real, lowerdir) == 0 && img_cache_path(real, "/rootfs");
 }
 
 int evidence_load(struct export_ctx *c, struct sfs_err *err)

@@ -29,30 +29,6 @@ void oci_source_free(struct oci_source *s)
 	free(s);
 }
 
-static bool is_hex64(const char *h)
-{
-	for (int i = 0; i < 64; i++)
-		if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f')))
-			return false;
-	return true;
-}
-
-/* REAL (a realpath) is CACHE/images/<64 hex>: an entry directory named by --from. */
-static bool is_cache_entry(const char *real)
-{
-	_cleanup_free_ char *images = NULL, *cache = NULL;
-	size_t n;
-
-	if (asprintf(&images, "%s/images", sfs_cache_dir()) < 0)
-		return false;
-	cache = realpath(images, NULL);
-	if (cache == NULL)
-		return false;
-	n = strlen(cache);
-	return strncmp(real, cache, n) == 0 && real[n] == '/' && is_hex64(real + n + 1) &&
-	       real[n + 65] == '\0';
-}
-
 static int load(struct oci_source *s, const struct img *im, struct sfs_err *err)
 {
 	json_error_t jerr;
@@ -84,7 +60,7 @@ int oci_source_find(struct export_ctx *c, struct sfs_err *err)
 
 	if (real == NULL)
 		return 0;   /* image_open names the problem */
-	if (c->o->from && is_cache_entry(real)) {   /* --from CACHE/images/<hex> */
+	if (c->o->from && img_cache_path(real, "")) {   /* --from CACHE/images/<hex> */
 		free(c->imagedir);
 		if (asprintf(&c->imagedir, "%s/rootfs", real) < 0) {
 			c->imagedir = NULL;

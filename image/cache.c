@@ -345,22 +345,28 @@ out:
 	return ret;
 }
 
+bool img_cache_path(const char *real, const char *suffix)
+{
+	_cleanup_free_ char *images = NULL, *cache_images = NULL;
+	size_t n;
+
+	if (asprintf(&images, "%s/images", cache_top(NULL)) < 0 ||
+	    !(cache_images = realpath(images, NULL)))
+		return false;
+	n = strlen(cache_images);
+	return strncmp(real, cache_images, n) == 0 && real[n] == '/' &&
+	       strspn(real + n + 1, "0123456789abcdef") == 64 && strcmp(real + n + 65, suffix) == 0;
+}
+
 int img_from_rootfs(const char *rootfs, struct img **out, struct sfs_err *err)
 {
-	_cleanup_free_ char *real = realpath(rootfs, NULL), *images = NULL, *cache_images = NULL;
+	_cleanup_free_ char *real = realpath(rootfs, NULL);
 	struct config_info ci = { 0 };
 	char digest[DIGEST_SIZE], *slash;
 	struct img *im;
-	size_t n;
 
 	*out = NULL;
-	if (!real || asprintf(&images, "%s/images", cache_top(NULL)) < 0)
-		return 0;
-	cache_images = realpath(images, NULL);
-	n = cache_images ? strlen(cache_images) : 0;
-	/* CACHE/images/<64 hex>/rootfs, exactly */
-	if (!n || strncmp(real, cache_images, n) != 0 || real[n] != '/' ||
-	    strspn(real + n + 1, "0123456789abcdef") != 64 || strcmp(real + n + 65, "/rootfs") != 0)
+	if (!real || !img_cache_path(real, "/rootfs"))
 		return 0;
 	im = calloc(1, sizeof *im);
 	if (!im)

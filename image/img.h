@@ -116,6 +116,12 @@ int img_open(const char *arg, const struct img_opts *o, struct img **out, struct
  * made (its image.json and config.json are read back); 0 when it is anything else. */
 int img_from_rootfs(const char *rootfs, struct img **out, struct sfs_err *err);
 
+/* REAL (a realpath) is an entry of the image cache, CACHE/images/<64 lowercase hex>
+ * with CACHE/images spelt as its realpath, followed by exactly SUFFIX ("" for the entry
+ * itself, "/rootfs" for its tree): the one rule by which a path is taken for the
+ * cache's own (export trusts a trace's lowerdir only when it holds). */
+bool img_cache_path(const char *real, const char *suffix);
+
 /* ARG for `--from`: an image (img_open, host platform) gives its cached rootfs in
  * *ROOTFS, anything else is copied as it is.  *ROOTFS is malloc'd. */
 int img_resolve_rootfs(const char *arg, char **rootfs, struct sfs_err *err);

@@ -152,6 +152,30 @@ static void make_layout(const char *layout)
 	free(index);
 }
 
+/* img_cache_path: the entry and its rootfs spelt exactly, nothing else. */
+static void test_cache_path(const struct img *im, const char *cache)
+{
+	char p[600], *hex = strrchr(im->entry, '/') + 1;
+
+	TAP_OK(img_cache_path(im->entry, "") && img_cache_path(im->rootfs, "/rootfs"),
+	       "img_cache_path: the entry, and its rootfs");
+	TAP_OK(!img_cache_path(im->rootfs, "") && !img_cache_path(im->entry, "/rootfs"),
+	       "img_cache_path: the suffix exactly");
+	snprintf(p, sizeof p, "%s/", im->rootfs);
+	TAP_OK(!img_cache_path(p, "/rootfs"), "img_cache_path: no trailing slash");
+	snprintf(p, sizeof p, "%s/images/%.63s/rootfs", cache, hex);
+	TAP_OK(!img_cache_path(p, "/rootfs"), "img_cache_path: 63 hex digits are not an entry");
+	snprintf(p, sizeof p, "%s/images/%.63sA/rootfs", cache, hex);
+	TAP_OK(!img_cache_path(p, "/rootfs"), "img_cache_path: upper-case hex is not an entry");
+	snprintf(p, sizeof p, "%s/alias", dir);
+	bool linked = symlink(cache, p) == 0;
+	snprintf(p, sizeof p, "%s/alias/images/%s/rootfs", dir, hex);
+	TAP_OK(linked && !img_cache_path(p, "/rootfs"),
+	       "img_cache_path: the cache through a symlink is not its spelling");
+	snprintf(p, sizeof p, "%s/layout/images/%s/rootfs", dir, hex);
+	TAP_OK(!img_cache_path(p, "/rootfs"), "img_cache_path: images/<hex> elsewhere is no entry");
+}
+
 static void test_api(void)
 {
 	char layout[256], cache[256], arg[300], path[512], *rootfs = NULL;
@@ -180,6 +204,7 @@ static void test_api(void)
 	TAP_OK(!strncmp(im->entry, cache, strlen(cache)) &&
 	       !strcmp(strrchr(im->entry, '/') + 1, im->manifest_digest + 7),
 	       "the entry is CACHE/images/<manifest hex>");
+	test_cache_path(im, cache);
 	TAP_OK(img_from_rootfs(im->rootfs, &back, &err) == 1 && back, "img_from_rootfs: the entry's rootfs");
 	if (back) {
 		TAP_OK(!strcmp(back->manifest_digest, im->manifest_digest) &&
