@@ -7,10 +7,11 @@
 load export_image_helpers
 
 setup_file() {
-	export PODROOT=$BATS_FILE_TMPDIR/podman/root PODRUN=$BATS_FILE_TMPDIR/podman/run
-	export SLIMFS_CACHE=$BATS_FILE_TMPDIR/cache
+	export IMG_WORK=$BATS_FILE_TMPDIR
 	export SRC=$BATS_FILE_TMPDIR/src.tar TRACE=$BATS_FILE_TMPDIR/app.db
 	build_source_image "$BATS_FILE_TMPDIR"
+	# the suite's own image cache (the shared root fs above came from the host's)
+	export SLIMFS_CACHE=$BATS_FILE_TMPDIR/cache
 	# slimfs-run unpacks the image into the cache and runs its own command
 	local st=0
 	"$SLIMFS_RUN" --trace "$TRACE" "$SRC" >/dev/null 2>&1 || st=$?
@@ -24,7 +25,7 @@ setup_file() {
 }
 
 teardown_file() {
-	pod system reset --force >/dev/null 2>&1 || true
+	pod_fini
 }
 
 setup() {

@@ -1,20 +1,15 @@
 # export_image_helpers.bash — container images for the export_image suite, made inside
-# the test from the shared Debian root fs with podman, in a podman store of the suite's
-# own (so the host's images are never touched, and nothing is fetched).
-load helpers
+# the test from the shared Debian root fs with podman, in the suite's own podman storage
+# (image_helpers.bash: pod, in $IMG_WORK), so the host's images are never touched, and
+# nothing is fetched.
+load image_helpers
 
 MKTRACE=$SLIMFS_BUILD/tests/mktrace
-
-# pod ARGS... — podman on the suite's private store ($PODROOT, $PODRUN).
-pod() {
-	podman --root "$PODROOT" --runroot "$PODRUN" "$@"
-}
 
 # pod_run IMAGE — run IMAGE's own command as podman would for a user (the ulimits: this
 # machine has no CAP_SYS_RESOURCE); stdout only, the exit status is the command's.
 pod_run() {
-	pod run --rm --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 "$1" \
-		2>/dev/null
+	pod run --rm --network none "${PODMAN_ULIMITS[@]}" "$1" 2>/dev/null
 }
 
 # build_source_image DIR — localhost/src:1.0, a docker-format image (HEALTHCHECK, SHELL
@@ -23,11 +18,9 @@ pod_run() {
 # user, and every config key a lean image must keep.  Saved as DIR/src.tar
 # (docker-archive).
 build_source_image() {
-	local dir=$1 root
-	root=$(env -u SLIMFS_CACHE "$SLIMFS_SRC/tests/rootfs.sh")
+	local dir=$1
 	mkdir -p "$dir/ctx"
-	tar -C "$root" --numeric-owner --xattrs --xattrs-include='*' -cf - . |
-		pod import -q - localhost/slimfs-base:1 >/dev/null
+	pod_import_base localhost/slimfs-base:1
 	cat >"$dir/ctx/run.sh" <<-'EOF'
 		#!/bin/sh
 		echo "user=$(id -un) uid=$(id -u) gid=$(id -g) dir=$PWD greet=$GREETING args=$*"
@@ -59,8 +52,8 @@ build_source_image() {
 		SHELL ["/bin/sh", "-ec"]
 		ONBUILD RUN true
 	EOF
-	pod build -q --format docker --network none --ulimit nofile=1024:1024 \
-		--ulimit nproc=1024:1024 -t localhost/src:1.0 "$dir/ctx" >/dev/null
+	pod build -q --format docker --network none "${PODMAN_ULIMITS[@]}" -t localhost/src:1.0 \
+		"$dir/ctx" >/dev/null
 	pod save -q --format docker-archive -o "$dir/src.tar" localhost/src:1.0
 }
 

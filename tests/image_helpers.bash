@@ -27,6 +27,13 @@ pod_fini() {
 	rm -rf "$IMG_WORK/storage" "$IMG_WORK/run"
 }
 
+# pod_import_base NAME — the shared Debian root fs (tests/rootfs.sh) imported into the
+# suite's podman storage as the image NAME: the base every podman-built test image has.
+pod_import_base() {
+	tar -C "$(rootfs)" --numeric-owner --xattrs --xattrs-include='*' -cf - . |
+		pod import -q - "$1" >/dev/null
+}
+
 # build_app DIR — the podman-built test image $APP, saved in DIR as app-oci.tar
 # (oci-archive), app-docker.tar (docker-archive), app-docker.tar.gz (`docker save |
 # gzip`) and app-layout/ (an OCI layout made by skopeo, ref "app").  Its layers: the
@@ -35,8 +42,7 @@ pod_fini() {
 # User, WorkingDir, Env, Entrypoint and Cmd.
 build_app() {
 	local dir=$1
-	tar -C "$(rootfs)" --numeric-owner --xattrs --xattrs-include='*' -cf - . |
-		pod import -q - localhost/slimfs-test-base:latest >/dev/null
+	pod_import_base localhost/slimfs-test-base:latest
 	cat >"$dir/Containerfile" <<-'EOF'
 	FROM localhost/slimfs-test-base:latest
 	RUN rm -rf /usr/share/doc/tzdata /etc/motd && mkdir -p /opt/app/sub && \
