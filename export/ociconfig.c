@@ -17,6 +17,7 @@
 
 #include "common/cleanup.h"
 #include "ctx.h"
+#include "image/img.h"
 
 #define MT_MANIFEST "application/vnd.oci.image.manifest.v1+json"
 #define MT_INDEX "application/vnd.oci.image.index.v1+json"
@@ -41,22 +42,6 @@ static const char *layer_media_type(enum export_compress c)
 	default:
 		return "application/vnd.oci.image.layer.v1.tar+gzip";
 	}
-}
-
-/* The docker name of REF as containerd stores it: docker.io/library/ added where
- * docker would add it ("app:1" -> "docker.io/library/app:1"). */
-static char *full_name(const char *ref)
-{
-	const char *slash = strchr(ref, '/');
-	char *out = NULL;
-
-	if (slash && (memchr(ref, '.', (size_t)(slash - ref)) ||
-		      memchr(ref, ':', (size_t)(slash - ref)) ||
-		      ((size_t)(slash - ref) == 9 && memcmp(ref, "localhost", 9) == 0)))
-		out = strdup(ref);
-	else if (asprintf(&out, "docker.io/%s%s", slash ? "" : "library/", ref) < 0)
-		out = NULL;
-	return out;
 }
 
 /* "slimfs-export --keep LEVEL [--include P]... [--exclude P]... TRACE...": what made
@@ -198,7 +183,7 @@ int oci_docs_make(struct export_ctx *c, const struct oci_blob *layer, const char
 		  struct oci_docs *d, struct sfs_err *err)
 {
 	json_t *cfg = lean_config(c, diff_id), *m, *plat = NULL, *desc = NULL;
-	_cleanup_free_ char *full = full_name(c->plan.ref);
+	_cleanup_free_ char *full = img_docker_name(c->plan.ref);   /* containerd's name */
 
 	memset(d, 0, sizeof *d);
 	if (cfg == NULL || full == NULL || (plat = platform(cfg)) == NULL)

@@ -138,6 +138,11 @@ void img_config_free(struct img_config *c);
 /* The platform of this machine in image-spec terms ("linux/amd64", "linux/arm64/v8"). */
 const char *img_host_platform(void);
 
+/* REF as Docker names it in full: docker.io/library/ or docker.io/ added where docker
+ * adds them, :latest when it has no tag ("app" -> "docker.io/library/app:latest",
+ * "localhost/app:1" stays).  Malloc'd; NULL when out of memory. */
+char *img_docker_name(const char *ref);
+
 /* "oci", "oci-archive" or "docker-archive". */
 const char *img_format_name(enum img_format f);
 

@@ -89,22 +89,24 @@ void docker_item_free(struct docker_item *it)
 	memset(it, 0, sizeof *it);
 }
 
-/* "foo", "foo:tag", "library/foo", "docker.io/library/foo:tag" name one image. */
-static void docker_full_name(const char *ref, char *out, size_t cap)
+char *img_docker_name(const char *ref)
 {
 	const char *slash = strchr(ref, '/'), *last = strrchr(ref, '/');
 	bool domain = slash && (memchr(ref, '.', (size_t)(slash - ref)) ||
 				memchr(ref, ':', (size_t)(slash - ref)) ||
 				!strncmp(ref, "localhost/", 10));
 	bool tagged = strchr(last ? last : ref, ':') || strchr(ref, '@');
+	char *out;
 
-	snprintf(out, cap, "%s%s%s%s", domain ? "" : "docker.io/",
-		 (!domain && !slash) ? "library/" : "", ref, tagged ? "" : ":latest");
+	if (asprintf(&out, "%s%s%s%s", domain ? "" : "docker.io/", (!domain && !slash) ? "library/" : "",
+		     ref, tagged ? "" : ":latest") < 0)
+		return NULL;
+	return out;
 }
 
 bool ref_equal(const char *ref, const char *name, bool docker)
 {
-	char a[1024], b[1024];
+	_cleanup_free_ char *a = NULL, *b = NULL;
 
 	if (!name)
 		return false;
@@ -112,9 +114,9 @@ bool ref_equal(const char *ref, const char *name, bool docker)
 		return true;
 	if (!docker)
 		return false;
-	docker_full_name(ref, a, sizeof a);
-	docker_full_name(name, b, sizeof b);
-	return !strcmp(a, b);
+	a = img_docker_name(ref);
+	b = img_docker_name(name);
+	return a && b && !strcmp(a, b);
 }
 
 static json_t *load(const char *buf, size_t len, const char *what, struct sfs_err *err)

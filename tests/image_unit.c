@@ -51,6 +51,22 @@ static void test_names_digests_sets(void)
 	       ref_equal("quay.io/a/b:1", "quay.io/a/b:1", true) &&
 	       !ref_equal("foo", "docker.io/library/foo:latest", false) &&
 	       !ref_equal("foo:1", "foo:2", true), "Docker names compare in full");
+	static const char *const names[][2] = {
+		{ "app", "docker.io/library/app:latest" },
+		{ "app:1", "docker.io/library/app:1" },
+		{ "user/app", "docker.io/user/app:latest" },
+		{ "localhost/app:1", "localhost/app:1" },
+		{ "host:5000/x", "host:5000/x:latest" },
+		{ "quay.io/a/b@sha256:00", "quay.io/a/b@sha256:00" },
+	};
+	bool all = true;
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		char *full = img_docker_name(names[i][0]);
+
+		all = all && full && !strcmp(full, names[i][1]);
+		free(full);
+	}
+	TAP_OK(all, "img_docker_name: registry, library/ and :latest where Docker adds them");
 	TAP_OK(digest_of("abc", 3, d, &err) == 0 &&
 	       !strcmp(d, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
 	       "sha256 of abc");
