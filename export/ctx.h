@@ -55,6 +55,7 @@ struct export_ctx {
 	struct oci_source *src;  /* the image cache entry imagedir is the rootfs of, or NULL */
 	enum export_format format;   /* o->format with AUTO resolved (oci_prepare) */
 	struct oci_plan plan;    /* for the image formats */
+	int64_t sde;             /* SOURCE_DATE_EPOCH (the image's and the SBOM's date), -1: unset */
 
 	size_t nruns;
 	size_t nincomplete;      /* runs that overflowed, were not all written, or never ended */

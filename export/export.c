@@ -1,7 +1,9 @@
 /* export.c — export_main(): the stages of one export in order (see ctx.h); an image's
  * trace is written as an image (oci.h) unless --format says otherwise. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ctx.h"
 #include "dpkg.h"
@@ -33,6 +35,29 @@ void ctx_free(struct export_ctx *c)
 	oci_plan_free(&c->plan);
 }
 
+/* SOURCE_DATE_EPOCH, reproducible builds' date: whole seconds since 1970 that gmtime
+ * can spell in four digits, or unset (-1).  Anything else is refused before any work. */
+static int source_date_epoch(int64_t *out, struct sfs_err *err)
+{
+	const char *sde = getenv("SOURCE_DATE_EPOCH");
+	char *end;
+	long long v;
+	struct tm tm;
+	time_t t;
+
+	*out = -1;
+	if (!sde || !*sde)
+		return 0;
+	errno = 0;
+	v = strtoll(sde, &end, 10);
+	t = (time_t)v;
+	if (errno || *end || v < 0 || sde[0] < '0' || sde[0] > '9' || gmtime_r(&t, &tm) == NULL ||
+	    tm.tm_year + 1900 > 9999)
+		return sfs_fail(err, 0, "SOURCE_DATE_EPOCH=%s: not a number of seconds since 1970", sde);
+	*out = v;
+	return 0;
+}
+
 int export_main(const struct export_opts *o, struct sfs_err *err)
 {
 	struct export_ctx c = { .o = o };
@@ -40,6 +65,8 @@ int export_main(const struct export_opts *o, struct sfs_err *err)
 
 	if (o->ntraces == 0)
 		return sfs_fail(err, 0, "no trace given");
+	if (source_date_epoch(&c.sde, err) < 0)
+		return -1;
 	if (o->why && !path_is_clean(o->why, strlen(o->why)))
 		return sfs_fail(err, 0, "--why %s: not an absolute path without '.', '..' or "
 				"trailing '/'", o->why);

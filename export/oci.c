@@ -118,25 +118,16 @@ static int64_t parse_rfc3339(const char *s)
  * source config's own "created". */
 static int plan_created(struct export_ctx *c, struct sfs_err *err)
 {
-	const char *sde = getenv("SOURCE_DATE_EPOCH");
 	json_t *created = json_object_get(c->src->config, "created");
 
-	if (sde && *sde) {
-		char *end, buf[64];
-		long long v;
+	if (c->sde >= 0) {
+		time_t t = (time_t)c->sde;
+		char buf[64];
 		struct tm tm;
-		time_t t;
 
-		errno = 0;
-		v = strtoll(sde, &end, 10);
-		t = (time_t)v;
-		if (errno || *end || v < 0 || sde[0] < '0' || sde[0] > '9' ||
-		    gmtime_r(&t, &tm) == NULL || tm.tm_year + 1900 > 9999)
-			return sfs_fail(err, 0, "SOURCE_DATE_EPOCH=%s: not a number of seconds since "
-					"1970", sde);
-		strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+		strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
 		c->plan.created = strdup(buf);
-		c->plan.created_sec = v;
+		c->plan.created_sec = c->sde;
 	} else if (json_is_string(created)) {
 		int64_t t = parse_rfc3339(json_string_value(created));
 

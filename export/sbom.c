@@ -15,7 +15,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,14 +155,12 @@ int sbom_write(struct export_ctx *c, struct sfs_err *err)
 	struct dpkg_db *db = NULL;
 	char id[64] = "debian", ver[64] = "", distro_q[160] = "", created[32], ns[256];
 	_cleanup_free_ char *rel = NULL, *text = NULL;
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	const char *sde = getenv("SOURCE_DATE_EPOCH");
-	time_t now = sde ? (time_t)strtoll(sde, NULL, 10) : time(NULL);
+	char digest[DIGEST_SIZE];
+	time_t now = c->sde >= 0 ? (time_t)c->sde : time(NULL);
 	struct resolved r;
 	struct tm tm;
 	json_t *doc, *pkgs, *rels;
-	EVP_MD_CTX *h;
+	struct hasher h = { 0 };
 	size_t rlen;
 	int ret = ctx_dpkg(c, &db, err);
 
@@ -180,8 +177,7 @@ int sbom_write(struct export_ctx *c, struct sfs_err *err)
 	}
 	pkgs = json_array();
 	rels = json_array();
-	h = EVP_MD_CTX_new();
-	if (pkgs == NULL || rels == NULL || h == NULL || !EVP_DigestInit_ex(h, EVP_sha256(), NULL))
+	if (pkgs == NULL || rels == NULL || hasher_init(&h, NULL) < 0)
 		goto oom;
 	for (size_t i = 0; db && i < db->n; i++) {
 		const struct dpkg_pkg *p = &db->v[i];
@@ -198,16 +194,13 @@ int sbom_write(struct export_ctx *c, struct sfs_err *err)
 							  "SPDXRef-DOCUMENT", "relationshipType",
 							  "DESCRIBES", "relatedSpdxElement", sid)) < 0)
 			goto oom;
-		EVP_DigestUpdate(h, p->name, strlen(p->name) + 1);
-		EVP_DigestUpdate(h, p->arch, strlen(p->arch) + 1);
-		EVP_DigestUpdate(h, p->version, strlen(p->version) + 1);
+		hasher_update(&h, p->name, strlen(p->name) + 1);
+		hasher_update(&h, p->arch, strlen(p->arch) + 1);
+		hasher_update(&h, p->version, strlen(p->version) + 1);
 	}
-	EVP_DigestFinal_ex(h, md, &mdlen);
-	EVP_MD_CTX_free(h);
-	h = NULL;
-	ret = snprintf(ns, sizeof ns, "https://slimfs.invalid/spdx/lean-");
-	for (unsigned int k = 0; k < mdlen && (size_t)ret + 3 < sizeof ns; k++)
-		ret += snprintf(ns + ret, sizeof ns - (size_t)ret, "%02x", md[k]);
+	hasher_final(&h, digest);
+	hasher_free(&h);
+	snprintf(ns, sizeof ns, "https://slimfs.invalid/spdx/lean-%s", digest + strlen("sha256:"));
 	gmtime_r(&now, &tm);
 	strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tm);
 	doc = json_pack("{s:s,s:s,s:s,s:s,s:s,s:{s:s,s:[s]},s:o,s:o}",
@@ -223,7 +216,7 @@ int sbom_write(struct export_ctx *c, struct sfs_err *err)
 		return sfs_fail(err, ENOMEM, "--sbom %s", c->o->sbom);
 	return write_file(c->o->sbom, text, err);
 oom:
-	EVP_MD_CTX_free(h);
+	hasher_free(&h);
 	json_decref(pkgs);
 	json_decref(rels);
 	return sfs_fail(err, ENOMEM, "--sbom %s", c->o->sbom);

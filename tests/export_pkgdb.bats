@@ -170,6 +170,8 @@ d = json.load(open(sys.argv[1]))
 assert d["spdxVersion"] == "SPDX-2.3" and d["dataLicense"] == "CC0-1.0", d
 assert d["SPDXID"] == "SPDXRef-DOCUMENT"
 assert d["creationInfo"]["created"] == "2023-11-14T22:13:20Z", d["creationInfo"]
+import re
+assert re.fullmatch(r"https://slimfs\.invalid/spdx/lean-[0-9a-f]{64}", d["documentNamespace"]), d
 want = sorted(l.split()[0] + " " + l.split()[1] for l in open(sys.argv[2]) if l.strip())
 got = []
 for p in d["packages"]:
@@ -189,6 +191,10 @@ PY
 	cmp sbom.json again.json
 	run --separate-stderr "$SLIMFS_EXPORT" --from "$ROOTFS" --package-db none --sbom x.json "$PY_DB"
 	fails_one_line "slimfs-export: --sbom x.json: --package-db none leaves no package to list"
+	# a date that is not one is refused, as for an image's, before anything is written
+	SOURCE_DATE_EPOCH=soon run --separate-stderr "$SLIMFS_EXPORT" --from "$ROOTFS" --sbom y.json "$PY_DB"
+	fails_one_line "slimfs-export: SOURCE_DATE_EPOCH=soon: not a number of seconds since 1970"
+	[ ! -e y.json ]
 }
 
 # dpkg_image DIR — a small dpkg image: packages a (/bin/a through usrmerge's /bin ->
