@@ -115,6 +115,22 @@ const struct gen_file *ctx_gen(const struct export_ctx *c, const char *path, siz
 int sbom_write(struct export_ctx *c, struct sfs_err *err);
 
 int write_output(struct export_ctx *c, struct sfs_err *err);
+
+/* tmpout.c: OUT's temporary stand-in, OUT.tmp-XXXXXX beside it: a file (FD open,
+ * 0666 & ~umask) or a directory (0700; OUT must not exist).  tmp_out_commit fsyncs the
+ * file and renames the stand-in over OUT; tmp_out_close removes it unless committed,
+ * and frees T (safe after a failed open). */
+struct tmp_out {
+	const char *out;
+	char *dir;                /* realpath of OUT's directory */
+	char *path;               /* the stand-in; NULL once committed */
+	int fd;                   /* the file's; -1 for a directory */
+	bool is_dir;
+};
+int tmp_out_open(struct tmp_out *t, const char *out, bool dir, struct sfs_err *err);
+int tmp_out_commit(struct tmp_out *t, struct sfs_err *err);
+void tmp_out_close(struct tmp_out *t);
+
 /* Bytes per write of every archive slimfs writes. */
 #define OUT_BLOCK (1024 * 1024)
 /* The member format of every tar slimfs writes (pax, xattrs as SCHILY.xattr.*, OUT_BLOCK

@@ -18,7 +18,6 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -332,46 +331,23 @@ static int layer_tmpfile(const char *dir, struct sfs_err *err)
 	return fd;
 }
 
-static int write_archive(struct export_ctx *c, const char *dir, const char *tmpl,
-			 struct sfs_err *err)
+static int write_archive(struct export_ctx *c, struct sfs_err *err)
 {
-	const char *out = c->o->out;
-	_cleanup_close_ int layerfd = layer_tmpfile(dir, err), fd = -1;
-	_cleanup_free_ char *tmp = strdup(tmpl);
+	struct tmp_out t;
+	_cleanup_close_ int layerfd = -1;
 	struct oci_docs d = { 0 };
 	struct oci_blob layer;
 	char diff_id[OCI_DIGEST_LEN + 1];
-	mode_t um = umask(0);
 	int ret = -1;
 
-	umask(um);
-	if (layerfd < 0)
+	if (tmp_out_open(&t, c->o->out, false, err) < 0)
 		return -1;
-	if (tmp == NULL)
-		return sfs_fail(err, ENOMEM, "%s", out);
-	if (layer_write(c, layerfd, c->plan.compress, false, &layer, diff_id, err) < 0 ||
-	    oci_docs_make(c, &layer, diff_id, &d, err) < 0)
-		return -1;
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		sfs_fail(err, errno, "%s", out);
-		goto out;
-	}
-	fchmod(fd, 0666 & ~um);
-	if (write_members(c, fd, layerfd, &layer, &d, err) < 0)
-		goto out;
-	if (fsync(fd) < 0) {
-		sfs_fail(err, errno, "%s", out);
-		goto out;
-	}
-	if (rename(tmp, out) < 0) {
-		sfs_fail(err, errno, "%s", out);
-		goto out;
-	}
-	ret = 0;
-out:
-	if (ret < 0 && fd >= 0)
-		unlink(tmp);
+	if ((layerfd = layer_tmpfile(t.dir, err)) >= 0 &&
+	    layer_write(c, layerfd, c->plan.compress, false, &layer, diff_id, err) == 0 &&
+	    oci_docs_make(c, &layer, diff_id, &d, err) == 0 &&
+	    write_members(c, t.fd, layerfd, &layer, &d, err) == 0)
+		ret = tmp_out_commit(&t, err);
+	tmp_out_close(&t);
 	oci_docs_free(&d);
 	return ret;
 }
@@ -431,41 +407,26 @@ static int fill_layout(struct export_ctx *c, const char *tmp, struct sfs_err *er
 	return ret;
 }
 
-static int write_layout(struct export_ctx *c, char *tmp, struct sfs_err *err)
+static int write_layout(struct export_ctx *c, struct sfs_err *err)
 {
-	const char *out = c->o->out;
-	struct stat st;
+	struct tmp_out t;
 	mode_t um = umask(0);
+	int ret = -1;
 
 	umask(um);
-	if (lstat(out, &st) == 0)
-		return sfs_fail(err, EEXIST, "%s", out);
-	if (mkdtemp(tmp) == NULL)
-		return sfs_fail(err, errno, "%s", out);
-	if (chmod(tmp, 0777 & ~um) < 0 || fill_layout(c, tmp, err) < 0 ||
-	    (rename(tmp, out) < 0 && sfs_fail(err, errno, "%s", out))) {
-		sfs_rm_tree(tmp, NULL);
+	if (tmp_out_open(&t, c->o->out, true, err) < 0)
 		return -1;
-	}
-	return 0;
+	if (chmod(t.path, 0777 & ~um) < 0)
+		sfs_fail(err, errno, "%s", c->o->out);
+	else if (fill_layout(c, t.path, err) == 0)
+		ret = tmp_out_commit(&t, err);
+	tmp_out_close(&t);
+	return ret;
 }
 
 int oci_write(struct export_ctx *c, struct sfs_err *err)
 {
-	const char *out = c->o->out;
-	_cleanup_free_ char *dcopy = strdup(out), *bcopy = strdup(out), *dreal = NULL;
-	_cleanup_free_ char *tmp = NULL;
-
 	if (check_names(c, err) < 0)
 		return -1;
-	if (dcopy == NULL || bcopy == NULL)
-		return sfs_fail(err, ENOMEM, "%s", out);
-	dreal = realpath(dirname(dcopy), NULL);
-	if (dreal == NULL)
-		return sfs_fail(err, errno, "%s", out);
-	if (asprintf(&tmp, "%s/%s.tmp-XXXXXX", dreal, basename(bcopy)) < 0)
-		return sfs_fail(err, ENOMEM, "%s", out);
-	if (c->plan.format == EXPORT_FMT_OCI)
-		return write_layout(c, tmp, err);
-	return write_archive(c, dreal, tmp, err);
+	return c->plan.format == EXPORT_FMT_OCI ? write_layout(c, err) : write_archive(c, err);
 }

@@ -19,7 +19,6 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
@@ -553,47 +552,17 @@ int write_output(struct export_ctx *c, struct sfs_err *err)
 {
 	const struct export_opts *o = c->o;
 	struct writer w = { .c = c, .dir = o->format == EXPORT_FMT_DIR };
-	_cleanup_free_ char *dcopy = strdup(o->out), *dreal = NULL, *bcopy = strdup(o->out);
-	_cleanup_close_ int fd = -1;
-	struct stat st;
+	struct tmp_out t;
 	int ret;
 
-	if (dcopy == NULL || bcopy == NULL)
-		return sfs_fail(err, ENOMEM, "%s", o->out);
-	dreal = realpath(dirname(dcopy), NULL);
-	if (dreal == NULL)
-		return sfs_fail(err, errno, "%s", o->out);
-	if (w.dir && lstat(o->out, &st) == 0)
-		return sfs_fail(err, EEXIST, "%s", o->out);
-	if (asprintf(&w.tmp, "%s/%s.tmp-XXXXXX", dreal, basename(bcopy)) < 0)
-		return sfs_fail(err, ENOMEM, "%s", o->out);
+	if (tmp_out_open(&t, o->out, w.dir, err) < 0)
+		return -1;
+	w.tmp = t.path;
 	w.buf = malloc(COPY_BUF);
-	if (w.buf == NULL) {
-		free(w.tmp);
-		return sfs_fail(err, ENOMEM, "%s", o->out);
-	}
-	if (w.dir) {
-		if (mkdtemp(w.tmp) == NULL) {
-			ret = sfs_fail(err, errno, "%s", o->out);
-			free(w.tmp);
-			free(w.buf);
-			return ret;
-		}
-		ret = open_dir(&w, err);
-	} else {
-		mode_t um = umask(0);
-
-		umask(um);
-		fd = mkostemp(w.tmp, O_CLOEXEC);
-		if (fd < 0) {
-			ret = sfs_fail(err, errno, "%s", o->out);
-			free(w.tmp);
-			free(w.buf);
-			return ret;
-		}
-		fchmod(fd, 0666 & ~um);
-		ret = open_tar(&w, fd, err);
-	}
+	if (w.buf == NULL)
+		ret = sfs_fail(err, ENOMEM, "%s", o->out);
+	else
+		ret = w.dir ? open_dir(&w, err) : open_tar(&w, t.fd, err);
 	if (ret == 0)
 		ret = write_all(&w, err);
 	if (ret == 0 && archive_write_close(w.a) != ARCHIVE_OK)
@@ -602,19 +571,11 @@ int write_output(struct export_ctx *c, struct sfs_err *err)
 		ret = set_acls(&w, err);
 	if (ret == 0 && w.dir)
 		ret = set_root(&w, err);
-	if (ret == 0 && fd >= 0 && fsync(fd) < 0)
-		ret = sfs_fail(err, errno, "%s", o->out);
-	if (ret == 0 && rename(w.tmp, o->out) < 0)
-		ret = sfs_fail(err, errno, "%s", o->out);
 	if (w.a)
 		archive_write_free(w.a);
-	if (ret < 0) {
-		if (w.dir)
-			sfs_rm_tree(w.tmp, NULL);
-		else
-			unlink(w.tmp);
-	}
-	free(w.tmp);
+	if (ret == 0)
+		ret = tmp_out_commit(&t, err);
+	tmp_out_close(&t);
 	free(w.buf);
 	free(w.name.s);
 	free(w.link.s);
