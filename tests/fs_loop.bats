@@ -89,11 +89,15 @@ idle_calls() {
 	local c=$1 tid log=$BATS_TEST_TMPDIR/sched.log strace_pid
 	strace -f -qq -o "$log" -e trace=sched_setscheduler -p "$daemon_pid" &
 	strace_pid=$!
-	# attached once every thread has a tracer
+	# attached once every thread has a tracer (else a count of 0 would prove nothing)
 	for _ in $(seq 100); do
 		grep -q '^TracerPid:[[:space:]]*0$' /proc/"$daemon_pid"/task/*/status || break
 		sleep 0.05
 	done
+	if grep -q '^TracerPid:[[:space:]]*0$' /proc/"$daemon_pid"/task/*/status; then
+		kill "$strace_pid"
+		return 1
+	fi
 	taskset -c "$c" "$(fs_probe)" $(for i in $(seq 2000); do echo "miss:$MNT/busy$i"; done) >/dev/null
 	sleep 0.5
 	kill -INT "$strace_pid"
