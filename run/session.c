@@ -58,8 +58,11 @@ static int service_prepare(const struct run_opts *o, const struct run_target *t,
 			return sfs_fail(err, 0, "the image's StopSignal %s: not a signal slimfs-run can send",
 					cfg->stop_signal);
 	}
+	/* O_APPEND: the server's stdout and stderr both land here, from runc through
+	 * two pipes and two copiers; a memfd's shared offset is not serialised between
+	 * writers (it was seen to lose lines), an append is */
 	s->log = memfd_create("server-log", MFD_CLOEXEC);
-	if (s->log < 0)
+	if (s->log < 0 || fcntl(s->log, F_SETFL, O_APPEND) < 0)
 		return sfs_fail(err, errno, "memfd");
 	return 0;
 }
