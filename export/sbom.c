@@ -13,12 +13,10 @@
  */
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -114,40 +112,35 @@ static json_t *package(const struct dpkg_pkg *p, const char *id, const char *dis
 	return o;
 }
 
-static int write_file(const char *file, const char *text, struct sfs_err *err)
+static int put(int fd, const char *p, size_t len)
 {
-	_cleanup_free_ char *tmp = NULL;
-	size_t len = strlen(text);
-	FILE *f;
-	int fd;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
 
-	if (asprintf(&tmp, "%s.tmp-XXXXXX", file) < 0)
-		return sfs_fail(err, ENOMEM, "--sbom %s", file);
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return sfs_fail(err, errno, "--sbom %s", file);
-	f = fdopen(fd, "w");
-	if (f == NULL) {
-		close(fd);
-		unlink(tmp);
-		return sfs_fail(err, errno, "--sbom %s", file);
-	}
-	fchmod(fd, 0644);
-	if (fwrite(text, 1, len, f) != len || fputc('\n', f) == EOF || fflush(f) != 0 ||
-	    fsync(fd) < 0) {
-		int e = errno;
-
-		fclose(f);
-		unlink(tmp);
-		return sfs_fail(err, e, "--sbom %s", file);
-	}
-	if (fclose(f) != 0 || rename(tmp, file) < 0) {
-		int e = errno;
-
-		unlink(tmp);
-		return sfs_fail(err, e, "--sbom %s", file);
+		if (n < 0 && errno != EINTR)
+			return -1;
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+		}
 	}
 	return 0;
+}
+
+/* TEXT and a newline into FILE, through a stand-in (tmpout.c). */
+static int write_file(const char *file, const char *text, struct sfs_err *err)
+{
+	struct tmp_out t;
+	int ret;
+
+	if (tmp_out_open(&t, file, false, err) < 0)
+		return -1;
+	if (put(t.fd, text, strlen(text)) < 0 || put(t.fd, "\n", 1) < 0)
+		ret = sfs_fail(err, errno, "--sbom %s", file);
+	else
+		ret = tmp_out_commit(&t, err);
+	tmp_out_close(&t);
+	return ret;
 }
 
 int sbom_write(struct export_ctx *c, struct sfs_err *err)
