@@ -126,10 +126,13 @@ struct tmp_out {
 	char *path;               /* the stand-in; NULL once committed */
 	int fd;                   /* the file's; -1 for a directory */
 	bool is_dir;
+	bool counted;             /* in the signal handler's count of stand-ins */
 };
 int tmp_out_open(struct tmp_out *t, const char *out, bool dir, struct sfs_err *err);
 int tmp_out_commit(struct tmp_out *t, struct sfs_err *err);
 void tmp_out_close(struct tmp_out *t);
+/* (tmp_out_signals and tmp_out_reraise are in export.h, for main.c) */
+int tmp_out_signal(void);       /* the stop signal recorded (0: none): writers fail on it */
 
 /* Bytes per write of every archive slimfs writes. */
 #define OUT_BLOCK (1024 * 1024)

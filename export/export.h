@@ -73,6 +73,13 @@ struct export_opts {
 
 int export_main(const struct export_opts *o, struct sfs_err *err);
 
+/* tmpout.c: SIGINT, SIGTERM and SIGHUP (unless ignored) kill at once while no output
+ * stand-in exists and are recorded while one does: the writers then fail at their next
+ * entry, export_main removes the stand-in and returns, and tmp_out_reraise (after the
+ * error is printed) dies of the signal; it returns when none came. */
+void tmp_out_signals(void);
+void tmp_out_reraise(void);
+
 /* The presets (--include-preset NAME), in one table (presets.c). */
 struct preset_info {
 	const char *name;

@@ -312,10 +312,13 @@ int main(int argc, char **argv)
 	o.presets = presets.v;
 	o.npresets = presets.n;
 	o.progress = !o.quiet && isatty(STDERR_FILENO);
+	tmp_out_signals();
 	if (export_main(&o, &err) < 0) {
 		sfs_err_print(prog, &err);
+		tmp_out_reraise();      /* a ^C: die of it, now that the stand-in is gone */
 		goto out;
 	}
+	tmp_out_reraise();
 	ret = 0;
 	goto out;
 usage:

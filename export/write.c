@@ -19,6 +19,7 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
@@ -523,6 +524,11 @@ static int write_all(struct writer *w, struct sfs_err *err)
 	for (size_t i = 0; i < c->ps.n && ret == 0; i++) {
 		if (!pent_kept(&c->ps.v[i]))
 			continue;
+		if (tmp_out_signal()) {
+			ret = sfs_fail(err, 0, "%s: interrupted by SIG%s; nothing written", c->o->out,
+				       sigabbrev_np(tmp_out_signal()));
+			break;
+		}
 		ret = write_one(w, i, entry, err);
 		if ((++done & 63) == 0)
 			progress(w, done, total, false);

@@ -296,3 +296,43 @@ lookup /nowhere'
 	[[ ! -s pipe.err ]]
 	cmp <(tar -tzf tty.tar.gz) <(tar -tzf pipe.tar.gz)
 }
+
+# interrupt_export SIG OUT ARGS... — slimfs-export ARGS with -o OUT and SIG's default
+# action (a background job of a script ignores SIGINT), interrupted with SIG as soon as
+# OUT's stand-in exists; sets st (its status) and err (its stderr).
+interrupt_export() {
+	local sig=$1 out=$2 pid i
+	shift 2
+	env --default-signal=INT "$SLIMFS_EXPORT" --from "$IMG" -q -o "$out" "$@" 2>stderr &
+	pid=$!
+	for ((i = 0; i < 1000; i++)); do
+		compgen -G "$out.tmp-*" >/dev/null && break
+		sleep 0.01
+	done
+	compgen -G "$out.tmp-*" >/dev/null
+	kill -"$sig" "$pid"
+	st=0
+	wait "$pid" || st=$?
+	err=$(cat stderr)
+}
+
+@test "a signal during an export: it dies of it, in one line, and leaves neither OUT.tmp-* nor a new OUT" {
+	# 64 MiB that compresses slowly (random, xz): seconds of writing, in 64 entries
+	mkdir -p "$IMG/data"
+	for i in $(seq 64); do
+		head -c 1M /dev/urandom >"$IMG/data/f$i"
+		echo "read /data/f$i"
+	done | trace big.db
+	echo old >out.tar.xz
+	for sig in INT TERM HUP; do
+		interrupt_export $sig out.tar.xz big.db
+		echo "$sig: $st: $err"
+		[ "$st" -eq $((128 + $(kill -l $sig))) ]
+		[ "$err" = "slimfs-export: out.tar.xz: interrupted by SIG$sig; nothing written" ]
+		[ "$(cat out.tar.xz)" = old ]
+		[ -z "$(compgen -G 'out.tar.xz.tmp-*')" ]
+	done
+	# the same export, left alone, completes
+	"$SLIMFS_EXPORT" --from "$IMG" -q -o out.tar.xz big.db
+	[ "$(tar -tJf out.tar.xz | grep -c '^\./data/f')" -eq 64 ]
+}
