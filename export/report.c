@@ -68,11 +68,9 @@ static int compute(struct export_ctx *c, struct stats *s, struct sfs_err *err)
 		size_t toplen;
 		struct top *t;
 
-		if (!pent_kept(e))
+		if (!pent_kept(e) || e->len == 1)     /* the root is no entry (README) */
 			continue;
 		s->per_ev[e->ev < 4 ? e->ev : 0]++;
-		if (e->len == 1)
-			continue;
 		s->entries_kept++;
 		if (!(e->flags & F_STAT) || !S_ISREG(e->mode))
 			continue;
