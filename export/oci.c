@@ -163,7 +163,7 @@ int oci_prepare(struct export_ctx *c, struct sfs_err *err)
 	c->plan.format = c->format;
 	c->plan.compress = o->compress;
 	if ((o->tag ? oci_ref_check(o->tag, &c->plan.ref, err)
-		    : oci_ref_default(c->src, &c->plan.ref, err)) < 0)
+		    : oci_ref_default(c->src->im, &c->plan.ref, err)) < 0)
 		return -1;
 	return plan_created(c, err);
 }

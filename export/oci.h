@@ -37,13 +37,8 @@ _Static_assert(OCI_DIGEST_LEN + 1 == DIGEST_SIZE, "one digest size (image/img.h)
 
 /* An image cache entry export was told to (or chose to) trust. */
 struct oci_source {
-	char *entry;             /* the entry directory (realpath), for messages */
-	char *config_raw;        /* config.json's bytes */
-	size_t config_len;
-	json_t *config;          /* config.json, parsed (an object) */
-	char config_digest[OCI_DIGEST_LEN + 1];   /* sha256 of config.json's bytes */
-	char *manifest_digest;   /* image.json's, or NULL */
-	char *reference;         /* image.json's, or NULL */
+	struct img *im;          /* as the image library read it: entry, reference, digests */
+	json_t *config;          /* its config.json, parsed (an object) */
 };
 
 void oci_source_free(struct oci_source *s);
@@ -61,10 +56,10 @@ int oci_source_find(struct export_ctx *c, struct sfs_err *err);
  * component, a digest, a tag longer than 128 characters, ...  0 or -1. */
 int oci_ref_check(const char *ref, char **out, struct sfs_err *err);
 
-/* The default name of the lean image of SRC: the source's name with "-slim" appended
- * to its tag ("localhost/app:1.0" -> "localhost/app:1.0-slim", no tag: latest-slim);
- * a source with no name gets "localhost/slimfs:<12 hex of its digest>-slim". */
-int oci_ref_default(const struct oci_source *src, char **out, struct sfs_err *err);
+/* The default name of the lean image of IM: its reference with "-slim" appended to its
+ * tag ("localhost/app:1.0" -> "localhost/app:1.0-slim", no tag: latest-slim); an image
+ * with no usable name gets "localhost/slimfs:<12 hex of its manifest digest>-slim". */
+int oci_ref_default(const struct img *im, char **out, struct sfs_err *err);
 
 /* What is settled before the closure (oci_prepare) and used by the writer. */
 struct oci_plan {

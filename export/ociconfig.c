@@ -125,12 +125,12 @@ static json_t *lean_config(struct export_ctx *c, const char *diff_id)
 	/* labels naming the source */
 	labels = object_at(object_at(cfg, "config"), "Labels");
 	if (labels == NULL ||
-	    json_object_set_new(labels, "io.slimfs.source.digest", json_string(
-		    src->manifest_digest ? src->manifest_digest : src->config_digest)) < 0 ||
-	    json_object_set_new(labels, "io.slimfs.source.config", json_string(
-		    src->config_digest)) < 0 ||
-	    (src->reference && json_object_set_new(labels, "io.slimfs.source.reference",
-						   json_string(src->reference)) < 0))
+	    json_object_set_new(labels, "io.slimfs.source.digest",
+				json_string(src->im->manifest_digest)) < 0 ||
+	    json_object_set_new(labels, "io.slimfs.source.config",
+				json_string(src->im->config_digest)) < 0 ||
+	    (src->im->reference && json_object_set_new(labels, "io.slimfs.source.reference",
+						       json_string(src->im->reference)) < 0))
 		goto fail;
 	return cfg;
 fail:

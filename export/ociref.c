@@ -161,9 +161,9 @@ int oci_ref_check(const char *ref, char **out, struct sfs_err *err)
 	return 0;
 }
 
-int oci_ref_default(const struct oci_source *src, char **out, struct sfs_err *err)
+int oci_ref_default(const struct img *im, char **out, struct sfs_err *err)
 {
-	const char *ref = src->reference, *tag = NULL, *digest;
+	const char *ref = im->reference, *tag = NULL, *digest;
 	_cleanup_free_ char *name = NULL;
 	size_t n = 0;
 
@@ -187,8 +187,8 @@ int oci_ref_default(const struct oci_source *src, char **out, struct sfs_err *er
 			return sfs_fail(err, ENOMEM, "naming the image");
 		return 0;
 	}
-	digest = src->manifest_digest ? src->manifest_digest : src->config_digest;
-	digest = strchr(digest, ':') ? strchr(digest, ':') + 1 : digest;
+	digest = strchr(im->manifest_digest, ':') ? strchr(im->manifest_digest, ':') + 1
+						   : im->manifest_digest;
 	if (asprintf(out, "%s:%.12s-slim", NONAME, digest) < 0)
 		return sfs_fail(err, ENOMEM, "naming the image");
 	return 0;

@@ -21,34 +21,23 @@ void oci_source_free(struct oci_source *s)
 {
 	if (s == NULL)
 		return;
-	free(s->entry);
-	free(s->config_raw);
+	img_free(s->im);
 	json_decref(s->config);
-	free(s->manifest_digest);
-	free(s->reference);
 	free(s);
 }
 
-static int load(struct oci_source *s, const struct img *im, struct sfs_err *err)
+/* S with IM (now S's) and its config.json parsed. */
+static int load(struct oci_source *s, struct img *im, struct sfs_err *err)
 {
 	json_error_t jerr;
 
-	s->entry = strdup(im->entry);
-	s->config_raw = malloc(im->config_len + 1);
-	s->manifest_digest = strdup(im->manifest_digest);
-	s->reference = im->reference ? strdup(im->reference) : NULL;
-	if (!s->entry || !s->config_raw || !s->manifest_digest || (im->reference && !s->reference))
-		return sfs_fail(err, ENOMEM, "image %s", im->entry);
-	memcpy(s->config_raw, im->config_json, im->config_len);
-	s->config_raw[im->config_len] = '\0';
-	s->config_len = im->config_len;
-	snprintf(s->config_digest, sizeof s->config_digest, "%s", im->config_digest);
-	s->config = json_loadb(s->config_raw, s->config_len, 0, &jerr);
+	s->im = im;
+	s->config = json_loadb(im->config_json, im->config_len, 0, &jerr);
 	if (s->config == NULL)
-		return sfs_fail(err, 0, "image %s: config.json: %s (line %d)", s->entry, jerr.text,
+		return sfs_fail(err, 0, "image %s: config.json: %s (line %d)", im->entry, jerr.text,
 				jerr.line);
 	if (!json_is_object(s->config))
-		return sfs_fail(err, 0, "image %s: config.json is not a JSON object", s->entry);
+		return sfs_fail(err, 0, "image %s: config.json is not a JSON object", im->entry);
 	return 0;
 }
 
@@ -71,7 +60,10 @@ int oci_source_find(struct export_ctx *c, struct sfs_err *err)
 	if (ret <= 0)
 		return ret;   /* 0: not an entry with a config; -1: a broken one */
 	c->src = calloc(1, sizeof *c->src);
-	ret = c->src ? load(c->src, im, err) : sfs_fail(err, ENOMEM, "image %s", im->entry);
-	img_free(im);
-	return ret;
+	if (c->src == NULL) {
+		ret = sfs_fail(err, ENOMEM, "image %s", im->entry);
+		img_free(im);
+		return ret;
+	}
+	return load(c->src, im, err);
 }

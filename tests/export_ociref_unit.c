@@ -65,13 +65,13 @@ int main(void)
 		free(out);
 	}
 	for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++) {
-		struct oci_source src = {
+		struct img im = {
 			.reference = (char *)defaults[i].reference,
-			.manifest_digest = (char *)"sha256:0123456789abcdef0123456789abcdef"
-						   "0123456789abcdef0123456789abcdef",
+			.manifest_digest = "sha256:0123456789abcdef0123456789abcdef"
+					   "0123456789abcdef0123456789abcdef",
 		};
 		char *out = NULL;
-		int ret = oci_ref_default(&src, &out, &err);
+		int ret = oci_ref_default(&im, &out, &err);
 
 		TAP_OK(ret == 0 && strcmp(out, defaults[i].want) == 0, "source %s: default %s",
 		       defaults[i].reference ? defaults[i].reference : "(no name)", defaults[i].want);
