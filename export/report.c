@@ -194,14 +194,14 @@ static int print_json(struct export_ctx *c, const struct stats *s, struct sfs_er
 	return 0;
 }
 
-/* "transport: 2 io_uring, 1 /dev/fuse": what served the runs (runs.transport), and
+/* "runs by transport: 2 io_uring, 1 /dev/fuse": what served the runs (runs.transport), and
  * how many runs an older slimfs recorded without saying. */
 static void print_transports(const struct export_ctx *c, FILE *f)
 {
 	size_t unknown = c->nruns - c->nring - c->ndevfuse;
 	const char *sep = "";
 
-	fprintf(f, "transport:");
+	fprintf(f, "runs by transport:");
 	if (c->nring) {
 		fprintf(f, " %zu io_uring", c->nring);
 		sep = ",";

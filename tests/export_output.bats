@@ -150,7 +150,7 @@ lookup /nowhere'
 	run --separate-stderr slimfs_export --stats t.db
 	[ "$status" -eq 0 ]
 	# the setup's run was made without a transport, as by an older slimfs
-	[ "${lines[1]}" = "transport: 2 io_uring, 1 /dev/fuse, 1 not recorded" ]
+	[ "${lines[1]}" = "runs by transport: 2 io_uring, 1 /dev/fuse, 1 not recorded" ]
 	run --separate-stderr slimfs_export --stats --json t.db
 	[ "$status" -eq 0 ]
 	python3 - "$output" <<-'END'

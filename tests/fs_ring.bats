@@ -131,7 +131,7 @@ transport() {
 	[ "$(transport "$TRACE")" = io_uring ]
 	run --separate-stderr "$SLIMFS_EXPORT" --stats --from "$LOWER" "$TRACE"
 	[ "$status" -eq 0 ]
-	[ "${lines[1]}" = "transport: 1 io_uring" ]
+	[ "${lines[1]}" = "runs by transport: 1 io_uring" ]
 }
 
 @test "auto with the kernel's switch off: /dev/fuse serves, quietly, and the run says so" {
