@@ -18,7 +18,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,39 +46,34 @@ static int check_rootfs(const char *dir, const char *name, struct sfs_err *err)
 	return sfs_fail(err, 0, "%s: not a root filesystem (no usr/ or bin/)", name);
 }
 
+/* The sha256 of FD's content, as 64 hex digits in HEX (the cache key). */
 static int sha256_file(int fd, char hex[65], const char *file, struct sfs_err *err)
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	unsigned char buf[1 << 16], md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
+	unsigned char buf[1 << 16];
+	char digest[DIGEST_SIZE];
+	struct hasher h;
 	ssize_t n;
-	int ret = -1;
 
-	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
-		sfs_fail(err, 0, "%s: cannot start sha256", file);
-		goto out;
-	}
+	if (hasher_init(&h, err) < 0)
+		return -1;
 	while ((n = read(fd, buf, sizeof buf)) != 0) {
 		if (run_pending_signal()) {
-			sfs_fail(err, 0, "%s: interrupted by signal %d while reading it", file,
-				 run_pending_signal());
-			goto out;
+			hasher_free(&h);
+			return sfs_fail(err, 0, "%s: interrupted by signal %d while reading it", file,
+					run_pending_signal());
 		}
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			sfs_fail(err, errno, "%s", file);
-			goto out;
+			hasher_free(&h);
+			return sfs_fail(err, errno, "%s", file);
 		}
-		EVP_DigestUpdate(ctx, buf, (size_t)n);
+		hasher_update(&h, buf, (size_t)n);
 	}
-	EVP_DigestFinal_ex(ctx, md, &mdlen);
-	for (unsigned int i = 0; i < mdlen && i < 32; i++)
-		sprintf(hex + 2 * i, "%02x", md[i]);
-	ret = 0;
-out:
-	EVP_MD_CTX_free(ctx);
-	return ret;
+	hasher_final(&h, digest);
+	hasher_free(&h);
+	memcpy(hex, digest + 7, 65);    /* past "sha256:", with the NUL */
+	return 0;
 }
 
 /* A member name is safe if it is relative and has no ".." component. */
