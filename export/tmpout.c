@@ -37,7 +37,8 @@ static void on_stop_signal(int sig)
 
 void tmp_out_signals(void)
 {
-	struct sigaction sa = { .sa_handler = on_stop_signal };
+	/* SA_RESTART: a write the signal lands in goes on; the writer stops between entries */
+	struct sigaction sa = { .sa_handler = on_stop_signal, .sa_flags = SA_RESTART };
 
 	sigemptyset(&sa.sa_mask);
 	for (size_t i = 0; i < sizeof stop_signals / sizeof *stop_signals; i++)
